@@ -1,0 +1,45 @@
+"""An ImageFolder-compatible dataset over in-memory uint8 images (the embedded dataset)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+
+class ArrayImageDataset(Dataset):
+    """Images [N, H, W, 3] uint8 with labels, behaving like torchvision's ImageFolder.
+
+    Same attributes (`classes`, `class_to_idx`, `targets`) and items (PIL image
+    through `transform`, int label), so every stage treats it like a folder.
+    """
+
+    def __init__(self, images: np.ndarray, targets, classes: list[str], transform=None, name: str = "arrays"):
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise ValueError(f"images must be uint8 [N, H, W, 3], got {images.dtype} {images.shape}")
+        self.images = images
+        self.targets = [int(t) for t in targets]
+        self.classes = list(classes)
+        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+        self.transform = transform
+        self.name = name
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int):
+        image = Image.fromarray(self.images[index])
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, self.targets[index]
+
+    def export_image_folder(self, root: str | Path) -> Path:
+        """Write the images as root/<class>/<index>.png: the same data as a plain ImageFolder tree."""
+        root = Path(root)
+        for cls in self.classes:
+            (root / cls).mkdir(parents=True, exist_ok=True)
+        for i in tqdm(range(len(self)), desc=f"writing {self.name} to {root}", unit="img"):
+            Image.fromarray(self.images[i]).save(root / self.classes[self.targets[i]] / f"{i:06d}.png")
+        return root

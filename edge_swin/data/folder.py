@@ -1,0 +1,38 @@
+"""ImageFolder trees (root/train/<class>/*.jpg, root/val/<class>/*.jpg), checked before use."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from torchvision.datasets import ImageFolder
+
+from edge_swin.errors import DataError
+
+SPLIT_NAMES = {"train": ("train",), "val": ("val", "validation", "test")}
+LAYOUT_HINT = "Expected DIR/train/<class>/<image> and DIR/val/<class>/<image> (ImageFolder layout), or omit --data to use the embedded dataset."
+
+
+def split_dir(root: str | Path, split: str) -> Path:
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data folder not found: {root}. {LAYOUT_HINT}")
+    for name in SPLIT_NAMES[split]:
+        if (root / name).is_dir():
+            return root / name
+    raise DataError(f"{root} has no '{SPLIT_NAMES[split][0]}' folder. {LAYOUT_HINT}")
+
+
+def image_folder(root: str | Path, split: str, transform=None) -> ImageFolder:
+    """The `split` ImageFolder under `root`, with a clear error for every way the tree can be wrong."""
+    folder = split_dir(root, split)
+    try:
+        return ImageFolder(str(folder), transform=transform)
+    except (FileNotFoundError, RuntimeError) as err:  # torchvision: no class folders / no images
+        raise DataError(f"{folder} holds no usable images ({err}). {LAYOUT_HINT}") from None
+
+
+def check_same_classes(train, val) -> None:
+    if list(train.classes) != list(val.classes):
+        raise DataError(
+            f"train and val have different classes: {train.classes[:5]}... vs {val.classes[:5]}...; "
+            "both splits need the same class sub-folders."
+        )

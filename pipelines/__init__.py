@@ -1,0 +1,1 @@
+"""Entry points that chain edge_swin's stages: `python -m pipelines.build --target jetson-orin`."""

@@ -1,0 +1,91 @@
+"""Build a deployable Swin: model -> train/fine-tune -> [QAT] -> [export] -> [engine] -> evaluate -> report.
+
+    python -m pipelines.build --target jetson-orin
+    python -m pipelines.build --target t4 --model swin_t --checkpoint swin_tiny.pth --data /data/myset
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from edge_swin.errors import EdgeSwinError
+from edge_swin.models import list_models, resolve_name
+from edge_swin.trt import get_target, target_names
+
+DEFAULT_MODEL = "swin_nano"
+SCRATCH_EPOCHS = 8
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m pipelines.build", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--target", default="jetson-orin", metavar="NAME",
+                   help=f"deployment target, one of: {', '.join(target_names())} (default: %(default)s)")
+    p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME",
+                   help="Swin variant: a timm name such as swin_tiny_patch4_window7_224, or an alias "
+                        "(swin_t, swin_s, swin_b, swin_l, swin_micro, swin_nano). Default %(default)s, the embedded demo model")
+    p.add_argument("--checkpoint", type=Path, help="Microsoft .pth or timm .pth/.safetensors to start from (default: random init)")
+    p.add_argument("--adapt-head", action="store_true",
+                   help="the checkpoint's classifier has another class count: start a fresh head for --data's classes")
+    p.add_argument("--data", help="ImageFolder root with train/ and val/ (default: the embedded Fashion-MNIST)")
+    p.add_argument("--img-size", type=int, help="input resolution (default: the variant's)")
+    p.add_argument("--window-size", type=int, help="attention window (default: the variant's)")
+    p.add_argument("--epochs", type=int,
+                   help=f"training epochs (default: {SCRATCH_EPOCHS} from scratch, 0 with --checkpoint: use it as it is)")
+    p.add_argument("--qat-epochs", type=int, default=1, help="INT8 QAT fine-tuning epochs (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=128, help="training batch size (default: %(default)s)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: 1.5e-3 from scratch, 1e-4 fine-tuning)")
+    p.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay (default: %(default)s)")
+    p.add_argument("--warmup-epochs", type=float, default=0.5, help="linear warm-up before the cosine (default: %(default)s)")
+    p.add_argument("--label-smoothing", type=float, default=0.1, help="(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed for init, data order and augmentation (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: %(default)s: cuda when present)")
+    p.add_argument("--num-workers", type=int, default=0, help="data-loading processes (default: %(default)s)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted training run from its last finished epoch")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/<model>-<data>)")
+    args = p.parse_args(argv)
+    args.command_line = "python -m pipelines.build " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        run(args)
+    except EdgeSwinError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished stages are kept; rerun with --resume to continue training from its last "
+              "finished epoch", file=sys.stderr)
+        return 130
+    return 0
+
+
+def run(args: argparse.Namespace) -> dict:
+    from pipelines.stages import evaluate, model, pending, report, train
+    from pipelines.stages.context import RunContext
+
+    target = get_target(args.target)  # fail on a bad target before any work
+    variant = resolve_name(args.model)
+    data_name = Path(args.data).name if args.data else "fashion-mnist"
+    out_dir = args.out or Path("runs") / f"{variant}-{data_name}"
+    ctx = RunContext(args, target, out_dir)
+    ctx.epochs = args.epochs if args.epochs is not None else (0 if args.checkpoint else SCRATCH_EPOCHS)
+    ctx.lr = args.lr or (1e-4 if args.checkpoint else 1.5e-3)
+    print(f"edge-swin: {variant} for {target.name} ({target.description}) -> {out_dir}")
+    _ = ctx.datasets  # a bad --data fails here, before any stage writes
+
+    model.run(ctx)
+    train.run(ctx)
+    pending.run(ctx, "qat")
+    pending.run(ctx, "export")
+    pending.run(ctx, "engine")
+    evaluate.run(ctx)
+    return report.run(ctx)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

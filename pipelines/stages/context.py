@@ -1,0 +1,62 @@
+"""What every stage of one pipeline run shares: the arguments, the target, the data, and the results so far."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+from edge_swin.data import build_datasets, data_fingerprint
+from edge_swin.models import create_swin, load_checkpoint, model_config, resolve_name
+from edge_swin.trt import Target
+
+
+@dataclass
+class RunContext:
+    args: argparse.Namespace
+    target: Target
+    out_dir: Path
+    stages: dict[str, dict] = field(default_factory=dict)  # stage name -> manifest
+    epochs: int = 0  # training epochs after defaults (0 with a checkpoint unless asked)
+    lr: float = 0.0
+    weights: Path | None = None  # the newest float model weights, passed from stage to stage
+
+    @cached_property
+    def variant(self) -> str:
+        return resolve_name(self.args.model)
+
+    @cached_property
+    def device(self) -> str:
+        if self.args.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.args.device
+
+    @cached_property
+    def model_overrides(self) -> dict:
+        return {k: v for k, v in {"img_size": self.args.img_size, "window_size": self.args.window_size}.items() if v}
+
+    @cached_property
+    def img_size(self) -> int:
+        return int(model_config(self.variant, **self.model_overrides)["img_size"])
+
+    @cached_property
+    def data_info(self) -> dict:
+        return data_fingerprint(self.args.data)
+
+    @cached_property
+    def datasets(self):
+        """(train, val) with Swin's transforms for this model's input size."""
+        return build_datasets(self.args.data, self.img_size)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.datasets[1].classes)
+
+    def build_model(self, weights: Path | None = None) -> torch.nn.Module:
+        """The run's model; with `weights`, loaded from a stage artifact."""
+        model = create_swin(self.variant, num_classes=len(self.classes), **self.model_overrides)
+        if weights is not None:
+            load_checkpoint(model, weights)
+        return model

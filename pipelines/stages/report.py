@@ -1,0 +1,51 @@
+"""Stage `report`: report.json (everything) and report.md (what a person reads) at the top of the run folder."""
+from __future__ import annotations
+
+import datetime as dt
+
+from edge_swin.stages import versions
+from edge_swin.utils.io import write_json, write_text
+from pipelines.stages.context import RunContext
+
+
+def run(ctx: RunContext) -> dict:
+    report = {
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": ctx.args.command_line,
+        "model": ctx.variant,
+        "target": ctx.target.as_dict(),
+        "data": ctx.data_info,
+        "device": ctx.device,
+        "stages": {name: {k: m.get(k) for k in ("status", "note", "numbers", "artifacts", "fingerprint", "seconds")}
+                   for name, m in ctx.stages.items()},
+        "versions": versions(),
+    }
+    write_json(ctx.out_dir / "report.json", report)
+    write_text(ctx.out_dir / "report.md", to_markdown(report))
+    print(f"[report] {ctx.out_dir / 'report.md'}")
+    return report
+
+
+def to_markdown(report: dict) -> str:
+    target, stages = report["target"], report["stages"]
+    lines = [f"# edge-swin run: {report['model']} for {target['name']}", "",
+             f"- created: {report['created']}", f"- command: `{report['command']}`",
+             f"- target: {target['description']} (TensorRT {target['tensorrt']}, sm {target['sm']})",
+             f"- data: {report['data']['name']} (sha256 {report['data']['sha256'][:12]})",
+             f"- device used here: {report['device']}", "", "## Stages", "", "| stage | status | numbers |", "|---|---|---|"]
+    for name, s in stages.items():
+        numbers = ", ".join(f"{k} {_fmt(v)}" for k, v in (s.get("numbers") or {}).items() if not isinstance(v, dict))
+        lines.append(f"| {name} | {s['status']}{': ' + s['note'] if s.get('note') else ''} | {numbers} |")
+    ev = (stages.get("evaluate") or {}).get("numbers") or {}
+    if ev:
+        lines += ["", "## Accuracy (validation split)", "", "| model | top-1 % | top-5 % | images |", "|---|---|---|---|"]
+        for model, m in ev.items():
+            lines.append(f"| {model} | {m['top1']:.2f} | {m['top5']:.2f} | {m['n']} |")
+    if ((stages.get("train") or {}).get("artifacts") or {}).get("curve"):
+        lines += ["", "![training curve](train/curve.png)"]
+    lines += ["", "## Versions", "", ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)

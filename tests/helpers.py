@@ -1,0 +1,51 @@
+"""Small data the tests make themselves: no download, no ImageNet."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from edge_swin.data.arrays import ArrayImageDataset
+
+
+def make_image_folder(root: Path, classes=("cat", "dog", "fox"), per_class: int = 6, size: int = 40, seed: int = 0) -> Path:
+    """root/train/<class>/*.png and root/val/<class>/*.png; each class a different mean colour, so it is learnable."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", per_class), ("val", max(2, per_class // 2))):
+        for c, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                base = np.zeros((size, size, 3)) + 60 + 60 * c
+                image = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+                Image.fromarray(image).save(folder / f"{i}.png")
+    return root
+
+
+def tensor_dataset(n: int = 32, num_classes: int = 4, size: int = 32, seed: int = 0):
+    """An ImageFolder-like dataset of ready tensors (no PIL), with `targets` and `classes`."""
+    gen = torch.Generator().manual_seed(seed)
+    targets = torch.arange(n) % num_classes
+    images = torch.randn(n, 3, size, size, generator=gen) + targets.view(-1, 1, 1, 1).float()
+
+    class _Set(torch.utils.data.Dataset):
+        classes = [f"c{i}" for i in range(num_classes)]
+
+        def __init__(self):
+            self.targets = targets.tolist()
+
+        def __len__(self):
+            return n
+
+        def __getitem__(self, i):
+            return images[i], int(targets[i])
+
+    return _Set()
+
+
+def array_dataset(n: int = 20, size: int = 28, num_classes: int = 5) -> ArrayImageDataset:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    return ArrayImageDataset(images, np.arange(n) % num_classes, [f"k{i}" for i in range(num_classes)])

@@ -1,0 +1,110 @@
+import json
+
+import pytest
+import torch
+
+from edge_swin.models import create_swin
+from pipelines.build import main
+from tests.helpers import make_image_folder
+
+
+@pytest.fixture(scope="module")
+def image_root(tmp_path_factory):
+    return make_image_folder(tmp_path_factory.mktemp("data") / "shapes", per_class=8, size=36)
+
+
+def build(*args) -> int:
+    return main(["--model", "swin_nano", "--batch-size", "8", "--device", "cpu", *map(str, args)])
+
+
+def test_unknown_target_lists_the_known_ones(capsys, tmp_path):
+    assert build("--target", "jetson-nano", "--out", tmp_path / "r") == 2
+    err = capsys.readouterr().err
+    assert "unknown target 'jetson-nano'" in err and "jetson-orin" in err and "h100" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_data_folder_fails_before_writing(capsys, tmp_path):
+    assert build("--data", tmp_path / "missing", "--out", tmp_path / "r") == 2
+    assert "data folder not found" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_model_and_missing_checkpoint(capsys, tmp_path, image_root):
+    assert main(["--model", "swin_xxl", "--data", str(image_root), "--out", str(tmp_path / "r")]) == 2
+    assert "unknown model 'swin_xxl'" in capsys.readouterr().err
+    assert build("--data", image_root, "--checkpoint", tmp_path / "nope.pth", "--out", tmp_path / "r2") == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+    assert not (tmp_path / "r2" / "model" / "manifest.json").exists()
+
+
+def test_default_stages_write_manifests_and_report_then_skip_on_rerun(capsys, tmp_path, image_root):
+    out = tmp_path / "run"
+    assert build("--data", image_root, "--epochs", 2, "--target", "rtx", "--out", out) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["target"]["name"] == "rtx" and report["model"] == "swin_nano_patch4_window4_32"
+    stages = report["stages"]
+    assert [s for s in stages] == ["model", "train", "qat", "export", "engine", "evaluate"]
+    assert stages["train"]["status"] == "done" and stages["train"]["numbers"]["epochs"] == 2
+    for pending in ("export", "engine"):
+        assert stages[pending]["status"] == "not_built" and not (out / pending).exists()
+    top1 = stages["evaluate"]["numbers"]["pytorch_fp32"]["top1"]
+    assert top1 == pytest.approx(stages["train"]["numbers"]["val_top1"])
+    assert (out / "report.md").read_text().count("| pytorch_fp32 |") == 1
+    assert (out / "train" / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert not list(out.rglob("*.partial"))
+    manifest = json.loads((out / "train" / "manifest.json").read_text())
+    assert manifest["inputs"]["data"]["files"] == 36 and manifest["artifacts"]["weights"]["sha256"]
+    capsys.readouterr()
+
+    assert build("--data", image_root, "--epochs", 2, "--target", "rtx", "--out", out) == 0
+    printed = capsys.readouterr().out
+    for stage in ("model", "train", "evaluate"):
+        assert f"[{stage}] up to date" in printed
+
+    # Changed input -> that stage and everything after it are redone.
+    assert build("--data", image_root, "--epochs", 1, "--target", "rtx", "--out", out) == 0
+    printed = capsys.readouterr().out
+    assert "[model] up to date" in printed and "[train] up to date" not in printed
+    assert json.loads((out / "report.json").read_text())["stages"]["train"]["numbers"]["epochs"] == 1
+
+
+def test_damaged_artifact_is_rebuilt(capsys, tmp_path, image_root):
+    out = tmp_path / "run"
+    assert build("--data", image_root, "--epochs", 1, "--out", out) == 0
+    (out / "train" / "model.pth").write_bytes(b"half")
+    capsys.readouterr()
+    assert build("--data", image_root, "--epochs", 1, "--out", out) == 0
+    assert "[train] up to date" not in capsys.readouterr().out
+    torch.load(out / "train" / "model.pth", weights_only=True)
+
+
+def test_fine_tune_from_a_checkpoint_with_another_head(capsys, tmp_path, image_root):
+    donor = create_swin("swin_nano", num_classes=7)
+    torch.save({"model": donor.state_dict()}, tmp_path / "donor.pth")
+    args = ["--data", image_root, "--checkpoint", tmp_path / "donor.pth", "--epochs", 1, "--out", tmp_path / "ft"]
+    assert build(*args) == 2
+    assert "adapt_head=True (--adapt-head)" in capsys.readouterr().err
+    assert build(*args, "--adapt-head") == 0
+    numbers = json.loads((tmp_path / "ft" / "model" / "manifest.json").read_text())["numbers"]
+    assert numbers["source"] == "timm checkpoint" and numbers["adapted_head"] is True
+    tuned = torch.load(tmp_path / "ft" / "train" / "model.pth", weights_only=True)["model"]
+    assert tuned["head.fc.weight"].shape == (3, donor.num_features)
+
+
+def test_checkpoint_without_training_is_evaluated_as_is(capsys, tmp_path, image_root):
+    donor = create_swin("swin_nano", num_classes=3)
+    torch.save(donor.state_dict(), tmp_path / "three.pth")
+    assert build("--data", image_root, "--checkpoint", tmp_path / "three.pth", "--out", tmp_path / "asis") == 0
+    report = json.loads((tmp_path / "asis" / "report.json").read_text())
+    assert report["stages"]["train"]["status"] == "skipped"
+    assert "[train] skipped: --epochs 0" in capsys.readouterr().out
+
+
+def test_help_explains_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--target", "--model", "--checkpoint", "--data", "--epochs", "--qat-epochs", "--batch-size",
+                 "--device", "--resume", "--out"):
+        assert flag in text
