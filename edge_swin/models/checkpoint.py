@@ -43,6 +43,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch and safetensors raise many types for a bad file
+        if "Unsupported global" in str(err):  # a real pickle of non-tensor objects, not random bytes
+            raise CheckpointError(
+                f"checkpoint {path} holds pickled Python objects besides tensors (a training config or optimizer), "
+                "which safe loading (weights_only=True) refuses to run. In a Python you trust, re-save only the "
+                "weights: sd = torch.load(path, weights_only=False)['model']; torch.save(sd, 'weights.pth')."
+            ) from None
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
             f"cannot read checkpoint {path}: the file is corrupt, truncated or not a PyTorch/safetensors checkpoint "
@@ -113,9 +119,9 @@ def load_checkpoint(model: nn.Module, path: str | Path, adapt_head: bool = False
 
     expected = model.state_dict()
     expected = {k: v for k, v in expected.items() if k.rsplit(".", 1)[-1] not in DERIVED_BUFFERS}
-    head_differs = any(k in state and k in expected and state[k].shape != expected[k].shape for k in HEAD_KEYS)
+    head_differs = any(k in expected and (k not in state or state[k].shape != expected[k].shape) for k in HEAD_KEYS)
     adapted = False
-    if head_differs and adapt_head:
+    if head_differs and adapt_head:  # another class count, or a headless (num_classes=0) checkpoint
         state = {k: v for k, v in state.items() if k not in HEAD_KEYS}
         adapted = True
 
