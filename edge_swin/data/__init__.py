@@ -28,7 +28,16 @@ def build_datasets(data_dir: str | None, img_size: int, train_recipe: str | None
     return train, val
 
 
+def build_calibration_source(data_dir: str | None, img_size: int, crop_pct: float | None = None):
+    """The train split through the *eval* transform: what INT8 calibration should see (no augmentation)."""
+    if data_dir is None:
+        return embedded_dataset("train", eval_transform(img_size, 1.0 if crop_pct is None else crop_pct))
+    kwargs = {} if crop_pct is None else {"crop_pct": crop_pct}
+    return image_folder(data_dir, "train", eval_transform(img_size, **kwargs))
+
+
 __all__ = [
+    "build_calibration_source",
     "data_fingerprint",
     "ArrayImageDataset", "IMAGENET_MEAN", "IMAGENET_STD", "build_datasets", "check_same_classes",
     "embedded_dataset", "eval_transform", "image_folder", "train_transform",

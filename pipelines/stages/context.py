@@ -22,6 +22,7 @@ class RunContext:
     epochs: int = 0  # training epochs after defaults (0 with a checkpoint unless asked)
     lr: float = 0.0
     weights: Path | None = None  # the newest float model weights, passed from stage to stage
+    int8_weights: Path | None = None  # the QAT stage's modelopt checkpoint
 
     @cached_property
     def variant(self) -> str:

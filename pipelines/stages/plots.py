@@ -26,3 +26,4 @@ def plot_training(history: list[dict], path: Path, title: str) -> Path:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return path
+

@@ -41,6 +41,20 @@ def to_markdown(report: dict) -> str:
         lines += ["", "## Accuracy (validation split)", "", "| model | top-1 % | top-5 % | images |", "|---|---|---|---|"]
         for model, m in ev.items():
             lines.append(f"| {model} | {m['top1']:.2f} | {m['top5']:.2f} | {m['n']} |")
+    qat = (stages.get("qat") or {}).get("numbers") or {}
+    if qat.get("fp32"):
+        lines += ["", "## INT8 (modelopt, Swin placement): what quantization cost", "",
+                  "| model | top-1 % | top-5 % | top-1 drop (points) | top-1 agreement with FP32 % | mean cosine of logits |",
+                  "|---|---|---|---|---|---|"]
+        for name in ("fp32", "ptq", "qat"):
+            if name in qat:
+                m = qat[name]
+                lines.append(f"| {name.upper()} | {m['top1']:.2f} | {m['top5']:.2f} | {_fmt(m.get('top1_drop', '-'))} | "
+                             f"{_fmt(m.get('top1_agreement', '-'))} | {_fmt(m.get('mean_cosine', '-'))} |")
+        verdict = "passed" if qat.get("passed") else "FAILED"
+        lines.append(f"\nThe {str(qat.get('checked')).upper()} drop check {verdict}.")
+        if ((stages.get("qat") or {}).get("artifacts") or {}).get("chart"):
+            lines += ["", "![accuracy per precision](qat/accuracy.png)"]
     if ((stages.get("train") or {}).get("artifacts") or {}).get("curve"):
         lines += ["", "![training curve](train/curve.png)"]
     lines += ["", "## Versions", "", ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
@@ -48,4 +62,4 @@ def to_markdown(report: dict) -> str:
 
 
 def _fmt(value) -> str:
-    return f"{value:.2f}" if isinstance(value, float) else str(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -14,7 +14,9 @@ def image_root(tmp_path_factory):
 
 
 def build(*args) -> int:
-    return main(["--model", "swin_nano", "--batch-size", "8", "--device", "cpu", *map(str, args)])
+    # A 9-image validation set moves 11 points per image: the INT8 drop check gets its own test.
+    return main(["--model", "swin_nano", "--batch-size", "8", "--device", "cpu", "--calib-size", "12", "--qat-steps", "2",
+                 "--max-drop", "100", *map(str, args)])
 
 
 def test_unknown_target_lists_the_known_ones(capsys, tmp_path):
@@ -46,6 +48,8 @@ def test_default_stages_write_manifests_and_report_then_skip_on_rerun(capsys, tm
     stages = report["stages"]
     assert [s for s in stages] == ["model", "train", "qat", "export", "engine", "evaluate"]
     assert stages["train"]["status"] == "done" and stages["train"]["numbers"]["epochs"] == 2
+    assert stages["qat"]["status"] == "done" and set(stages["qat"]["numbers"]) >= {"fp32", "ptq", "qat"}
+    assert (out / "qat" / "int8.pth").is_file() and (out / "qat" / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
     for pending in ("export", "engine"):
         assert stages[pending]["status"] == "not_built" and not (out / pending).exists()
     top1 = stages["evaluate"]["numbers"]["pytorch_fp32"]["top1"]
@@ -59,7 +63,7 @@ def test_default_stages_write_manifests_and_report_then_skip_on_rerun(capsys, tm
 
     assert build("--data", image_root, "--epochs", 2, "--target", "rtx", "--out", out) == 0
     printed = capsys.readouterr().out
-    for stage in ("model", "train", "evaluate"):
+    for stage in ("model", "train", "qat", "evaluate"):
         assert f"[{stage}] up to date" in printed
 
     # Changed input -> that stage and everything after it are redone.
@@ -108,3 +112,14 @@ def test_help_explains_every_flag(capsys):
     for flag in ("--target", "--model", "--checkpoint", "--data", "--epochs", "--qat-epochs", "--batch-size",
                  "--device", "--resume", "--out"):
         assert flag in text
+
+
+def test_int8_drop_over_the_limit_fails_the_run_with_numbers_in_the_report(capsys, tmp_path, image_root):
+    out = tmp_path / "strict"
+    assert build("--data", image_root, "--epochs", 1, "--qat-epochs", 0, "--out", out, "--max-drop", -100) == 2
+    err = capsys.readouterr().err
+    assert "INT8 (PTQ) top-1" in err and "over the allowed -100.00" in err
+    report = json.loads((out / "report.json").read_text())
+    assert report["stages"]["qat"]["status"] == "failed" and "export" not in report["stages"]
+    assert not (out / "qat" / "manifest.json").exists()
+    assert "drop check FAILED" in (out / "report.md").read_text()

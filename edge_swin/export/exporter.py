@@ -1,0 +1,267 @@
+"""`export_onnx`: a Swin (or any module holding WindowAttention blocks) -> ONNX with one custom node per block.
+
+Route (FINDINGS "Getting the function into the file"): the dynamo exporter
+(`torch.onnx.export(..., dynamo=True)`), with each WindowAttention's forward
+swapped, for the export only, for one that emits
+`torch.onnx.ops.symbolic("edge_swin::SwinWindowAttention", ...)`. The exporter
+sees an opaque node (no body yet), so neither its optimizer nor its version
+conversion can inline anything; the FunctionProto is appended afterwards, with
+the model's default-domain opset, and nothing that inlines functions runs after
+that (onnxsim/onnxslim keep them, and we check they did). This does not depend
+on the deprecated TorchScript exporter's `export_modules_as_functions`.
+
+INT8 (QAT, Q/DQ) slots in through `precision="int8"`: the node then carries the
+scales the plugin needs as extra inputs after the mask, and its body
+quantize-dequantizes where the fake-quant model does. Not implemented yet: see
+`_check_precision`.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+import torch
+import torch.nn as nn
+
+from edge_swin.export.errors import ExportError
+from edge_swin.export.function import BODIES, DOMAIN, DOMAIN_VERSION, MAX_OPSET, MIN_OPSET, OP_TYPE, window_attention_function
+from edge_swin.export.report import graph_report
+from edge_swin.export.simplify import simplify as simplify_model
+from edge_swin.export.symbolic import custom_op_forward
+from edge_swin.models.window_attention import WindowAttention, padded_size
+from edge_swin.utils.io import atomic_path, write_json
+
+PRECISIONS = ("fp32", "fp16", "int8")
+DEFAULT_OPSET = {"matmul": 18, "attention23": 23}
+PLAIN_MIN_OPSET = 17
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    report_path: Path | None
+    report: dict
+    precision: str
+    attention_body: str | None
+    custom_op: bool
+    opset: int
+    dynamic_batch: bool
+    batch: int
+    input_name: str
+    output_name: str
+    input_shape: tuple
+    simplified_with: str | None
+    seconds: float
+    blocks: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["path"], d["report_path"] = str(self.path), str(self.report_path) if self.report_path else None
+        return d
+
+
+def attention_blocks(model: nn.Module) -> list[tuple[str, WindowAttention]]:
+    return [(name or type(model).__name__, m) for name, m in model.named_modules() if isinstance(m, WindowAttention)]
+
+
+def check_block(name: str, m: WindowAttention) -> None:
+    """Everything the SwinWindowAttention op assumes about one block; ExportError names the block and the reason."""
+    (H, W), (wh, ww), (sh, sw) = m.feat_size, m.window_size, m.shift_size
+    if wh > H or ww > W:
+        raise ExportError(
+            f"window {wh}x{ww} is larger than the {H}x{W} feature map; SwinWindowAttention pads a map only up to whole "
+            f"windows and has no rule for a window larger than the map. Build the block with fit_window "
+            f"(window = min(window, map), as SwinTransformer does) or a window_size <= {min(H, W)}", block=name)
+    if wh < 1 or ww < 1:
+        raise ExportError(f"window {wh}x{ww} is empty", block=name)
+    if not (0 <= sh < wh and 0 <= sw < ww):
+        raise ExportError(f"shift {sh}x{sw} is outside [0, window {wh}x{ww}); the op's roll and shift mask assume "
+                          f"0 <= shift < window", block=name)
+    if m.dim % m.num_heads:
+        raise ExportError(f"dim {m.dim} is not divisible by num_heads {m.num_heads}", block=name)
+    N = wh * ww
+    Hp, Wp = padded_size((H, W), (wh, ww))
+    nW = (Hp // wh) * (Wp // ww)
+    if m.shifted:
+        if m.attn_mask is None or tuple(m.attn_mask.shape) != (nW, N, N):
+            got = None if m.attn_mask is None else tuple(m.attn_mask.shape)
+            raise ExportError(f"SW-MSA (shift {sh}x{sw}) needs a shift mask of shape {(nW, N, N)}, has {got}", block=name)
+    elif m.attn_mask is not None:
+        raise ExportError("W-MSA (shift 0) carries a shift mask; the op takes none for W-MSA", block=name)
+    table = (2 * wh - 1) * (2 * ww - 1)
+    if tuple(m.relative_position_bias_table.shape) != (table, m.num_heads):
+        raise ExportError(f"relative_position_bias_table has shape {tuple(m.relative_position_bias_table.shape)}, "
+                          f"window {wh}x{ww} and {m.num_heads} heads need {(table, m.num_heads)}", block=name)
+    if tuple(m.qkv.weight.shape) != (3 * m.dim, m.dim) or tuple(m.proj.weight.shape) != (m.dim, m.dim):
+        raise ExportError(f"qkv/proj weights {tuple(m.qkv.weight.shape)}/{tuple(m.proj.weight.shape)} do not fit "
+                          f"dim {m.dim}", block=name)
+
+
+def _check_opset(opset: int, body: str | None, blocks) -> None:
+    where = f" (first block: {blocks[0][0]})" if blocks else ""
+    lo = MIN_OPSET[body] if body else PLAIN_MIN_OPSET
+    if not lo <= opset <= MAX_OPSET:
+        need = f"the '{body}' body of {DOMAIN}::{OP_TYPE} needs" if body else "plain export needs"
+        raise ExportError(f"opset {opset} is not supported: {need} {lo} <= opset <= {MAX_OPSET}{where}"
+                          + (" ('attention23' is the ONNX Attention op, opset 23; use 'matmul' below)"
+                             if body == "attention23" else ""))
+
+
+def _check_precision(precision: str, model: nn.Module) -> None:
+    if precision not in PRECISIONS:
+        raise ExportError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
+    if precision == "int8":
+        raise ExportError(
+            "INT8 (Q/DQ) export is not implemented yet: the QAT model's quantizers must become Q/DQ nodes and the "
+            "scales extra inputs of SwinWindowAttention (edge_swin.export, issue 4 follow-up). Export FP32 or FP16 "
+            "for now")
+
+
+def _example_input(model: nn.Module, batch: int, dtype: torch.dtype) -> torch.Tensor:
+    if isinstance(model, WindowAttention):
+        return torch.randn(batch, *model.feat_size, model.dim, dtype=dtype)
+    img = getattr(model, "img_size", None)
+    chans = getattr(model, "in_chans", None)
+    if img is None or chans is None:
+        raise ExportError(f"cannot tell the input shape of a {type(model).__name__}: pass example_input=")
+    return torch.randn(batch, chans, *img, dtype=dtype)
+
+
+def _finish_model(mp: onnx.ModelProto, opset: int, body: str | None) -> onnx.ModelProto:
+    """Set the default-domain opset, declare our domain, append the function (custom-op export)."""
+    for o in mp.opset_import:
+        if o.domain in ("", "ai.onnx") and o.version != opset:
+            raise ExportError(f"the exporter wrote opset {o.version}, asked for {opset}")
+    if body is None:
+        return mp
+    if not any(o.domain == DOMAIN for o in mp.opset_import):
+        mp.opset_import.append(onnx.helper.make_opsetid(DOMAIN, DOMAIN_VERSION))
+    for o in mp.opset_import:
+        if o.domain == DOMAIN:
+            o.version = DOMAIN_VERSION
+    del mp.functions[:]
+    if any(n.domain == DOMAIN and n.op_type == OP_TYPE for n in mp.graph.node):
+        mp.functions.append(window_attention_function(body, opset))
+    return mp
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    batch: int = 1,
+    dynamic_batch: bool = False,
+    precision: str = "fp32",
+    attention_body: str = "matmul",
+    custom_op: bool = True,
+    opset: int | None = None,
+    simplify: bool = True,
+    example_input: torch.Tensor | None = None,
+    input_name: str = "input",
+    output_name: str = "output",
+    write_report: bool = True,
+) -> ExportResult:
+    """Export `model` to ONNX at `path` (written atomically) and write `<stem>.report.json` beside it.
+
+    model: a SwinTransformer, a single WindowAttention, or any module holding WindowAttention blocks (then pass
+      `example_input`). It is not modified: FP16 export works on a copy, and the custom-op forward is swapped in
+      only for the export.
+    batch: the static batch, or the example batch when `dynamic_batch` (axis 0 named "batch").
+    precision: "fp32" | "fp16" (weights, inputs and outputs FP16) | "int8" (not implemented yet).
+    attention_body: the SwinWindowAttention function body, "matmul" (every TensorRT) or "attention23"
+      (ONNX Attention, opset 23; TensorRT >= 10.14). Per target: `edge_swin.trt.get_target(t).attention`.
+    custom_op: False exports the plain graph (every op inlined) for comparison.
+    opset: default 18 for "matmul" (and plain), 23 for "attention23".
+    """
+    t0 = time.perf_counter()
+    path = Path(path)
+    body = attention_body if custom_op else None
+    if custom_op and attention_body not in BODIES:
+        raise ExportError(f"unknown attention body '{attention_body}': use one of {', '.join(BODIES)}")
+    opset = int(opset if opset is not None else DEFAULT_OPSET[body or "matmul"])
+    blocks = attention_blocks(model)
+    _check_precision(precision, model)
+    _check_opset(opset, body, blocks)
+    for name, m in blocks:
+        check_block(name, m)
+    if batch < 1:
+        raise ExportError(f"batch must be >= 1, got {batch}")
+
+    dtype = torch.float16 if precision == "fp16" else torch.float32
+    work = model
+    if precision == "fp16" or model.training:
+        work = copy.deepcopy(model).eval()
+        if precision == "fp16":
+            work = work.half()
+        blocks = attention_blocks(work)
+    # torch.export specialises a dynamic axis whose example size is 1: trace dynamic batches with >= 2.
+    trace_batch = max(batch, 2) if dynamic_batch else batch
+    if example_input is None:
+        x = _example_input(work, trace_batch, dtype)
+    else:
+        x = example_input.to(dtype)
+        if dynamic_batch and x.shape[0] < 2:
+            x = torch.cat([x] * 2)
+    dynamic_shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
+
+    swap = custom_op_forward(blocks) if custom_op else _nullcontext()
+    try:
+        with swap, torch.no_grad():
+            program = torch.onnx.export(
+                work, (x,), dynamo=True, opset_version=opset, optimize=True, verbose=False,
+                input_names=[input_name], output_names=[output_name], dynamic_shapes=dynamic_shapes,
+                external_data=False)
+    except ExportError:
+        raise
+    except Exception as e:  # the exporter's own errors are long; keep the first lines and what to do
+        cause = e
+        while cause.__cause__ is not None and not isinstance(cause, ExportError):
+            cause = cause.__cause__
+        if isinstance(cause, ExportError):
+            raise cause from e
+        first = "\n".join(str(e).strip().splitlines()[:6])
+        raise ExportError(f"torch.onnx.export (dynamo) failed for {type(model).__name__}: {first}") from e
+
+    mp = _finish_model(program.model_proto, opset, body)
+    simplified_with, simplify_info = None, None
+    if simplify:
+        mp, simplify_info = simplify_model(mp)
+        simplified_with = simplify_info["tool"]
+    try:
+        onnx.checker.check_model(mp, full_check=True)
+        mp = onnx.shape_inference.infer_shapes(mp, check_type=True, strict_mode=True)
+    except Exception as e:
+        raise ExportError(f"the exported model fails onnx.checker / shape inference: {e}") from e
+
+    n_custom = sum(1 for n in mp.graph.node if n.domain == DOMAIN and n.op_type == OP_TYPE)
+    if custom_op and n_custom != len(blocks):
+        raise ExportError(f"expected one {OP_TYPE} node per block ({len(blocks)}), found {n_custom}")
+    if not custom_op and n_custom:
+        raise ExportError(f"plain export still holds {n_custom} {OP_TYPE} nodes")
+
+    with atomic_path(path) as tmp:
+        onnx.save_model(mp, tmp)
+    report = graph_report(mp, path)
+    report.update(precision=precision, attention_body=body, custom_op=custom_op, dynamic_batch=dynamic_batch,
+                  batch=None if dynamic_batch else batch, exporter=f"torch.onnx dynamo (torch {torch.__version__})",
+                  onnx=onnx.__version__, simplify=simplify_info, blocks=[n for n, _ in blocks])
+    report_path = None
+    if write_report:
+        report_path = path.with_name(path.stem + ".report.json")
+        write_json(report_path, report)
+    return ExportResult(
+        path=path, report_path=report_path, report=report, precision=precision, attention_body=body,
+        custom_op=custom_op, opset=opset, dynamic_batch=dynamic_batch, batch=batch, input_name=input_name,
+        output_name=output_name, input_shape=tuple(x.shape[1:]), simplified_with=simplified_with,
+        seconds=time.perf_counter() - t0, blocks=[n for n, _ in blocks])
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

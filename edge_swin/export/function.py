@@ -1,0 +1,203 @@
+"""The `edge_swin.SwinWindowAttention` ONNX local function: its signature and its two bodies.
+
+What the node is
+----------------
+One node is one whole W-MSA / SW-MSA: everything `WindowAttention.forward` does
+on a [B, H, W, C] map, from the cyclic shift to the shift back. Inside: roll by
+-shift, zero-pad to whole windows, window partition, qkv projection, attention
+per window and head with the relative-position bias (+ the shift mask),
+output projection, window reverse, crop, roll by +shift.
+
+Why the geometry is inside the node and not around it: the node's attributes
+(window_size, shift_size) only mean something if the node owns the geometry,
+and the plugin that replaces the body does better with it: it reads the qkv
+projection output per window *with the shift and the padding folded into its
+index arithmetic* (strided reads of the [B, H, W, 3C] projection), so the
+rolled, padded and partitioned copies that the body materialises never exist
+on the fast path. With roll/pad/partition outside the node, TensorRT would
+materialise them as separate layers in front of the plugin, and the plugin
+would have no way to get rid of them. The body here is the reference
+semantics for that plugin, written in standard ONNX so ONNX Runtime and
+TensorRT (without our plugin) run the same file.
+
+Signature (the contract with the plugin; bump `FUNCTION_VERSION` when it changes)
+------------------------------------------------------------------------------
+inputs, in order:
+  0 x         [B, H, W, C]      tokens (after norm1)
+  1 qkv_w     [3C, C]           nn.Linear layout (out, in)
+  2 qkv_b     [3C]
+  3 proj_w    [C, C]
+  4 proj_b    [C]
+  5 rel_bias  [heads, N, N]     relative-position bias already gathered, N = wh * ww
+  6 mask      [nW * N, N]       SW-MSA shift mask ([nW, N, N] with its first two axes merged:
+                                the same bytes); absent ("") for W-MSA
+  7.. INT8 scales of the QAT model (reserved, see edge_swin.export.quant)
+output: y [B, H, W, C]
+attributes: num_heads (int), window_size (ints [wh, ww]), shift_size (ints [sh, sw]),
+            scale (float, applied to q), version (int, = FUNCTION_VERSION)
+
+Why the mask is 2-D: an absent input can only be consumed by an op slot that is
+optional. Gemm's C is such a slot and adds its tensor to A @ B, so
+`Gemm(zeros[nW*N, 1], zeros[1, N], mask)` is "the mask, or zeros when there is
+none" (C must have rank <= 2, hence the merged axes). The zeros are constants:
+ONNX Runtime and TensorRT fold them, and bias + mask fold into one constant.
+
+Every shape the body needs (H, W, padding, window count) is computed from the
+input's shape, so the batch axis may be dynamic; every constant is `CastLike`d
+to the token type, so the same body serves FP32 and FP16 graphs.
+"""
+from __future__ import annotations
+
+import onnx
+from onnx import AttributeProto, TensorProto, helper
+
+DOMAIN = "edge_swin"
+OP_TYPE = "SwinWindowAttention"
+DOMAIN_VERSION = 1
+FUNCTION_VERSION = 1  # the `version` attribute; the plugin refuses what it does not know
+
+INPUTS = ["x", "qkv_w", "qkv_b", "proj_w", "proj_b", "rel_bias", "mask"]
+ATTRIBUTES = ["num_heads", "window_size", "shift_size", "scale", "version"]
+BODIES = ("matmul", "attention23")
+# The lowest default-domain opset each body needs (Attention: 23).
+MIN_OPSET = {"matmul": 17, "attention23": 23}
+MAX_OPSET = 23  # the newest opset the bodies and the exporter were checked with
+
+
+class _Body:
+    """Node list with fresh value names; the small vocabulary the bodies are written in."""
+
+    def __init__(self):
+        self.nodes: list[onnx.NodeProto] = []
+        self._n = 0
+
+    def op(self, op_type: str, *inputs: str, outputs: int = 1, **attrs):
+        names = [f"{op_type.lower()}_{self._n}_{i}" for i in range(outputs)]
+        self._n += 1
+        self.nodes.append(helper.make_node(op_type, list(inputs), names, **attrs))
+        return names[0] if outputs == 1 else names
+
+    def const(self, values, dtype=TensorProto.INT64) -> str:
+        values = list(values) if isinstance(values, (list, tuple)) else [values]
+        return self.op("Constant", value=helper.make_tensor(f"c{self._n}", dtype, [len(values)], values))
+
+    def scalar(self, value, dtype=TensorProto.INT64) -> str:
+        return self.op("Constant", value=helper.make_tensor(f"c{self._n}", dtype, [], [value]))
+
+    def attr_const(self, kind: str, attr: str, attr_type) -> str:
+        """A Constant whose value is the calling node's attribute (`value_ints = @window_size`)."""
+        name = f"{attr}_{self._n}"
+        self._n += 1
+        node = helper.make_node("Constant", [], [name])
+        node.attribute.append(helper.make_attribute_ref(kind, attr_type, ref_attr_name=attr))
+        self.nodes.append(node)
+        return name
+
+    def item(self, vec: str, i: int) -> str:
+        """Element i of a 1-D int64 tensor, as a 1-element 1-D tensor (ready for Concat)."""
+        return self.op("Slice", vec, self.const([i]), self.const([i + 1]), self.const([0]))
+
+    def cat(self, *parts: str) -> str:
+        return self.op("Concat", *parts, axis=0)
+
+    def roll(self, x: str, amount: str, size: str, axis: int) -> str:
+        """torch.roll(x, shifts=-amount) along `axis`: out[i] = x[(i + amount) mod size] (Gather, so shift 0 is fine)."""
+        idx = self.op("Mod", self.op("Add", self.op("Range", self.scalar(0), self.op("Squeeze", size, self.const([0])),
+                                                     self.scalar(1)), amount), self.op("Squeeze", size, self.const([0])))
+        return self.op("Gather", x, idx, axis=axis)
+
+
+def _build(body_kind: str) -> onnx.FunctionProto:
+    if body_kind not in BODIES:
+        raise ValueError(f"unknown attention body '{body_kind}'; choose one of {', '.join(BODIES)}")
+    b = _Body()
+    x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask = INPUTS
+
+    ws = b.attr_const("value_ints", "window_size", AttributeProto.INTS)      # [wh, ww]
+    ss = b.attr_const("value_ints", "shift_size", AttributeProto.INTS)       # [sh, sw]
+    heads = b.op("Reshape", b.attr_const("value_int", "num_heads", AttributeProto.INT), b.const([1]))
+    scale = b.op("CastLike", b.attr_const("value_float", "scale", AttributeProto.FLOAT), x)
+
+    shape = b.op("Shape", x)
+    H, W, C = b.item(shape, 1), b.item(shape, 2), b.item(shape, 3)
+    wh, ww, sh, sw = b.item(ws, 0), b.item(ws, 1), b.item(ss, 0), b.item(ss, 1)
+    neg = b.const([-1])
+    N = b.op("Mul", wh, ww)
+    hd = b.op("Div", C, heads)
+
+    # roll by -shift (a Gather on each spatial axis; identity for W-MSA)
+    t = b.roll(x, b.op("Squeeze", sh, b.const([0])), H, axis=1)
+    t = b.roll(t, b.op("Squeeze", sw, b.const([0])), W, axis=2)
+    # pad bottom/right to whole windows: p = (w - H mod w) mod w
+    ph = b.op("Mod", b.op("Sub", wh, b.op("Mod", H, wh)), wh)
+    pw = b.op("Mod", b.op("Sub", ww, b.op("Mod", W, ww)), ww)
+    zero = b.const([0])
+    t = b.op("Pad", t, b.cat(zero, zero, zero, zero, zero, ph, pw, zero), b.op("CastLike", b.scalar(0.0, TensorProto.FLOAT), x))
+    Hp, Wp = b.op("Add", H, ph), b.op("Add", W, pw)
+    nh, nw = b.op("Div", Hp, wh), b.op("Div", Wp, ww)
+    nW = b.op("Mul", nh, nw)
+    # window partition: [B, nh, wh, nw, ww, C] -> [B*nW, N, C]
+    t = b.op("Reshape", t, b.cat(neg, nh, wh, nw, ww, C))
+    t = b.op("Transpose", t, perm=[0, 1, 3, 2, 4, 5])
+    t = b.op("Reshape", t, b.cat(neg, N, C))
+    # qkv projection and head split: [B*nW, N, 3C] -> 3 x [B*nW, heads, N, hd]
+    qkv = b.op("Add", b.op("MatMul", t, b.op("Transpose", qkv_w, perm=[1, 0])), qkv_b)
+    qkv = b.op("Transpose", b.op("Reshape", qkv, b.cat(neg, N, b.const([3]), heads, hd)), perm=[2, 0, 3, 1, 4])
+    q, k, v = b.op("Split", qkv, b.const([1, 1, 1]), axis=0, outputs=3)
+    q, k, v = (b.op("Squeeze", t_, b.const([0])) for t_ in (q, k, v))
+
+    # bias (+ mask): [nW, heads, N, N]; the mask (or zeros without one) comes through Gemm's optional C
+    nWN = b.op("Mul", nW, N)
+    zeros_a = b.op("CastLike", b.op("ConstantOfShape", b.cat(nWN, b.const([1]))), rel_bias)
+    zeros_b = b.op("CastLike", b.op("ConstantOfShape", b.cat(b.const([1]), N)), rel_bias)
+    mask_or_zero = b.op("Gemm", zeros_a, zeros_b, mask)                                   # [nW*N, N]
+    mask4 = b.op("Reshape", mask_or_zero, b.cat(nW, b.const([1]), N, N))                   # [nW, 1, N, N]
+    attn_bias = b.op("Add", b.op("Unsqueeze", rel_bias, b.const([0])), mask4)              # [nW, heads, N, N]
+    attn_bias = b.op("CastLike", attn_bias, x)
+
+    if body_kind == "matmul":
+        logits = b.op("MatMul", b.op("Mul", q, scale), b.op("Transpose", k, perm=[0, 1, 3, 2]))  # [B*nW, heads, N, N]
+        logits = b.op("Reshape", logits, b.cat(neg, nW, heads, N, N))
+        logits = b.op("Add", logits, attn_bias)
+        logits = b.op("Reshape", logits, b.cat(neg, heads, N, N))
+        out = b.op("MatMul", b.op("Softmax", logits, axis=-1), v)                          # [B*nW, heads, N, hd]
+    else:
+        # ONNX Attention (opset 23): float attn_mask broadcast to [B*nW, heads, N, N]
+        BnW = b.op("Shape", q, start=0, end=1)
+        full = b.op("Expand", b.op("Unsqueeze", attn_bias, b.const([0])),
+                    b.cat(b.op("Div", BnW, nW), nW, heads, N, N))
+        full = b.op("Reshape", full, b.cat(neg, heads, N, N))
+        out = b.op("Attention", q, k, v, full)
+        # Attention's own `scale` attribute, taken by reference from the calling node
+        b.nodes[-1].attribute.append(helper.make_attribute_ref("scale", AttributeProto.FLOAT, ref_attr_name="scale"))
+
+    out = b.op("Reshape", b.op("Transpose", out, perm=[0, 2, 1, 3]), b.cat(neg, N, C))    # heads merged
+    out = b.op("Add", b.op("MatMul", out, b.op("Transpose", proj_w, perm=[1, 0])), proj_b)
+    # window reverse, crop the padding, roll back by +shift
+    out = b.op("Reshape", out, b.cat(neg, nh, nw, wh, ww, C))
+    out = b.op("Transpose", out, perm=[0, 1, 3, 2, 4, 5])
+    out = b.op("Reshape", out, b.cat(neg, Hp, Wp, C))
+    out = b.op("Slice", out, b.cat(zero, zero), b.cat(H, W), b.const([1, 2]))
+    back_h = b.op("Squeeze", b.op("Sub", H, sh), b.const([0]))   # roll by +s == roll by -(H - s)
+    back_w = b.op("Squeeze", b.op("Sub", W, sw), b.const([0]))
+    out = b.roll(out, back_h, H, axis=1)
+    out = b.roll(out, back_w, W, axis=2)
+    b.nodes.append(helper.make_node("Identity", [out], ["y"]))
+
+    opset = MIN_OPSET[body_kind]
+    return helper.make_function(
+        DOMAIN, OP_TYPE, INPUTS, ["y"], b.nodes,
+        opset_imports=[helper.make_opsetid("", opset)],
+        attributes=ATTRIBUTES,
+        doc_string=f"Swin W-MSA/SW-MSA on [B, H, W, C] ({body_kind} body, signature version {FUNCTION_VERSION}); "
+                   "see edge_swin/export/function.py",
+    )
+
+
+def window_attention_function(body: str = "matmul", opset: int | None = None) -> onnx.FunctionProto:
+    """The FunctionProto for `body`; its default-domain opset import is set to `opset` (the model's)."""
+    fn = _build(body)
+    if opset is not None:
+        del fn.opset_import[:]
+        fn.opset_import.extend([helper.make_opsetid("", opset)])
+    return fn

@@ -1,0 +1,187 @@
+"""The Swin INT8 placement: which tensors are quantized, as a named modelopt config, and a summary table.
+
+Placement (`SWIN_INT8`, the config `swin_int8_config()` builds):
+
+    role            module(s)                 weights               activations (input)
+    patch_embed     patch_embed.proj (Conv)   INT8 per-channel      INT8 per-tensor
+    qkv             *.attn.qkv                INT8 per-channel      INT8 per-tensor
+    attn_qk         Q x K^T                   -                     INT8 per-tensor q, k
+    attn_pv         softmax x V               -                     INT8 per-tensor softmax, v
+    proj            *.attn.proj               INT8 per-channel      INT8 per-tensor
+    fc1, fc2        *.mlp.fc1, *.mlp.fc2      INT8 per-channel      INT8 per-tensor
+    patch_merging   *.downsample.reduction    INT8 per-channel      INT8 per-tensor
+    head            head.fc                   higher precision      higher precision
+    LayerNorm, softmax, GELU, residual adds, bias/mask adds: higher precision (no quantizer enabled).
+
+Weights are per output channel (axis 0) and activations per tensor, the
+layout TensorRT's INT8 GEMMs and our fused window-attention plugin take.
+The config starts from "everything off", so a module not named here stays
+in higher precision: nothing is quantized by accident.
+
+The classifier head is kept in higher precision: it is one small GEMM whose
+output is the logits themselves, so its error is not averaged out by any
+later layer. `quantize_head=True` turns it on (measure before trusting it).
+"""
+from __future__ import annotations
+
+import copy
+import fnmatch
+from dataclasses import dataclass
+
+import torch.nn as nn
+from modelopt.torch.quantization.nn import TensorQuantizer
+
+import edge_swin.quant.attention  # noqa: F401  (registers QuantWindowAttention: the attn_* sites exist only with it)
+from edge_swin.quant.errors import QuantizationError
+
+CONFIG_NAME = "swin_int8"
+CALIBRATION_METHODS = ("max", "percentile", "entropy")
+HISTOGRAM_METHODS = ("percentile", "entropy")
+
+WEIGHT_INT8 = {"num_bits": 8, "axis": 0}  # per output channel
+ACT_INT8 = {"num_bits": 8, "axis": None}  # per tensor
+
+
+@dataclass(frozen=True)
+class Site:
+    """One role in the placement: a module-name glob and which of its quantizers are on."""
+
+    role: str
+    pattern: str  # fnmatch glob over module names (quantizer names are "<module>.<quantizer>")
+    what: str
+    weights: bool  # weight_quantizer on (per-channel)
+    inputs: tuple[str, ...]  # activation quantizers on (per-tensor)
+
+
+SWIN_INT8: tuple[Site, ...] = (
+    Site("patch_embed", "patch_embed.proj", "patch embedding (Conv2d)", True, ("input_quantizer",)),
+    Site("qkv", "*.attn.qkv", "qkv projection", True, ("input_quantizer",)),
+    Site("attn_qk", "*.attn", "Q x K^T", False, ("q_bmm_quantizer", "k_bmm_quantizer")),
+    Site("attn_pv", "*.attn", "softmax x V", False, ("softmax_quantizer", "v_bmm_quantizer")),
+    Site("proj", "*.attn.proj", "attention output projection", True, ("input_quantizer",)),
+    Site("fc1", "*.mlp.fc1", "MLP fc1", True, ("input_quantizer",)),
+    Site("fc2", "*.mlp.fc2", "MLP fc2", True, ("input_quantizer",)),
+    Site("patch_merging", "*.downsample.reduction", "patch merging (Linear)", True, ("input_quantizer",)),
+)
+HEAD = Site("head", "head.fc", "classifier head", True, ("input_quantizer",))
+# Kept in higher precision; listed so the summary says so.
+HIGH_PRECISION_OPS = ("LayerNorm", "softmax", "GELU", "residual adds", "bias + mask adds")
+
+
+def sites(quantize_head: bool = False, quantize_attention: bool = True) -> tuple[Site, ...]:
+    chosen = tuple(s for s in SWIN_INT8 if quantize_attention or not s.role.startswith("attn_"))
+    return chosen + ((HEAD,) if quantize_head else ())
+
+
+def swin_int8_config(method: str = "max", quantize_head: bool = False, quantize_attention: bool = True) -> dict:
+    """The modelopt config (`mtq.quantize` format) of the Swin INT8 placement.
+
+    method: 'max' (absolute max), or 'percentile' / 'entropy', which give
+    activation quantizers a histogram calibrator (weights always use max,
+    per channel). `edge_swin.quant.calibrate` runs the calibration; the
+    config's "algorithm" is None so that `mtq.quantize` only inserts quantizers.
+    """
+    if method not in CALIBRATION_METHODS:
+        raise QuantizationError(f"unknown calibration method '{method}': choose one of {', '.join(CALIBRATION_METHODS)}")
+    act = {**ACT_INT8, "calibrator": "histogram" if method in HISTOGRAM_METHODS else "max"}
+    entries: list[dict] = [{"quantizer_name": "*", "enable": False}]
+    for site in sites(quantize_head, quantize_attention):
+        if site.weights:
+            entries.append({"quantizer_name": f"{site.pattern}.weight_quantizer", "cfg": dict(WEIGHT_INT8)})
+        for name in site.inputs:
+            entries.append({"quantizer_name": f"{site.pattern}.{name}", "cfg": dict(act)})
+    return {"quant_cfg": entries, "algorithm": None}
+
+
+SWIN_INT8_CFG: dict = swin_int8_config()
+
+
+def with_method(config: dict, method: str) -> dict:
+    """A copy of `config` whose activation quantizers use the calibrator `method` needs."""
+    if method not in CALIBRATION_METHODS:
+        raise QuantizationError(f"unknown calibration method '{method}': choose one of {', '.join(CALIBRATION_METHODS)}")
+    config = copy.deepcopy(config)
+    for entry in config["quant_cfg"]:
+        cfg = entry.get("cfg")
+        if isinstance(cfg, dict) and not entry["quantizer_name"].endswith("weight_quantizer"):
+            cfg["calibrator"] = "histogram" if method in HISTOGRAM_METHODS else "max"
+    return config
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Summary
+
+
+def quantizers(model: nn.Module) -> dict[str, TensorQuantizer]:
+    """Every TensorQuantizer of a quantized model by name (enabled or not)."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, TensorQuantizer)}
+
+
+def enabled_quantizers(model: nn.Module) -> dict[str, TensorQuantizer]:
+    return {name: q for name, q in quantizers(model).items() if q.is_enabled}
+
+
+def describe(q: TensorQuantizer) -> str:
+    if not q.is_enabled:
+        return "off"
+    axis = q.axis
+    gran = "per-tensor" if axis is None else f"per-channel (axis {axis})"
+    return f"int{q.num_bits} {gran}"
+
+
+def _role_of(module_name: str, quantizer: str, parent: nn.Module) -> str:
+    for site in SWIN_INT8 + (HEAD,):
+        if fnmatch.fnmatch(module_name, site.pattern):
+            if site.role.startswith("attn_"):
+                if quantizer in site.inputs:
+                    return site.role
+                continue
+            return site.role
+    if isinstance(parent, nn.LayerNorm):
+        return "layernorm"
+    return "other"
+
+
+ROLE_ORDER = [s.role for s in SWIN_INT8] + ["head", "layernorm", "other"]
+
+
+def quant_summary(model: nn.Module) -> list[dict]:
+    """One row per role: how many modules, what their weights and inputs are, how many quantizers are on/calibrated."""
+    rows: dict[str, dict] = {}
+    for name, q in quantizers(model).items():
+        module_name, _, qname = name.rpartition(".")
+        if qname == "output_quantizer" and not q.is_enabled:
+            continue  # modelopt adds a disabled output quantizer to every module; not part of the placement
+        parent = model.get_submodule(module_name)
+        role = _role_of(module_name, qname, parent)
+        row = rows.setdefault(role, {"role": role, "modules": set(), "weights": set(), "inputs": set(),
+                                     "enabled": 0, "total": 0, "calibrated": 0})
+        row["modules"].add(module_name)
+        row["total"] += 1
+        (row["weights"] if qname == "weight_quantizer" else row["inputs"]).add(describe(q))
+        if q.is_enabled:
+            row["enabled"] += 1
+            row["calibrated"] += int(getattr(q, "amax", None) is not None)
+    out = []
+    for role in sorted(rows, key=lambda r: ROLE_ORDER.index(r) if r in ROLE_ORDER else len(ROLE_ORDER)):
+        row = rows[role]
+        out.append({**row, "modules": len(row["modules"]),
+                    "weights": "/".join(sorted(row["weights"])) or "-",
+                    "inputs": "/".join(sorted(row["inputs"])) or "-"})
+    return out
+
+
+def format_quant_summary(model: nn.Module) -> str:
+    """The summary table as text: one line per role plus what stays in higher precision."""
+    rows = quant_summary(model)
+    header = ("role", "modules", "weights", "activations", "quantizers on", "calibrated")
+    lines = [[r["role"], str(r["modules"]), r["weights"].replace("off", "fp"), r["inputs"].replace("off", "fp"),
+              f"{r['enabled']}/{r['total']}", str(r["calibrated"])] for r in rows]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    text = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    text += [fmt.format(*line) for line in lines]
+    on = sum(r["enabled"] for r in rows)
+    text.append(f"{on} quantizers on; higher precision: {', '.join(HIGH_PRECISION_OPS)}"
+                + ("" if any(r["role"] == "head" and r["enabled"] for r in rows) else ", classifier head"))
+    return "\n".join(text)

@@ -1,0 +1,213 @@
+"""Quantization-aware fine-tuning with knowledge distillation from the FP32 model.
+
+The student is the calibrated fake-quantized model (`calibrate`); its scales
+stay fixed and gradients pass the quantizers straight through (modelopt's
+STE), so QAT moves the weights to where INT8 rounding hurts least. The
+teacher is the FP32 model, frozen. AdamW with a small learning rate and a
+per-step cosine decay, a few epochs.
+
+After every epoch the student is written with `mto.save` to
+`checkpoint_dir/epoch_NNN.pth`, then `checkpoint_dir/last.pth` records the
+optimiser, scheduler, history and which epoch file is current (both writes
+atomic, in that order: an interruption anywhere leaves a consistent pair).
+With `resume=True` a rerun continues after the last finished epoch, and each
+epoch reseeds the data order and dropout from (seed, epoch), so the resumed
+run ends where the uninterrupted one would have.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import modelopt.torch.opt as mto
+import torch
+import torch.nn as nn
+from modelopt.torch.quantization.utils import is_quantized
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from edge_swin.errors import CheckpointError
+from edge_swin.eval import evaluate
+from edge_swin.quant.calibrate import model_digest
+from edge_swin.quant.distill import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, DistillationLoss
+from edge_swin.quant.errors import QuantizationError
+from edge_swin.train.optim import param_groups
+from edge_swin.utils.io import atomic_path, save_torch
+
+LAST = "last.pth"
+# Settings that may differ between an interrupted run and its resumption.
+RESUMABLE_CHANGES = {"device"}
+
+
+@dataclass
+class QATConfig:
+    epochs: int = 2
+    lr: float = 1e-5
+    min_lr: float = 1e-7
+    weight_decay: float = 0.0
+    temperature: float = DEFAULT_TEMPERATURE
+    alpha: float = DEFAULT_ALPHA  # weight of the distillation term; 1 - alpha on the label loss
+    label_smoothing: float = 0.0
+    clip_grad: float | None = 1.0
+    max_steps_per_epoch: int | None = None  # cap for smoke runs; None = whole loader
+    seed: int = 0
+    device: str = "cpu"
+
+
+@dataclass
+class QATResult:
+    history: list[dict] = field(default_factory=list)
+    resumed_from_epoch: int = 0
+    seconds: float = 0.0
+    checkpoint: Path | None = None  # mto checkpoint of the final student
+
+    @property
+    def final(self) -> dict:
+        return self.history[-1] if self.history else {}
+
+
+def qat_step(student: nn.Module, teacher: nn.Module, images: torch.Tensor, targets: torch.Tensor,
+             optimizer: torch.optim.Optimizer, loss_fn: DistillationLoss, clip_grad: float | None = None) -> dict:
+    """One optimiser step of the student towards the teacher's logits and the labels; returns the loss terms."""
+    with torch.no_grad():
+        teacher_logits = teacher(images)
+    terms = loss_fn(student(images), teacher_logits, targets)
+    optimizer.zero_grad(set_to_none=True)
+    terms.total.backward()
+    if clip_grad:
+        nn.utils.clip_grad_norm_(student.parameters(), clip_grad)
+    optimizer.step()
+    return {"loss": terms.total.item(), "kd": terms.kd.item(), "ce": terms.ce.item()}
+
+
+def create_qat_optimizer(student: nn.Module, config: QATConfig) -> torch.optim.AdamW:
+    """AdamW over the student's weights (biases, norms and bias tables without decay); quantizer scales stay fixed."""
+    return torch.optim.AdamW(param_groups(student, config.weight_decay), lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
+
+
+def _epoch_seed(config: QATConfig, epoch: int) -> int:
+    return config.seed * 1_000_003 + epoch
+
+
+def qat_finetune(student: nn.Module, teacher: nn.Module, train_loader: DataLoader, config: QATConfig | None = None,
+                 checkpoint_dir: str | Path | None = None, resume: bool = True, val_loader: DataLoader | None = None,
+                 on_step: Callable[[int, int], None] | None = None) -> QATResult:
+    """Fine-tune the quantized `student` in place by distillation from the FP32 `teacher`.
+
+    train_loader: labelled batches (shuffling is reseeded per epoch for exact resumption).
+    checkpoint_dir: per-epoch mto checkpoints and the resume state; None keeps nothing on disk.
+    val_loader: if given, top-1/top-5 of the student after each epoch go into the history.
+    on_step(epoch, step): called after every optimiser step (progress hooks; tests interrupt with it).
+    """
+    config = config or QATConfig()
+    if not is_quantized(student):
+        raise QuantizationError("qat_finetune needs the calibrated INT8 model as student: run edge_swin.quant.calibrate first")
+    if is_quantized(teacher):
+        raise QuantizationError("the QAT teacher must be the FP32 model, not a quantized one")
+    device = torch.device(config.device)
+    student.to(device)
+    teacher.to(device).eval()  # run under no_grad in qat_step; its parameters are left as they are
+
+    steps_per_epoch = len(train_loader)
+    if config.max_steps_per_epoch is not None:
+        steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
+    if steps_per_epoch == 0:
+        raise QuantizationError("the QAT training loader is empty: give it a non-empty training set")
+    optimizer = create_qat_optimizer(student, config)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs * steps_per_epoch),
+                                                           eta_min=config.min_lr)
+    loss_fn = DistillationLoss(config.temperature, config.alpha, config.label_smoothing)
+
+    out_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    result = QATResult()
+    start_epoch = 0
+    # Digest of the model QAT starts from (the calibrated student): a checkpoint begun from another must not resume.
+    start_digest = model_digest(student) if out_dir is not None else None
+    if out_dir is not None and resume and (out_dir / LAST).is_file():
+        start_epoch, result.history, result.checkpoint = _restore(out_dir, student, optimizer, scheduler, config,
+                                                                  start_digest)
+        result.resumed_from_epoch = start_epoch
+        tqdm.write(f"QAT: resuming from {out_dir / LAST}: {start_epoch} of {config.epochs} epochs done")
+
+    started = time.perf_counter()
+    for epoch in range(start_epoch, config.epochs):
+        seed = _epoch_seed(config, epoch)
+        torch.manual_seed(seed)
+        if getattr(train_loader, "generator", None) is not None:
+            train_loader.generator.manual_seed(seed)
+        student.train()
+        tic, sums, seen = time.perf_counter(), {"loss": 0.0, "kd": 0.0, "ce": 0.0}, 0
+        bar = tqdm(total=steps_per_epoch, desc=f"QAT epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
+        for step, (images, targets) in enumerate(train_loader):
+            if step >= steps_per_epoch:
+                break
+            images, targets = images.to(device), targets.to(device)
+            terms = qat_step(student, teacher, images, targets, optimizer, loss_fn, config.clip_grad)
+            scheduler.step()
+            for k in sums:
+                sums[k] += terms[k] * len(targets)
+            seen += len(targets)
+            bar.update(1)
+            bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}", kd=f"{sums['kd'] / seen:.4f}",
+                            lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            if on_step is not None:
+                on_step(epoch, step)
+        bar.close()
+        seconds = time.perf_counter() - tic
+        record = {"epoch": epoch + 1, **{k: v / max(seen, 1) for k, v in sums.items()}, "lr": scheduler.get_last_lr()[0],
+                  "steps": steps_per_epoch, "seconds": round(seconds, 2)}
+        if val_loader is not None:
+            metrics = evaluate(student, val_loader, config.device, desc=f"QAT val {epoch + 1}")
+            record.update(val_top1=metrics["top1"], val_top5=metrics["top5"], val_loss=metrics["loss"])
+        result.history.append(record)
+        tqdm.write(f"QAT epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f} (kd {record['kd']:.4f}, "
+                   f"ce {record['ce']:.4f})" + (f", val top-1 {record['val_top1']:.2f}%" if val_loader is not None else "")
+                   + f" ({seconds:.0f} s)")
+        if out_dir is not None:
+            result.checkpoint = _save(out_dir, epoch + 1, student, optimizer, scheduler, result.history, config,
+                                      start_digest)
+    student.eval()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _save(out_dir: Path, epoch: int, student, optimizer, scheduler, history, config: QATConfig, start_digest: str) -> Path:
+    model_path = out_dir / f"epoch_{epoch:03d}.pth"
+    with atomic_path(model_path) as tmp:
+        mto.save(student, tmp)
+    save_torch({"epoch": epoch, "model_file": model_path.name, "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "history": history, "config": asdict(config),
+                "start_digest": start_digest}, out_dir / LAST)
+    return model_path
+
+
+def _restore(out_dir: Path, student, optimizer, scheduler, config: QATConfig,
+             start_digest: str) -> tuple[int, list[dict], Path]:
+    path = out_dir / LAST
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model_path = out_dir / state["model_file"]
+        weights = torch.load(model_path, map_location="cpu", weights_only=True)["model_state_dict"]
+    except Exception as err:
+        raise CheckpointError(f"cannot resume QAT from {out_dir} ({type(err).__name__}: {err}). "
+                              f"Delete {out_dir} to start QAT over.") from None
+    saved = state.get("config", {})
+    changed = {k: (saved.get(k), v) for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v}
+    if changed:
+        detail = ", ".join(f"{k}: checkpoint {old!r}, now {new!r}" for k, (old, new) in changed.items())
+        raise QuantizationError(f"cannot resume QAT from {path}: the settings changed ({detail}). "
+                                f"Rerun with the checkpoint's settings, or delete {out_dir} to start QAT over.")
+    if state.get("start_digest") != start_digest:
+        raise QuantizationError(f"cannot resume QAT from {out_dir}: it was started from a different calibrated model "
+                                f"(other weights, calibration set or method). Delete {out_dir}, or give this run its own "
+                                "checkpoint directory.")
+    try:
+        student.load_state_dict(weights)
+    except RuntimeError as err:
+        raise CheckpointError(f"the QAT checkpoint {model_path} does not fit this model ({str(err)[:200]}). "
+                              f"Delete {out_dir} to start QAT over.") from None
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return int(state["epoch"]), list(state["history"]), model_path

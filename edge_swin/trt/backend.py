@@ -1,0 +1,239 @@
+"""The one place that imports TensorRT: `tensorrt` (full TensorRT, NGC / JetPack) or `tensorrt_rtx` (TensorRT-RTX).
+
+Everything else gets the module through `load()` and talks to the part of the
+API both share (Builder, OnnxParser, BuilderConfig, Logger, serialized
+networks), so the code CI runs on a CPU through TensorRT-RTX is the code users
+run with TensorRT on a GPU.
+
+Which flavour: `EDGE_SWIN_TRT` = "tensorrt" | "tensorrt_rtx" forces one;
+otherwise full TensorRT where it imports, else TensorRT-RTX.
+
+The libtensorrt_rtx.so gotcha (FINDINGS "Proving the plugin on a CPU"): the RTX
+ONNX parser `dlopen`s the unversioned `libtensorrt_rtx.so` when it imports a
+plugin node, the wheel ships only `libtensorrt_rtx.so.1`, and without the
+unversioned name on the library path the process aborts. The loader's search
+path is fixed when the process starts (LD_LIBRARY_PATH is read once), so a
+symlink in a private directory cannot be put on it later. What works without
+touching the installed wheel or re-executing: glibc answers a `dlopen` by bare
+name from the already-loaded objects whose SONAME equals that name. So
+`_preload_rtx_alias` builds (once, cached under ~/.cache/edge_swin) a tiny
+forwarding library whose SONAME is `libtensorrt_rtx.so` and whose only
+dependency is `libtensorrt_rtx.so.1`, and loads it RTLD_GLOBAL before the
+import; `dlsym` on its handle finds the real library's symbols through that
+dependency. It needs a C compiler the first time; without one, the parser
+still works for every model without a registered plugin (ours parse through
+the function body), and `rtx_alias_status()` says why plugin nodes would abort.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_swin.errors import EdgeSwinError
+
+FLAVOURS = ("tensorrt", "tensorrt_rtx")
+_ALIAS_STATUS = "not attempted"
+
+
+class TensorRTUnavailable(EdgeSwinError):
+    """Neither TensorRT nor TensorRT-RTX imports here."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    trt: object          # the imported module
+    flavour: str         # "tensorrt" or "tensorrt_rtx"
+    version: str
+
+    @property
+    def is_rtx(self) -> bool:
+        return self.flavour == "tensorrt_rtx"
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "edge_swin" / "trt"
+
+
+def _preload_rtx_alias() -> None:
+    """Make a bare dlopen("libtensorrt_rtx.so") resolve to the wheel's libtensorrt_rtx.so.1 (see module doc)."""
+    global _ALIAS_STATUS
+    spec = importlib.util.find_spec("tensorrt_rtx_libs")
+    if spec is None or not spec.submodule_search_locations:
+        _ALIAS_STATUS = "tensorrt_rtx_libs not installed"
+        return
+    libdir = Path(list(spec.submodule_search_locations)[0])
+    real = libdir / "libtensorrt_rtx.so.1"
+    if (libdir / "libtensorrt_rtx.so").exists():
+        _ALIAS_STATUS = "unversioned library present in the wheel"
+        return
+    if not real.exists():
+        _ALIAS_STATUS = f"{real} missing"
+        return
+    ctypes.CDLL(str(real), mode=ctypes.RTLD_GLOBAL)
+    st = real.stat()
+    out = _cache_dir() / f"alias-{st.st_size}-{int(st.st_mtime)}" / "libtensorrt_rtx.so"
+    if not out.exists():
+        cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+        if cc is None:
+            _ALIAS_STATUS = "no C compiler to build the libtensorrt_rtx.so alias: plugin nodes would abort the RTX parser"
+            return
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+            src = Path(tmp) / "alias.c"
+            src.write_text("/* SONAME alias for libtensorrt_rtx.so.1 (edge_swin.trt.backend) */\n"
+                           "int edge_swin_rtx_alias;\n")
+            built = Path(tmp) / "libtensorrt_rtx.so"
+            proc = subprocess.run(
+                [cc, "-shared", "-fPIC", "-o", str(built), str(src), "-Wl,-soname,libtensorrt_rtx.so",
+                 "-Wl,--no-as-needed", f"-L{libdir}", "-l:libtensorrt_rtx.so.1", f"-Wl,-rpath,{libdir}"],
+                capture_output=True, text=True)
+            if proc.returncode != 0:
+                _ALIAS_STATUS = f"building the libtensorrt_rtx.so alias failed: {proc.stderr.strip()[:300]}"
+                return
+            os.replace(built, out)
+    ctypes.CDLL(str(out), mode=ctypes.RTLD_GLOBAL)
+    _ALIAS_STATUS = f"alias loaded from {out}"
+
+
+def rtx_alias_status() -> str:
+    return _ALIAS_STATUS
+
+
+def _import(flavour: str):
+    if flavour == "tensorrt_rtx":
+        try:
+            _preload_rtx_alias()
+        except OSError as e:  # a broken wheel shows up in the import below with its own message
+            globals()["_ALIAS_STATUS"] = f"preload failed: {e}"
+    return importlib.import_module(flavour)
+
+
+@functools.lru_cache(maxsize=None)
+def load(flavour: str | None = None) -> Backend:
+    """The TensorRT module to use: `flavour`, $EDGE_SWIN_TRT, else tensorrt, else tensorrt_rtx."""
+    wanted = flavour or os.environ.get("EDGE_SWIN_TRT") or None
+    if wanted is not None and wanted not in FLAVOURS:
+        raise TensorRTUnavailable(f"unknown TensorRT flavour '{wanted}': use one of {', '.join(FLAVOURS)}")
+    errors = []
+    for name in ([wanted] if wanted else list(FLAVOURS)):
+        try:
+            mod = _import(name)
+        except ImportError as e:
+            errors.append(f"{name}: {e}")
+            continue
+        return Backend(trt=mod, flavour=name, version=str(getattr(mod, "__version__", "?")))
+    raise TensorRTUnavailable(
+        "no TensorRT here (" + "; ".join(errors) + "). Install TensorRT (NGC container, JetPack) or, "
+        "to parse and build on a CPU, `pip install tensorrt-rtx-cu13`.")
+
+
+def available(flavour: str | None = None) -> bool:
+    try:
+        load(flavour)
+        return True
+    except TensorRTUnavailable:
+        return False
+
+
+@dataclass
+class BuildResult:
+    flavour: str
+    version: str
+    parsed: bool
+    built: bool
+    errors: list[str]
+    num_layers: int = 0
+    layer_types: dict | None = None
+    engine_bytes: int = 0
+    parse_s: float = 0.0
+    build_s: float = 0.0
+    plugin_layers: int = 0
+    engine: bytes | None = None
+
+    def as_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d.pop("engine")
+        return d
+
+
+def _parser_errors(parser) -> list[str]:
+    return [str(parser.get_error(i)) for i in range(parser.num_errors)]
+
+
+def parse_and_build(onnx_path, *, precision: str = "fp32", batch: tuple[int, int, int] | None = None,
+                    workspace_mib: int = 1024, flavour: str | None = None, build: bool = True,
+                    keep_engine: bool = False) -> BuildResult:
+    """Parse an ONNX file with NVIDIA's ONNX parser and (optionally) build a serialized engine.
+
+    precision: "fp32" | "fp16" | "int8": what the file was exported as. The network is strongly typed
+    where the API allows (types come from the ONNX file); only an old TensorRT without that flag gets
+    the FP16/INT8 builder flags. `batch` = (min, opt, max) sets an optimisation profile on the dynamic axis 0.
+    """
+    import time
+
+    be = load(flavour)
+    trt = be.trt
+    logger = trt.Logger(trt.Logger.ERROR)
+    builder = trt.Builder(logger)
+    # Strongly typed where the API has the flag (TensorRT >= 10; TensorRT-RTX is always strongly typed):
+    # the precision is the ONNX file's (FP16 export, Q/DQ), not a builder guess.
+    strongly_typed = hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED")
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    t0 = time.perf_counter()
+    ok = parser.parse_from_file(str(onnx_path))
+    parse_s = time.perf_counter() - t0
+    result = BuildResult(be.flavour, be.version, bool(ok), False, _parser_errors(parser), parse_s=parse_s)
+    if not ok:
+        return result
+    result.num_layers = network.num_layers
+    types: dict[str, int] = {}
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        name = str(layer.type).split(".")[-1]
+        types[name] = types.get(name, 0) + 1
+        if name.startswith("PLUGIN"):
+            result.plugin_layers += 1
+    result.layer_types = dict(sorted(types.items()))
+    if not build:
+        return result
+
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
+    if not strongly_typed:
+        if precision == "fp16":
+            config.set_flag(trt.BuilderFlag.FP16)
+        elif precision == "int8":
+            config.set_flag(trt.BuilderFlag.INT8)
+    inputs = [network.get_input(i) for i in range(network.num_inputs)]
+    if any(-1 in tuple(t.shape) for t in inputs):
+        lo, opt, hi = batch or (1, 1, 1)
+        profile = builder.create_optimization_profile()
+        for t in inputs:
+            shape = tuple(t.shape)
+            if any(d == -1 for d in shape[1:]):
+                result.errors.append(f"input {t.name} has dynamic axes other than the batch: {shape}")
+                return result
+            profile.set_shape(t.name, (lo, *shape[1:]), (opt, *shape[1:]), (hi, *shape[1:]))
+        config.add_optimization_profile(profile)
+    t0 = time.perf_counter()
+    engine = builder.build_serialized_network(network, config)
+    result.build_s = time.perf_counter() - t0
+    if engine is None:
+        result.errors.append("build_serialized_network returned None (see the TensorRT log)")
+        return result
+    data = bytes(memoryview(engine))
+    result.built = True
+    result.engine_bytes = len(data)
+    if keep_engine:
+        result.engine = data
+    return result
