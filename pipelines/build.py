@@ -15,7 +15,7 @@ from edge_swin.models import list_models, resolve_name
 from edge_swin.trt import get_target, target_names
 
 DEFAULT_MODEL = "swin_nano"
-SCRATCH_EPOCHS = 8
+SCRATCH_EPOCHS = 3
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"training epochs (default: {SCRATCH_EPOCHS} from scratch, 0 with --checkpoint: use it as it is)")
     p.add_argument("--qat-epochs", type=int, default=1,
                    help="INT8 QAT epochs of distillation from the FP32 model; 0 keeps the calibrated PTQ model (default: %(default)s)")
-    p.add_argument("--qat-steps", type=int, default=200,
+    p.add_argument("--qat-steps", type=int, default=100,
                    help="at most this many QAT steps per epoch; 0 = whole epochs (default: %(default)s)")
     p.add_argument("--qat-lr", type=float, default=1e-5, help="QAT learning rate (default: %(default)s)")
     p.add_argument("--calib-size", type=int, default=512,
