@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from pipelines.stages import evaluate, model, pending, qat, report, train
+    from pipelines.stages import evaluate, export, model, pending, qat, report, train
     from pipelines.stages.context import RunContext
 
     target = get_target(args.target)  # fail on a bad target before any work
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> dict:
     except EdgeSwinError:
         report.run(ctx)  # the numbers that failed the check stay readable in report.md
         raise
-    pending.run(ctx, "export")
+    export.run(ctx)
     pending.run(ctx, "engine")
     evaluate.run(ctx)
     return report.run(ctx)

@@ -135,14 +135,21 @@ class WindowAttention(nn.Module):
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Attention inside each window: q, k, v [B*nW, heads, N, head_dim] -> [B*nW, heads, N, head_dim]."""
-        attn = (q * self.scale) @ k.transpose(-2, -1)
+        attn = self.matmul_qk(q * self.scale, k)
         attn = attn + bias.unsqueeze(0)
         if mask is not None:
             num_windows = mask.shape[0]
             attn = attn.view(-1, num_windows, self.num_heads, *attn.shape[-2:]) + mask.unsqueeze(1).unsqueeze(0)
             attn = attn.view(-1, self.num_heads, *attn.shape[-2:])
         attn = self.attn_drop(attn.softmax(dim=-1))
-        return attn @ v
+        return self.matmul_pv(attn, v)
+
+    # The two attention products, apart so INT8 quantization can wrap their inputs (edge_swin.quant.attention).
+    def matmul_qk(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        return q @ k.transpose(-2, -1)
+
+    def matmul_pv(self, probs: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return probs @ v
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, H, W, C = x.shape

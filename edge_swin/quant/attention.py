@@ -40,12 +40,12 @@ REGISTRY_KEY = "WindowAttention"
 
 
 class QuantWindowAttention(QuantModule):
-    """`WindowAttention` whose `attend` quantizes the inputs of both matrix products.
+    """`WindowAttention` whose two attention products quantize their inputs.
 
-    Everything else (qkv/proj linears, which modelopt converts on their own;
-    bias and mask adds, softmax) runs as in the float module, so with the four
-    attention quantizers disabled the output is bit-identical to
-    `WindowAttention.attend` (tests hold this).
+    Only `matmul_qk` and `matmul_pv` are overridden; everything else (qkv/proj
+    linears, which modelopt converts on their own; bias and mask adds, softmax)
+    is the float module's code, so with the four attention quantizers disabled
+    the output is bit-identical to `WindowAttention` (tests hold this).
     """
 
     q_bmm_quantizer: TensorQuantizer
@@ -58,17 +58,12 @@ class QuantWindowAttention(QuantModule):
             # Temporary attributes: modelopt removes them if the model is ever exported back to a plain module.
             self._register_temp_attribute(name, TensorQuantizer(QuantInputBase.default_quant_desc_input))
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
-               mask: torch.Tensor | None) -> torch.Tensor:
-        # Same arithmetic, in the same order, as WindowAttention.attend, with the four quantizers added.
-        attn = self.q_bmm_quantizer(q * self.scale) @ self.k_bmm_quantizer(k).transpose(-2, -1)
-        attn = attn + bias.unsqueeze(0)
-        if mask is not None:
-            num_windows = mask.shape[0]
-            attn = attn.view(-1, num_windows, self.num_heads, *attn.shape[-2:]) + mask.unsqueeze(1).unsqueeze(0)
-            attn = attn.view(-1, self.num_heads, *attn.shape[-2:])
-        attn = self.attn_drop(attn.softmax(dim=-1))
-        return self.softmax_quantizer(attn) @ self.v_bmm_quantizer(v)
+    def matmul_qk(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        # q arrives already scaled by 1/sqrt(head_dim): the plugin's INT8 q is the scaled one.
+        return self.q_bmm_quantizer(q) @ self.k_bmm_quantizer(k).transpose(-2, -1)
+
+    def matmul_pv(self, probs: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return self.softmax_quantizer(probs) @ self.v_bmm_quantizer(v)
 
 
 def register() -> None:

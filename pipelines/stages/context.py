@@ -23,6 +23,7 @@ class RunContext:
     lr: float = 0.0
     weights: Path | None = None  # the newest float model weights, passed from stage to stage
     int8_weights: Path | None = None  # the QAT stage's modelopt checkpoint
+    onnx_fp32: Path | None = None  # the export stage's float ONNX file
 
     @cached_property
     def variant(self) -> str:

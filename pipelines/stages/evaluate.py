@@ -3,14 +3,16 @@ from __future__ import annotations
 
 from torch.utils.data import DataLoader
 
-from edge_swin.eval import evaluate
+from edge_swin.eval import OrtModel, evaluate
 from edge_swin.stages import Stage
 from edge_swin.utils.io import sha256_file, write_json
 from pipelines.stages.context import RunContext
 
 
 def run(ctx: RunContext) -> None:
-    stage = Stage(ctx.out_dir, "evaluate", {"weights_sha256": sha256_file(ctx.weights), "data": ctx.data_info})
+    inputs = {"weights_sha256": sha256_file(ctx.weights), "data": ctx.data_info,
+              "onnx_fp32_sha256": sha256_file(ctx.onnx_fp32) if ctx.onnx_fp32 else None}
+    stage = Stage(ctx.out_dir, "evaluate", inputs)
     if stage.up_to_date():
         print(f"[evaluate] up to date: {stage.dir}")
     else:
@@ -18,8 +20,10 @@ def run(ctx: RunContext) -> None:
         _, val_set = ctx.datasets
         loader = DataLoader(val_set, batch_size=2 * ctx.args.batch_size, num_workers=ctx.args.num_workers)
         metrics = {"pytorch_fp32": evaluate(model, loader, ctx.device, desc="evaluate fp32")}
+        if ctx.onnx_fp32:
+            metrics["onnxruntime_fp32"] = evaluate(OrtModel(ctx.onnx_fp32), loader, desc="evaluate onnxruntime fp32")
         write_json(stage.path("metrics.json"), metrics)
         stage.finish({"metrics": stage.dir / "metrics.json"}, metrics)
-        print(f"[evaluate] PyTorch FP32: top-1 {metrics['pytorch_fp32']['top1']:.2f}%, "
-              f"top-5 {metrics['pytorch_fp32']['top5']:.2f}% on {metrics['pytorch_fp32']['n']:,} images")
+        for backend, m in metrics.items():
+            print(f"[evaluate] {backend}: top-1 {m['top1']:.2f}%, top-5 {m['top5']:.2f}% on {m['n']:,} images")
     ctx.stages["evaluate"] = stage.manifest

@@ -5,7 +5,6 @@ from edge_swin.stages import NOT_BUILT
 from pipelines.stages.context import RunContext
 
 PENDING = {
-    "export": "ONNX export with the SwinWindowAttention op",
     "engine": "TensorRT engine / Jetson bundle",
 }
 

@@ -3,26 +3,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
 
 import pytest
 import torch
 import torch.nn as nn
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _torch_threads():
-    """One intra-op thread (EDGE_SWIN_TEST_THREADS to change it), restored after each module.
-
-    On the 2-core machine these tests share with other jobs, OpenMP's second
-    thread mostly spin-waits: the whole directory measured 31 s on one thread
-    and 116 s on two while another process kept both cores busy.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(os.environ.get("EDGE_SWIN_TEST_THREADS", "1")))
-    yield
-    torch.set_num_threads(previous)
 
 
 def randomize_weights_(model: nn.Module, seed: int = 0) -> nn.Module:

@@ -50,10 +50,15 @@ def test_default_stages_write_manifests_and_report_then_skip_on_rerun(capsys, tm
     assert stages["train"]["status"] == "done" and stages["train"]["numbers"]["epochs"] == 2
     assert stages["qat"]["status"] == "done" and set(stages["qat"]["numbers"]) >= {"fp32", "ptq", "qat"}
     assert (out / "qat" / "int8.pth").is_file() and (out / "qat" / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
-    for pending in ("export", "engine"):
-        assert stages[pending]["status"] == "not_built" and not (out / pending).exists()
-    top1 = stages["evaluate"]["numbers"]["pytorch_fp32"]["top1"]
+    assert stages["engine"]["status"] == "not_built" and not (out / "engine").exists()
+    exported = stages["export"]["numbers"]["fp32"]
+    assert stages["export"]["status"] == "done" and exported["custom_ops"] == 4  # one node per block (2 + 2)
+    assert exported["attention_body"] == "attention23" and exported["ort_max_relative_error"] < 1e-4
+    assert (out / "export" / "model_fp32.onnx").is_file()
+    accuracy = stages["evaluate"]["numbers"]
+    top1 = accuracy["pytorch_fp32"]["top1"]
     assert top1 == pytest.approx(stages["train"]["numbers"]["val_top1"])
+    assert accuracy["onnxruntime_fp32"]["top1"] == pytest.approx(top1)
     assert (out / "report.md").read_text().count("| pytorch_fp32 |") == 1
     assert (out / "train" / "curve.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(out.rglob("*.partial"))
@@ -63,7 +68,7 @@ def test_default_stages_write_manifests_and_report_then_skip_on_rerun(capsys, tm
 
     assert build("--data", image_root, "--epochs", 2, "--target", "rtx", "--out", out) == 0
     printed = capsys.readouterr().out
-    for stage in ("model", "train", "qat", "evaluate"):
+    for stage in ("model", "train", "qat", "export", "evaluate"):
         assert f"[{stage}] up to date" in printed
 
     # Changed input -> that stage and everything after it are redone.
@@ -123,3 +128,10 @@ def test_int8_drop_over_the_limit_fails_the_run_with_numbers_in_the_report(capsy
     assert report["stages"]["qat"]["status"] == "failed" and "export" not in report["stages"]
     assert not (out / "qat" / "manifest.json").exists()
     assert "drop check FAILED" in (out / "report.md").read_text()
+
+
+def test_jetson_target_exports_the_matmul_body(capsys, tmp_path, image_root):
+    out = tmp_path / "orin"
+    assert build("--data", image_root, "--epochs", 1, "--qat-epochs", 0, "--target", "jetson-orin", "--out", out) == 0
+    numbers = json.loads((out / "export" / "manifest.json").read_text())["numbers"]["fp32"]
+    assert numbers["attention_body"] == "matmul" and numbers["opset"] < 23  # TensorRT 10.3 has no Attention op

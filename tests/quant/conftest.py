@@ -19,16 +19,6 @@ def labelled(n: int, seed: int) -> TensorDataset:
     return ds
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Run these tiny models on one thread: on a shared 2-core machine, two OpenMP threads stall each other
-    (measured: a QAT step 0.1 s on one thread, 0.1-3.8 s on two). Restored after each module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def quant():
     import edge_swin.quant as q  # modelopt's import is slow (seconds): once per session
