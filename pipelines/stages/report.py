@@ -55,6 +55,13 @@ def to_markdown(report: dict) -> str:
         lines.append(f"\nThe {str(qat.get('checked')).upper()} drop check {verdict}.")
         if ((stages.get("qat") or {}).get("artifacts") or {}).get("chart"):
             lines += ["", "![accuracy per precision](qat/accuracy.png)"]
+    exported = ((stages.get("export") or {}).get("numbers") or {}).get("fp32")
+    if exported:
+        lines += ["", "## ONNX", "",
+                  f"- `export/model_fp32.onnx`: {exported['custom_ops']} SwinWindowAttention nodes "
+                  f"({exported['attention_body']} body, opset {exported['opset']}), {exported['nodes']} nodes in the main "
+                  f"graph, {exported['bytes'] / 1e6:.2f} MB; ONNX Runtime vs PyTorch max relative error "
+                  f"{exported['ort_max_relative_error']:.1e}"]
     if ((stages.get("train") or {}).get("artifacts") or {}).get("curve"):
         lines += ["", "![training curve](train/curve.png)"]
     lines += ["", "## Versions", "", ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
