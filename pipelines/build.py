@@ -29,6 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint", type=Path, help="Microsoft .pth or timm .pth/.safetensors to start from (default: random init)")
     p.add_argument("--adapt-head", action="store_true",
                    help="the checkpoint's classifier has another class count: start a fresh head for --data's classes")
+    p.add_argument("--adapt-window", action="store_true",
+                   help="the checkpoint was trained with another window (e.g. 7 at 224, now --window-size 12 at 384): "
+                        "interpolate its relative-position tables")
     p.add_argument("--data", help="ImageFolder root with train/ and val/ (default: the embedded Fashion-MNIST)")
     p.add_argument("--img-size", type=int, help="input resolution (default: the variant's)")
     p.add_argument("--window-size", type=int, help="attention window (default: the variant's)")

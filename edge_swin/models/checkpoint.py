@@ -103,12 +103,26 @@ def describe(state: dict[str, torch.Tensor]) -> str:
     return ", ".join(parts) or "no Swin parameters"
 
 
-def load_checkpoint(model: nn.Module, path: str | Path, adapt_head: bool = False) -> LoadResult:
+def resize_bias_table(table: torch.Tensor, size: int) -> torch.Tensor:
+    """[(2w-1)^2, heads] table -> [size^2, heads] by bicubic interpolation (Swin's recipe for a new window size)."""
+    old = int(round(table.shape[0] ** 0.5))
+    if old * old != table.shape[0]:
+        raise CheckpointError(f"cannot resize a non-square relative-position table of {table.shape[0]} entries")
+    grid = table.T.reshape(1, table.shape[1], old, old).float()
+    grid = torch.nn.functional.interpolate(grid, size=(size, size), mode="bicubic", align_corners=False)
+    return grid.reshape(table.shape[1], size * size).T.to(table.dtype).contiguous()
+
+
+def load_checkpoint(model: nn.Module, path: str | Path, adapt_head: bool = False, adapt_window: bool = False) -> LoadResult:
     """Load a checkpoint of either layout into `model`, strictly.
 
     adapt_head: when the checkpoint's classifier has another class count, keep
     the model's freshly initialised head instead of failing (fine-tuning on a new
-    label set). Nothing else is ever adapted silently.
+    label set).
+    adapt_window: when the model's window differs from the checkpoint's (e.g.
+    window-7/224 weights into a window-12/384 model), interpolate each
+    relative-position bias table bicubically, as Swin's 384 fine-tuning does.
+    Nothing else is ever adapted, and nothing silently.
     """
     state = read_state_dict(path)
     layout = detect_layout(state)
@@ -119,6 +133,11 @@ def load_checkpoint(model: nn.Module, path: str | Path, adapt_head: bool = False
 
     expected = model.state_dict()
     expected = {k: v for k, v in expected.items() if k.rsplit(".", 1)[-1] not in DERIVED_BUFFERS}
+    if adapt_window:
+        for k, v in state.items():
+            if k.endswith("relative_position_bias_table") and k in expected and v.shape != expected[k].shape \
+                    and v.shape[1] == expected[k].shape[1]:
+                state[k] = resize_bias_table(v, int(round(expected[k].shape[0] ** 0.5)))
     head_differs = any(k in expected and (k not in state or state[k].shape != expected[k].shape) for k in HEAD_KEYS)
     adapted = False
     if head_differs and adapt_head:  # another class count, or a headless (num_classes=0) checkpoint
@@ -151,6 +170,9 @@ def _mismatch_message(model, path, state, expected, missing, unexpected, wrong_s
     if wrong_shape and set(wrong_shape) <= set(HEAD_KEYS):
         lines.append("Only the classifier differs: pass num_classes to match it, or adapt_head=True "
                      "(--adapt-head) to fine-tune a fresh head on your classes.")
+    elif wrong_shape and all(k.endswith("relative_position_bias_table") for k in wrong_shape):
+        lines.append("Only the attention window differs: create the model with the checkpoint's window_size, or pass "
+                     "adapt_window=True (--adapt-window) to interpolate the bias tables to the new window.")
     else:
         lines.append("Pick the model variant the checkpoint was trained as (--model / create_swin name, img_size, window_size).")
     return "\n".join(lines)

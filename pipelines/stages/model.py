@@ -12,7 +12,7 @@ from pipelines.stages.context import RunContext
 def run(ctx: RunContext) -> None:
     args = ctx.args
     inputs = {"variant": ctx.variant, "overrides": ctx.model_overrides, "classes": ctx.classes, "seed": args.seed,
-              "checkpoint": None, "adapt_head": args.adapt_head}
+              "checkpoint": None, "adapt_head": args.adapt_head, "adapt_window": args.adapt_window}
     if args.checkpoint:
         inputs["checkpoint"] = {"path": str(args.checkpoint), "sha256": _hash_or_none(args.checkpoint)}
     stage = Stage(ctx.out_dir, "model", inputs)
@@ -23,7 +23,7 @@ def run(ctx: RunContext) -> None:
         model = ctx.build_model()
         numbers = {"parameters": sum(p.numel() for p in model.parameters()), "source": "random init (seed)"}
         if args.checkpoint:
-            loaded = load_checkpoint(model, args.checkpoint, adapt_head=args.adapt_head)
+            loaded = load_checkpoint(model, args.checkpoint, adapt_head=args.adapt_head, adapt_window=args.adapt_window)
             numbers.update(source=f"{loaded.layout} checkpoint", adapted_head=loaded.adapted_head)
         weights = stage.path("model.pth")
         save_torch({"model": model.state_dict(), "variant": ctx.variant, "classes": ctx.classes}, weights)

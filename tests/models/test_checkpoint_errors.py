@@ -386,3 +386,32 @@ def test_aliases_map_to_timm_names():
     assert list_models() == sorted(VARIANTS)
     model = create_swin("swin_micro", num_classes=5)
     assert model.variant == MICRO and model.config == {**VARIANTS[MICRO], "num_classes": 5}
+
+
+# ---------------------------------------------------------------- another window size (224/7 -> 384/12 recipe)
+
+def test_window_change_needs_adapt_window_then_interpolates_the_bias_tables(tmp_path):
+    from edge_swin.models.checkpoint import resize_bias_table
+
+    source = create_swin("swin_micro", window_size=4)
+    torch.save({"model": source.state_dict()}, tmp_path / "w4.pth")
+    target = create_swin("swin_micro", img_size=96, window_size=6)  # 24x24 map: windows of 6, still shifted
+    with pytest.raises(CheckpointError, match="adapt_window=True"):
+        load_checkpoint(target, tmp_path / "w4.pth")
+    load_checkpoint(target, tmp_path / "w4.pth", adapt_window=True)
+    key = "layers.0.blocks.1.attn.relative_position_bias_table"
+    assert target.state_dict()[key].shape == (11 * 11, 1)
+    assert torch.equal(target.state_dict()["patch_embed.proj.weight"], source.state_dict()["patch_embed.proj.weight"])
+    assert torch.isfinite(target(torch.randn(1, 3, 96, 96))).all()
+
+
+def test_bias_table_resize_keeps_what_it_should():
+    from edge_swin.models.checkpoint import resize_bias_table
+
+    table = torch.randn(13 * 13, 3)
+    assert torch.allclose(resize_bias_table(table, 13), table, atol=1e-6)  # same size: unchanged
+    flat = torch.full((13 * 13, 2), 0.5)
+    assert torch.allclose(resize_bias_table(flat, 23), torch.full((23 * 23, 2), 0.5), atol=1e-6)
+    # heads stay apart: a table that is zero for head 0 stays zero there
+    mixed = torch.stack([torch.zeros(169), torch.randn(169)], dim=1)
+    assert resize_bias_table(mixed, 23)[:, 0].abs().max() == 0
