@@ -12,7 +12,9 @@ from edge_swin.errors import EdgeSwinError
 class OrtModel:
     """An ONNX Runtime session that takes and returns torch tensors, so `evaluate`/`predict` accept it."""
 
-    def __init__(self, path: str | Path, threads: int | None = None):
+    def __init__(self, path: str | Path, threads: int | None = None, exact_qdq: bool = False):
+        """exact_qdq: basic graph optimisations only, so Q/DQ pairs run as float arithmetic, exactly the fake-quant
+        model's; by default ORT fuses them into its integer kernels (what a deployment on a CPU would run)."""
         import onnxruntime as ort
 
         path = Path(path)
@@ -21,6 +23,8 @@ class OrtModel:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        if exact_qdq:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0]
         self.path = path

@@ -10,10 +10,12 @@ the model's default-domain opset, and nothing that inlines functions runs after
 that (onnxsim/onnxslim keep them, and we check they did). This does not depend
 on the deprecated TorchScript exporter's `export_modules_as_functions`.
 
-INT8 (QAT, Q/DQ) slots in through `precision="int8"`: the node then carries the
-scales the plugin needs as extra inputs after the mask, and its body
-quantize-dequantizes where the fake-quant model does. Not implemented yet: see
-`_check_precision`.
+INT8 (QAT/PTQ, Q/DQ), `precision="int8"` on a modelopt-quantized model (or the
+path of an `edge_swin.quant.save_quantized` checkpoint): the same exporter;
+`edge_swin.export.quant.qdq_forward` turns every enabled quantizer into
+QuantizeLinear/DequantizeLinear for the export, each SwinWindowAttention node
+gets 15 inputs (the eight block scales after the mask, function.py) and the
+15-input function body quantize-dequantizes where the fake-quant model does.
 """
 from __future__ import annotations
 
@@ -27,10 +29,12 @@ import torch
 import torch.nn as nn
 
 from edge_swin.export.errors import ExportError
-from edge_swin.export.function import BODIES, DOMAIN, DOMAIN_VERSION, MAX_OPSET, MIN_OPSET, OP_TYPE, window_attention_function
+from edge_swin.export.function import (BODIES, DOMAIN, DOMAIN_VERSION, INPUTS, INT8_INPUTS, MAX_OPSET, MIN_OPSET, OP_TYPE,
+                                       window_attention_function)
+from edge_swin.export.quant import enabled_quantizers, is_quantized_model, qdq_forward
 from edge_swin.export.report import graph_report
 from edge_swin.export.simplify import simplify as simplify_model
-from edge_swin.export.symbolic import custom_op_forward
+from edge_swin.export.symbolic import BLOCK_KEY, custom_op_forward
 from edge_swin.models.window_attention import WindowAttention, padded_size
 from edge_swin.utils.io import atomic_path, write_json
 
@@ -110,14 +114,24 @@ def _check_opset(opset: int, body: str | None, blocks) -> None:
                              if body == "attention23" else ""))
 
 
-def _check_precision(precision: str, model: nn.Module) -> None:
+def _check_precision(precision: str, model: nn.Module, body: str | None) -> None:
     if precision not in PRECISIONS:
         raise ExportError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
+    quantized = is_quantized_model(model)
     if precision == "int8":
-        raise ExportError(
-            "INT8 (Q/DQ) export is not implemented yet: the QAT model's quantizers must become Q/DQ nodes and the "
-            "scales extra inputs of SwinWindowAttention (edge_swin.export, issue 4 follow-up). Export FP32 or FP16 "
-            "for now")
+        if not quantized:
+            raise ExportError(
+                f"precision 'int8' needs a modelopt-quantized (calibrated PTQ/QAT) model; this "
+                f"{type(model).__name__} has no quantizers. Pass edge_swin.quant.load_quantized(<int8.pth>) (or the "
+                f"checkpoint path itself), or a model calibrated with edge_swin.quant.calibrate")
+        if not enabled_quantizers(model):
+            raise ExportError("precision 'int8': the model's quantizers are all disabled; nothing to quantize")
+        if body not in (None, "matmul"):
+            raise ExportError(f"INT8 export needs the 'matmul' attention body, not '{body}': the softmax output is "
+                              f"quantized (Q/DQ), which the ONNX Attention op keeps inside")
+    elif quantized:
+        raise ExportError(f"this model holds INT8 quantizers (modelopt): export it with precision='int8', not "
+                          f"'{precision}' (or export the FP32 model it was quantized from)")
 
 
 def _example_input(model: nn.Module, batch: int, dtype: torch.dtype) -> torch.Tensor:
@@ -130,7 +144,7 @@ def _example_input(model: nn.Module, batch: int, dtype: torch.dtype) -> torch.Te
     return torch.randn(batch, chans, *img, dtype=dtype)
 
 
-def _finish_model(mp: onnx.ModelProto, opset: int, body: str | None) -> onnx.ModelProto:
+def _finish_model(mp: onnx.ModelProto, opset: int, body: str | None, int8: bool = False) -> onnx.ModelProto:
     """Set the default-domain opset, declare our domain, append the function (custom-op export)."""
     for o in mp.opset_import:
         if o.domain in ("", "ai.onnx") and o.version != opset:
@@ -142,14 +156,23 @@ def _finish_model(mp: onnx.ModelProto, opset: int, body: str | None) -> onnx.Mod
     for o in mp.opset_import:
         if o.domain == DOMAIN:
             o.version = DOMAIN_VERSION
+    n_inputs = len(INT8_INPUTS if int8 else INPUTS)
+    for node in mp.graph.node:
+        if node.domain == DOMAIN and node.op_type == OP_TYPE:
+            # TensorRT's parser wants every formal input of a local function on the node: absent ones as "".
+            while len(node.input) < n_inputs:
+                node.input.append("")
+            block = {p.key: p.value for p in node.metadata_props}.get(BLOCK_KEY)
+            if block:
+                node.name = block
     del mp.functions[:]
     if any(n.domain == DOMAIN and n.op_type == OP_TYPE for n in mp.graph.node):
-        mp.functions.append(window_attention_function(body, opset))
+        mp.functions.append(window_attention_function(body, opset, int8=int8))
     return mp
 
 
 def export_onnx(
-    model: nn.Module,
+    model: nn.Module | str | Path,
     path: str | Path,
     *,
     batch: int = 1,
@@ -168,9 +191,11 @@ def export_onnx(
 
     model: a SwinTransformer, a single WindowAttention, or any module holding WindowAttention blocks (then pass
       `example_input`). It is not modified: FP16 export works on a copy, and the custom-op forward is swapped in
-      only for the export.
+      only for the export. For INT8: a modelopt-quantized model (`edge_swin.quant.load_quantized(path)`, or a
+      calibrated/QAT model in memory), or the path of the INT8 checkpoint itself (loaded with `load_quantized`).
     batch: the static batch, or the example batch when `dynamic_batch` (axis 0 named "batch").
-    precision: "fp32" | "fp16" (weights, inputs and outputs FP16) | "int8" (not implemented yet).
+    precision: "fp32" | "fp16" (weights, inputs and outputs FP16) | "int8" (Q/DQ from the model's quantizers; input
+      and output stay FP32; needs the "matmul" body when custom_op).
     attention_body: the SwinWindowAttention function body, "matmul" (every TensorRT) or "attention23"
       (ONNX Attention, opset 23; TensorRT >= 10.14). Per target: `edge_swin.trt.get_target(t).attention`.
     custom_op: False exports the plain graph (every op inlined) for comparison.
@@ -178,12 +203,15 @@ def export_onnx(
     """
     t0 = time.perf_counter()
     path = Path(path)
+    if isinstance(model, (str, Path)):
+        model = _load_checkpoint(Path(model), precision)
     body = attention_body if custom_op else None
     if custom_op and attention_body not in BODIES:
         raise ExportError(f"unknown attention body '{attention_body}': use one of {', '.join(BODIES)}")
     opset = int(opset if opset is not None else DEFAULT_OPSET[body or "matmul"])
     blocks = attention_blocks(model)
-    _check_precision(precision, model)
+    _check_precision(precision, model, body)
+    int8 = precision == "int8"
     _check_opset(opset, body, blocks)
     for name, m in blocks:
         check_block(name, m)
@@ -207,9 +235,10 @@ def export_onnx(
             x = torch.cat([x] * 2)
     dynamic_shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
 
-    swap = custom_op_forward(blocks) if custom_op else _nullcontext()
+    swap = custom_op_forward(blocks, int8=int8) if custom_op else _nullcontext()
+    quant_swap = qdq_forward(work) if int8 else _nullcontext()
     try:
-        with swap, torch.no_grad():
+        with quant_swap, swap, torch.no_grad():
             program = torch.onnx.export(
                 work, (x,), dynamo=True, opset_version=opset, optimize=True, verbose=False,
                 input_names=[input_name], output_names=[output_name], dynamic_shapes=dynamic_shapes,
@@ -225,7 +254,7 @@ def export_onnx(
         first = "\n".join(str(e).strip().splitlines()[:6])
         raise ExportError(f"torch.onnx.export (dynamo) failed for {type(model).__name__}: {first}") from e
 
-    mp = _finish_model(program.model_proto, opset, body)
+    mp = _finish_model(program.model_proto, opset, body, int8)
     simplified_with, simplify_info = None, None
     if simplify:
         mp, simplify_info = simplify_model(mp)
@@ -241,6 +270,9 @@ def export_onnx(
         raise ExportError(f"expected one {OP_TYPE} node per block ({len(blocks)}), found {n_custom}")
     if not custom_op and n_custom:
         raise ExportError(f"plain export still holds {n_custom} {OP_TYPE} nodes")
+    if int8 and not any(n.op_type == "QuantizeLinear" for g in [mp.graph.node, *(f.node for f in mp.functions)]
+                        for n in g):
+        raise ExportError("INT8 export wrote no QuantizeLinear node: the quantizers did not reach the graph")
 
     with atomic_path(path) as tmp:
         onnx.save_model(mp, tmp)
@@ -248,6 +280,8 @@ def export_onnx(
     report.update(precision=precision, attention_body=body, custom_op=custom_op, dynamic_batch=dynamic_batch,
                   batch=None if dynamic_batch else batch, exporter=f"torch.onnx dynamo (torch {torch.__version__})",
                   onnx=onnx.__version__, simplify=simplify_info, blocks=[n for n, _ in blocks])
+    if int8:
+        report["int8"] = _int8_summary(work, blocks, custom_op)
     report_path = None
     if write_report:
         report_path = path.with_name(path.stem + ".report.json")
@@ -257,6 +291,31 @@ def export_onnx(
         custom_op=custom_op, opset=opset, dynamic_batch=dynamic_batch, batch=batch, input_name=input_name,
         output_name=output_name, input_shape=tuple(x.shape[1:]), simplified_with=simplified_with,
         seconds=time.perf_counter() - t0, blocks=[n for n, _ in blocks])
+
+
+def _load_checkpoint(path: Path, precision: str) -> nn.Module:
+    if precision != "int8":
+        raise ExportError(f"a checkpoint path ({path}) is taken for precision='int8' only (an INT8 checkpoint from "
+                          f"edge_swin.quant.save_quantized); for '{precision}' pass the model")
+    from edge_swin.quant import QuantizationError, load_quantized
+
+    try:
+        return load_quantized(path)
+    except QuantizationError as e:
+        raise ExportError(f"cannot load the INT8 checkpoint {path}: {e}") from e
+
+
+def _int8_summary(model: nn.Module, blocks, custom_op: bool) -> dict:
+    """What the report says about the quantization: quantizers exported and each node's eight scales."""
+    from edge_swin.export.quant import BLOCK_QUANTIZERS, block_scales
+
+    out = {"quantizers_enabled": len(enabled_quantizers(model)), "qdq": "int8, zero point 0, scale = amax / 127"}
+    if custom_op:
+        out["block_scales"] = {
+            name: {inp: (round(float(p.scale), 9) if p.axis is None else f"per-channel [{p.scale.numel()}]")
+                   for (inp, _, _), p in zip(BLOCK_QUANTIZERS, block_scales(m, name))}
+            for name, m in blocks}
+    return out
 
 
 class _nullcontext:

@@ -29,18 +29,50 @@ inputs, in order:
   3 proj_w    [C, C]
   4 proj_b    [C]
   5 rel_bias  [heads, N, N]     relative-position bias already gathered, N = wh * ww
-  6 mask      [nW * N, N]       SW-MSA shift mask ([nW, N, N] with its first two axes merged:
-                                the same bytes); absent ("") for W-MSA
-  7.. INT8 scales of the QAT model (reserved, see edge_swin.export.quant)
+  6 mask      [nW, N, N]        SW-MSA shift mask (0 / -100); for W-MSA a [1, 1, 1] zero ("no mask")
+  INT8 (QAT, `precision="int8"`) nodes only, float32, scale = amax / 127 of the modelopt quantizer:
+  7 qkv_x_scale   []      per-tensor scale of the qkv input (the partitioned, padded windows)
+  8 qkv_w_scale   [3C]    per-output-channel scale of qkv_w
+  9 q_scale       []      q * scale (left input of Q x K^T)
+  10 k_scale      []      k (right input of Q x K^T)
+  11 softmax_scale []     softmax output (left input of P x V)
+  12 v_scale      []      v (right input of P x V)
+  13 proj_x_scale []      proj input (heads merged)
+  14 proj_w_scale [C]     per-output-channel scale of proj_w
 output: y [B, H, W, C]
 attributes: num_heads (int), window_size (ints [wh, ww]), shift_size (ints [sh, sw]),
             scale (float, applied to q), version (int, = FUNCTION_VERSION)
 
-Why the mask is 2-D: an absent input can only be consumed by an op slot that is
-optional. Gemm's C is such a slot and adds its tensor to A @ B, so
-`Gemm(zeros[nW*N, 1], zeros[1, N], mask)` is "the mask, or zeros when there is
-none" (C must have rank <= 2, hence the merged axes). The zeros are constants:
-ONNX Runtime and TensorRT fold them, and bias + mask fold into one constant.
+A node has 7 inputs (FP32/FP16) or 15 (INT8); the function in a file has the
+same number of formal inputs as its nodes (one precision per file).
+
+INT8 semantics (the fake-quant arithmetic of `edge_swin.quant`): Q/DQ is
+int8, zero point 0, round half to even, clamp [-128, 127]:
+qdq(t, s) = DequantizeLinear(QuantizeLinear(t, s)). The body does
+    t   = qdq(windows, qkv_x_scale);  qkv = t @ qkv_w^T + qkv_b
+    attn = qdq(q * scale, q_scale) @ qdq(k, k_scale)^T + bias (+ mask)
+    out = qdq(softmax(attn), softmax_scale) @ qdq(v, v_scale)
+    y   = qdq(out, proj_x_scale) @ proj_w^T + proj_b
+The weights arrive already quantize-dequantized (inputs 1 and 3 are the
+outputs of per-channel DequantizeLinear nodes in the main graph, axis 0 with
+scales 8 and 14): float32 values on the INT8 grid, so the plugin gets its exact
+int8 weights as round(w / w_scale) per output row. Why outside the body: a
+per-channel int8 QuantizeLinear needs a zero-point tensor of the channel count
+(or opset 21's output_dtype, which TensorRT 10.3 on JetPack 6 lacks), which a
+shape-generic body cannot hold as a constant; in the main graph it is an
+initializer. Scales 8 and 14 are unused by the body and are there for the
+plugin. The scales are node inputs (initializers), not attributes: the body
+feeds them straight into QuantizeLinear/DequantizeLinear, and TensorRT sees
+constant Q/DQ scales after inlining (explicit quantization).
+Version history: 1 = inputs 0-6; 2 = inputs 7-14 (INT8) added.
+
+Why W-MSA gets a [1, 1, 1] zero instead of no mask: TensorRT's ONNX parser
+(TensorRT-RTX 1.7.1, measured) refuses a local-function call with an input
+left out ("Invalid Node", and it requires node.input().size() ==
+function.input().size()), and an absent input can only be consumed by an
+optional op slot. A broadcastable zero keeps one body for both kinds of block;
+the plugin tells them apart by shift_size == 0 (or the mask's [1, 1, 1] shape)
+and never reads it. ONNX Runtime and TensorRT fold bias + mask into one constant.
 
 Every shape the body needs (H, W, padding, window count) is computed from the
 input's shape, so the batch axis may be dynamic; every constant is `CastLike`d
@@ -54,9 +86,12 @@ from onnx import AttributeProto, TensorProto, helper
 DOMAIN = "edge_swin"
 OP_TYPE = "SwinWindowAttention"
 DOMAIN_VERSION = 1
-FUNCTION_VERSION = 1  # the `version` attribute; the plugin refuses what it does not know
+FUNCTION_VERSION = 2  # the `version` attribute; the plugin refuses what it does not know
 
 INPUTS = ["x", "qkv_w", "qkv_b", "proj_w", "proj_b", "rel_bias", "mask"]
+SCALE_INPUTS = ["qkv_x_scale", "qkv_w_scale", "q_scale", "k_scale", "softmax_scale", "v_scale", "proj_x_scale",
+                "proj_w_scale"]  # INT8 nodes: inputs 7..14 (edge_swin.export.quant.BLOCK_QUANTIZERS, same order)
+INT8_INPUTS = INPUTS + SCALE_INPUTS
 ATTRIBUTES = ["num_heads", "window_size", "shift_size", "scale", "version"]
 BODIES = ("matmul", "attention23")
 # The lowest default-domain opset each body needs (Attention: 23).
@@ -93,6 +128,11 @@ class _Body:
         self.nodes.append(node)
         return name
 
+    def qdq(self, t: str, scale: str) -> str:
+        """Per-tensor int8 QuantizeLinear -> DequantizeLinear (zero point 0) with a scalar float scale."""
+        zp = self.op("Constant", value=helper.make_tensor(f"zp{self._n}", TensorProto.INT8, [], [0]))
+        return self.op("DequantizeLinear", self.op("QuantizeLinear", t, scale, zp), scale, zp)
+
     def item(self, vec: str, i: int) -> str:
         """Element i of a 1-D int64 tensor, as a 1-element 1-D tensor (ready for Concat)."""
         return self.op("Slice", vec, self.const([i]), self.const([i + 1]), self.const([0]))
@@ -107,11 +147,16 @@ class _Body:
         return self.op("Gather", x, idx, axis=axis)
 
 
-def _build(body_kind: str) -> onnx.FunctionProto:
+def _build(body_kind: str, int8: bool = False) -> onnx.FunctionProto:
     if body_kind not in BODIES:
         raise ValueError(f"unknown attention body '{body_kind}'; choose one of {', '.join(BODIES)}")
+    if int8 and body_kind != "matmul":
+        raise ValueError("the INT8 body is 'matmul' only: the softmax output is quantized, and ONNX Attention "
+                         "keeps it inside")
     b = _Body()
     x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask = INPUTS
+    qkv_xs, _qkv_ws, q_s, k_s, p_s, v_s, proj_xs, _proj_ws = SCALE_INPUTS
+    qdq = b.qdq if int8 else (lambda t, _scale: t)
 
     ws = b.attr_const("value_ints", "window_size", AttributeProto.INTS)      # [wh, ww]
     ss = b.attr_const("value_ints", "shift_size", AttributeProto.INTS)       # [sh, sw]
@@ -140,27 +185,24 @@ def _build(body_kind: str) -> onnx.FunctionProto:
     t = b.op("Reshape", t, b.cat(neg, nh, wh, nw, ww, C))
     t = b.op("Transpose", t, perm=[0, 1, 3, 2, 4, 5])
     t = b.op("Reshape", t, b.cat(neg, N, C))
+    t = qdq(t, qkv_xs)
     # qkv projection and head split: [B*nW, N, 3C] -> 3 x [B*nW, heads, N, hd]
     qkv = b.op("Add", b.op("MatMul", t, b.op("Transpose", qkv_w, perm=[1, 0])), qkv_b)
     qkv = b.op("Transpose", b.op("Reshape", qkv, b.cat(neg, N, b.const([3]), heads, hd)), perm=[2, 0, 3, 1, 4])
     q, k, v = b.op("Split", qkv, b.const([1, 1, 1]), axis=0, outputs=3)
     q, k, v = (b.op("Squeeze", t_, b.const([0])) for t_ in (q, k, v))
 
-    # bias (+ mask): [nW, heads, N, N]; the mask (or zeros without one) comes through Gemm's optional C
-    nWN = b.op("Mul", nW, N)
-    zeros_a = b.op("CastLike", b.op("ConstantOfShape", b.cat(nWN, b.const([1]))), rel_bias)
-    zeros_b = b.op("CastLike", b.op("ConstantOfShape", b.cat(b.const([1]), N)), rel_bias)
-    mask_or_zero = b.op("Gemm", zeros_a, zeros_b, mask)                                   # [nW*N, N]
-    mask4 = b.op("Reshape", mask_or_zero, b.cat(nW, b.const([1]), N, N))                   # [nW, 1, N, N]
-    attn_bias = b.op("Add", b.op("Unsqueeze", rel_bias, b.const([0])), mask4)              # [nW, heads, N, N]
+    # bias + mask: [1, heads, N, N] + [nW, 1, N, N] (SW-MSA) or + [1, 1, 1, 1] zero (W-MSA)
+    attn_bias = b.op("Add", b.op("Unsqueeze", rel_bias, b.const([0])), b.op("Unsqueeze", mask, b.const([1])))
     attn_bias = b.op("CastLike", attn_bias, x)
 
     if body_kind == "matmul":
-        logits = b.op("MatMul", b.op("Mul", q, scale), b.op("Transpose", k, perm=[0, 1, 3, 2]))  # [B*nW, heads, N, N]
+        logits = b.op("MatMul", qdq(b.op("Mul", q, scale), q_s),
+                      qdq(b.op("Transpose", k, perm=[0, 1, 3, 2]), k_s))                   # [B*nW, heads, N, N]
         logits = b.op("Reshape", logits, b.cat(neg, nW, heads, N, N))
-        logits = b.op("Add", logits, attn_bias)
+        logits = b.op("Add", logits, attn_bias)                                            # broadcast over B
         logits = b.op("Reshape", logits, b.cat(neg, heads, N, N))
-        out = b.op("MatMul", b.op("Softmax", logits, axis=-1), v)                          # [B*nW, heads, N, hd]
+        out = b.op("MatMul", qdq(b.op("Softmax", logits, axis=-1), p_s), qdq(v, v_s))      # [B*nW, heads, N, hd]
     else:
         # ONNX Attention (opset 23): float attn_mask broadcast to [B*nW, heads, N, N]
         BnW = b.op("Shape", q, start=0, end=1)
@@ -172,7 +214,7 @@ def _build(body_kind: str) -> onnx.FunctionProto:
         b.nodes[-1].attribute.append(helper.make_attribute_ref("scale", AttributeProto.FLOAT, ref_attr_name="scale"))
 
     out = b.op("Reshape", b.op("Transpose", out, perm=[0, 2, 1, 3]), b.cat(neg, N, C))    # heads merged
-    out = b.op("Add", b.op("MatMul", out, b.op("Transpose", proj_w, perm=[1, 0])), proj_b)
+    out = b.op("Add", b.op("MatMul", qdq(out, proj_xs), b.op("Transpose", proj_w, perm=[1, 0])), proj_b)
     # window reverse, crop the padding, roll back by +shift
     out = b.op("Reshape", out, b.cat(neg, nh, nw, wh, ww, C))
     out = b.op("Transpose", out, perm=[0, 1, 3, 2, 4, 5])
@@ -186,17 +228,19 @@ def _build(body_kind: str) -> onnx.FunctionProto:
 
     opset = MIN_OPSET[body_kind]
     return helper.make_function(
-        DOMAIN, OP_TYPE, INPUTS, ["y"], b.nodes,
+        DOMAIN, OP_TYPE, INT8_INPUTS if int8 else INPUTS, ["y"], b.nodes,
         opset_imports=[helper.make_opsetid("", opset)],
         attributes=ATTRIBUTES,
-        doc_string=f"Swin W-MSA/SW-MSA on [B, H, W, C] ({body_kind} body, signature version {FUNCTION_VERSION}); "
+        doc_string=f"Swin W-MSA/SW-MSA on [B, H, W, C] ({body_kind} body{', INT8 Q/DQ' if int8 else ''}, "
+                   f"signature version {FUNCTION_VERSION}); "
                    "see edge_swin/export/function.py",
     )
 
 
-def window_attention_function(body: str = "matmul", opset: int | None = None) -> onnx.FunctionProto:
-    """The FunctionProto for `body`; its default-domain opset import is set to `opset` (the model's)."""
-    fn = _build(body)
+def window_attention_function(body: str = "matmul", opset: int | None = None, int8: bool = False) -> onnx.FunctionProto:
+    """The FunctionProto for `body` (`int8`: the 15-input Q/DQ variant); its default-domain opset import is set to
+    `opset` (the model's)."""
+    fn = _build(body, int8)
     if opset is not None:
         del fn.opset_import[:]
         fn.opset_import.extend([helper.make_opsetid("", opset)])

@@ -16,7 +16,9 @@ def _signature(model: onnx.ModelProto) -> tuple:
     nodes = sum(1 for n in model.graph.node if n.domain == DOMAIN and n.op_type == OP_TYPE)
     funcs = sorted((f.domain, f.name, len(f.node)) for f in model.functions)
     ios = ([i.name for i in model.graph.input], [o.name for o in model.graph.output])
-    return nodes, funcs, ios
+    # Q/DQ must survive as they are (a folded weight Q/DQ would silently turn INT8 weights back into float).
+    qdq = sum(1 for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear"))
+    return nodes, funcs, ios, qdq
 
 
 def simplify(model: onnx.ModelProto, tools=("onnxsim", "onnxslim")) -> tuple[onnx.ModelProto, dict]:
@@ -39,7 +41,7 @@ def simplify(model: onnx.ModelProto, tools=("onnxsim", "onnxslim")) -> tuple[onn
                 raise ValueError(f"unknown simplifier {tool}")
             after = _signature(out)
             if after != before:
-                raise RuntimeError(f"changed the custom op or its function: {before} -> {after}")
+                raise RuntimeError(f"changed the custom op, its function or the Q/DQ nodes: {before} -> {after}")
         except Exception as e:  # a simplifier failing is not an export failure: keep the graph as exported
             attempts.append({"tool": tool, "ok": False, "error": f"{type(e).__name__}: {e}"[:500]})
             continue

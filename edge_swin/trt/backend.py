@@ -29,6 +29,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import importlib
+import importlib.util
 import os
 import shutil
 import subprocess

@@ -24,6 +24,7 @@ class RunContext:
     weights: Path | None = None  # the newest float model weights, passed from stage to stage
     int8_weights: Path | None = None  # the QAT stage's modelopt checkpoint
     onnx_fp32: Path | None = None  # the export stage's float ONNX file
+    onnx_int8: Path | None = None  # and its Q/DQ file from the QAT model
 
     @cached_property
     def variant(self) -> str:

@@ -11,7 +11,7 @@ from pipelines.stages.context import RunContext
 
 def run(ctx: RunContext) -> None:
     inputs = {"weights_sha256": sha256_file(ctx.weights), "data": ctx.data_info,
-              "onnx_fp32_sha256": sha256_file(ctx.onnx_fp32) if ctx.onnx_fp32 else None}
+              "onnx": {k: sha256_file(p) for k, p in (("fp32", ctx.onnx_fp32), ("int8", ctx.onnx_int8)) if p}}
     stage = Stage(ctx.out_dir, "evaluate", inputs)
     if stage.up_to_date():
         print(f"[evaluate] up to date: {stage.dir}")
@@ -22,6 +22,8 @@ def run(ctx: RunContext) -> None:
         metrics = {"pytorch_fp32": evaluate(model, loader, ctx.device, desc="evaluate fp32")}
         if ctx.onnx_fp32:
             metrics["onnxruntime_fp32"] = evaluate(OrtModel(ctx.onnx_fp32), loader, desc="evaluate onnxruntime fp32")
+        if ctx.onnx_int8:  # ORT's default session: its integer kernels, as a CPU deployment would run the file
+            metrics["onnxruntime_int8"] = evaluate(OrtModel(ctx.onnx_int8), loader, desc="evaluate onnxruntime int8")
         write_json(stage.path("metrics.json"), metrics)
         stage.finish({"metrics": stage.dir / "metrics.json"}, metrics)
         for backend, m in metrics.items():

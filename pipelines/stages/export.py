@@ -1,10 +1,14 @@
 """Stage `export`: the float model as ONNX with one SwinWindowAttention node per block, checked in ONNX Runtime.
 
-The function body is the target's (`attention` in targets.toml: MatMul+Softmax
-for TensorRT 10.3 on JetPack 6, the ONNX Attention op where the parser fuses
-it). The batch axis is dynamic so one file serves the target's batch profile.
-Before the file is accepted, ONNX Runtime must reproduce PyTorch's logits on
-validation images.
+The FP32 file's function body is the target's (`attention` in targets.toml:
+MatMul+Softmax for TensorRT 10.3 on JetPack 6, the ONNX Attention op where the
+parser fuses it); the INT8 file (Q/DQ from the QAT model, the attention scales
+as node inputs) needs the MatMul body, whose softmax output it quantizes. The
+batch axis is dynamic so one file serves the target's batch profile. Before a
+file is accepted, ONNX Runtime must reproduce the PyTorch model it came from on
+validation images: FP32 to 1e-4 relative, INT8 (Q/DQ run as float arithmetic,
+exactly the fake-quant model's) to 1% of the largest logit, the room for a few
+roundings that land on the other side of a quantization step.
 """
 from __future__ import annotations
 
@@ -17,35 +21,50 @@ from edge_swin.utils.io import sha256_file
 from pipelines.stages.context import RunContext
 
 PARITY_IMAGES = 16
-MAX_RELATIVE_ERROR = 1e-4  # FP32 PyTorch vs FP32 ONNX Runtime on the same images
+MAX_RELATIVE_ERROR = {"fp32": 1e-4, "int8": 1e-2}
 
 
 def run(ctx: RunContext) -> None:
     target = ctx.target
-    inputs = {"weights_sha256": sha256_file(ctx.weights), "attention": target.attention, "dynamic_batch": True}
+    inputs = {"weights_sha256": sha256_file(ctx.weights), "attention": target.attention, "dynamic_batch": True,
+              "int8_sha256": sha256_file(ctx.int8_weights) if ctx.int8_weights else None}
     stage = Stage(ctx.out_dir, "export", inputs)
     if stage.up_to_date():
         print(f"[export] up to date: {stage.dir}")
     else:
-        model = ctx.build_model(ctx.weights).eval()
-        result = export_onnx(model, stage.path("model_fp32.onnx"), dynamic_batch=True, attention_body=target.attention)
         val_set = ctx.datasets[1]
         images = torch.stack([val_set[i][0] for i in range(min(PARITY_IMAGES, len(val_set)))])
-        with torch.no_grad():
-            error = max_relative_error(OrtModel(result.path)(images), model(images))
-        if error > MAX_RELATIVE_ERROR:
-            result.path.unlink()
-            raise ExportError(f"ONNX Runtime's logits differ from PyTorch's by {error:.2e} (relative) on {len(images)} "
-                              f"validation images, over {MAX_RELATIVE_ERROR:.0e}: the export is wrong; please report it")
-        report = result.report
-        numbers = {"fp32": {"opset": result.opset, "attention_body": target.attention,
-                            "custom_ops": report["custom_op_count"], "nodes": report["nodes"],
-                            "bytes": result.path.stat().st_size, "ort_max_relative_error": float(f"{error:.3g}"),
-                            "simplified_with": result.simplified_with}}
-        stage.finish({"fp32": result.path, "fp32_report": result.report_path}, numbers,
-                     note="INT8 (Q/DQ) ONNX: not built yet")
-        print(f"[export] {result.path} ({len(result.blocks)} SwinWindowAttention nodes, {target.attention} body); "
-              f"ONNX Runtime vs PyTorch max relative error {error:.1e}")
-        print("[export] INT8 (Q/DQ) ONNX: not built yet")
+        artifacts, numbers = {}, {}
+        float_model = ctx.build_model(ctx.weights).eval()
+        _export(float_model, "fp32", target.attention, stage, images, artifacts, numbers)
+        if ctx.int8_weights:
+            from edge_swin.quant import load_quantized  # modelopt: imported only when there is an INT8 model
+
+            _export(load_quantized(ctx.int8_weights).eval(), "int8", "matmul", stage, images, artifacts, numbers)
+        else:
+            print("[export] no INT8 model (the qat stage did not run): FP32 only")
+        stage.finish(artifacts, numbers)
     ctx.stages["export"] = stage.manifest
     ctx.onnx_fp32 = stage.artifact("fp32")
+    ctx.onnx_int8 = stage.artifact("int8") if "int8" in stage.manifest["artifacts"] else None
+
+
+def _export(model, precision: str, body: str, stage: Stage, images: torch.Tensor, artifacts: dict, numbers: dict) -> None:
+    result = export_onnx(model, stage.path(f"model_{precision}.onnx"), dynamic_batch=True, precision=precision,
+                         attention_body=body)
+    with torch.no_grad():
+        error = max_relative_error(OrtModel(result.path, exact_qdq=True)(images), model(images))
+    if error > MAX_RELATIVE_ERROR[precision]:
+        result.path.unlink()
+        raise ExportError(f"{precision.upper()} ONNX: ONNX Runtime's logits differ from PyTorch's by {error:.2e} "
+                          f"(relative) on {len(images)} validation images, over {MAX_RELATIVE_ERROR[precision]:.0e}: "
+                          "the export is wrong; please report it with this run folder")
+    report = result.report
+    artifacts[precision], artifacts[f"{precision}_report"] = result.path, result.report_path
+    numbers[precision] = {"opset": result.opset, "attention_body": body, "custom_ops": report["custom_op_count"],
+                          "nodes": report["nodes"], "qdq_pairs": report["qdq_pairs"],
+                          "qdq_pairs_in_function": report["qdq_pairs_in_functions"], "bytes": result.path.stat().st_size,
+                          "ort_max_relative_error": float(f"{error:.3g}"), "simplified_with": result.simplified_with}
+    qdq = f", {report['qdq_pairs']} + {report['qdq_pairs_in_functions']} Q/DQ pairs" if precision == "int8" else ""
+    print(f"[export] {result.path} ({len(result.blocks)} SwinWindowAttention nodes, {body} body{qdq}); "
+          f"ONNX Runtime vs PyTorch max relative error {error:.1e}")

@@ -55,13 +55,14 @@ def to_markdown(report: dict) -> str:
         lines.append(f"\nThe {str(qat.get('checked')).upper()} drop check {verdict}.")
         if ((stages.get("qat") or {}).get("artifacts") or {}).get("chart"):
             lines += ["", "![accuracy per precision](qat/accuracy.png)"]
-    exported = ((stages.get("export") or {}).get("numbers") or {}).get("fp32")
+    exported = (stages.get("export") or {}).get("numbers") or {}
     if exported:
-        lines += ["", "## ONNX", "",
-                  f"- `export/model_fp32.onnx`: {exported['custom_ops']} SwinWindowAttention nodes "
-                  f"({exported['attention_body']} body, opset {exported['opset']}), {exported['nodes']} nodes in the main "
-                  f"graph, {exported['bytes'] / 1e6:.2f} MB; ONNX Runtime vs PyTorch max relative error "
-                  f"{exported['ort_max_relative_error']:.1e}"]
+        lines += ["", "## ONNX", ""]
+        for precision, e in exported.items():
+            qdq = f", {e['qdq_pairs']} Q/DQ pairs + {e['qdq_pairs_in_function']} in the function body" if e.get("qdq_pairs") else ""
+            lines.append(f"- `export/model_{precision}.onnx`: {e['custom_ops']} SwinWindowAttention nodes ({e['attention_body']} "
+                         f"body, opset {e['opset']}){qdq}, {e['bytes'] / 1e6:.2f} MB; ONNX Runtime vs PyTorch max "
+                         f"relative error {e['ort_max_relative_error']:.1e}")
     if ((stages.get("train") or {}).get("artifacts") or {}).get("curve"):
         lines += ["", "![training curve](train/curve.png)"]
     lines += ["", "## Versions", "", ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]

@@ -54,11 +54,16 @@ def test_default_stages_write_manifests_and_report_then_skip_on_rerun(capsys, tm
     exported = stages["export"]["numbers"]["fp32"]
     assert stages["export"]["status"] == "done" and exported["custom_ops"] == 4  # one node per block (2 + 2)
     assert exported["attention_body"] == "attention23" and exported["ort_max_relative_error"] < 1e-4
-    assert (out / "export" / "model_fp32.onnx").is_file()
+    assert (out / "export" / "model_fp32.onnx").is_file() and (out / "export" / "model_int8.onnx").is_file()
+    int8 = stages["export"]["numbers"]["int8"]
+    assert int8["attention_body"] == "matmul" and int8["custom_ops"] == 4 and int8["qdq_pairs"] > 0
+    assert int8["qdq_pairs_in_function"] > 0 and int8["ort_max_relative_error"] < 1e-2
     accuracy = stages["evaluate"]["numbers"]
     top1 = accuracy["pytorch_fp32"]["top1"]
     assert top1 == pytest.approx(stages["train"]["numbers"]["val_top1"])
     assert accuracy["onnxruntime_fp32"]["top1"] == pytest.approx(top1)
+    assert "onnxruntime_int8" in accuracy
+    assert "model_int8.onnx" in (out / "report.md").read_text()
     assert (out / "report.md").read_text().count("| pytorch_fp32 |") == 1
     assert (out / "train" / "curve.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(out.rglob("*.partial"))
