@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from edge_swin.errors import EdgeSwinError
-from edge_swin.models import list_models, resolve_name
+from edge_swin.models import resolve_name
 from edge_swin.trt import get_target, target_names
 
 DEFAULT_MODEL = "swin_nano"

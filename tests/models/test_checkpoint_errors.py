@@ -391,7 +391,6 @@ def test_aliases_map_to_timm_names():
 # ---------------------------------------------------------------- another window size (224/7 -> 384/12 recipe)
 
 def test_window_change_needs_adapt_window_then_interpolates_the_bias_tables(tmp_path):
-    from edge_swin.models.checkpoint import resize_bias_table
 
     source = create_swin("swin_micro", window_size=4)
     torch.save({"model": source.state_dict()}, tmp_path / "w4.pth")
