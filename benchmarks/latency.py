@@ -1,0 +1,194 @@
+"""Latency per backend and batch size: median / p90 / p99, images/s, peak memory, model size; JSON + PNG.
+
+    python benchmarks/latency.py --model runs/<name>                      # train/model.pth + export/*.onnx
+    python benchmarks/latency.py --model model_fp32.onnx --backends onnxruntime_fp32
+    python benchmarks/latency.py --model ckpt.pth --arch swin_nano --batch 1,8,64 --threads 1
+    python benchmarks/latency.py --arch swin_nano                         # random weights (plumbing only)
+    python benchmarks/latency.py --record-baseline                        # regression baselines, see below
+
+--model is a run folder (uses train/model.pth, export/model_fp32.onnx and export/model_int8.onnx where
+present), an .onnx file (--int8-onnx adds a Q/DQ file), an .engine, or a PyTorch checkpoint with --arch.
+With PyTorch weights and no FP32 ONNX file, the model is exported to a temporary file for ONNX Runtime.
+Backends that cannot run here are listed as 'not available: <reason>' and never get a number.
+Writes benchmarks/results/latency_<device>.json and .png (or --out). Each run is timed alone
+(perf_counter per call on a CPU, CUDA events on a GPU) after --warmup untimed runs.
+
+--record-baseline measures the regression suite's fixed model (edge_swin.bench.reference) and writes
+benchmarks/baselines/<device>.json: top-1 and FP32 agreement per backend, and the latency ratio
+onnxruntime_fp32 / pytorch_fp32 at batch 8 (1 thread, interleaved rounds). Rerun it, on a quiet machine,
+when a change is *meant* to move those numbers, and commit the file with the change.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "benchmarks" / "results"
+BASELINES = ROOT / "benchmarks" / "baselines"
+DEFAULT_BACKENDS = "pytorch_fp32,pytorch_fp16,onnxruntime_fp32,onnxruntime_int8,onnxruntime_int8_default,tensorrt,tensorrt_rtx"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None, help="run folder, .onnx, .engine, or checkpoint (.pth/.safetensors)")
+    p.add_argument("--arch", default=None, help="variant for a checkpoint or random weights (e.g. swin_nano)")
+    p.add_argument("--num-classes", type=int, default=None, help="class count when the checkpoint does not say")
+    p.add_argument("--int8-onnx", default=None, help="an INT8 Q/DQ ONNX file")
+    p.add_argument("--backends", default=DEFAULT_BACKENDS,
+                   help=f"comma list (default {DEFAULT_BACKENDS}; torch_compile too if you want it: it compiles per batch)")
+    p.add_argument("--batch", default="1,8,64")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda where available)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch and ONNX Runtime")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--runs", type=int, default=50)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="time every backend in this many alternating turns and pool them (use 5+ on a shared machine)")
+    p.add_argument("--max-seconds", type=float, default=30.0, help="stop timing one batch size after this (>= 3 runs)")
+    p.add_argument("--out", default=None, help="JSON path (default benchmarks/results/latency_<device>.json)")
+    p.add_argument("--note", default=None, help="free text kept in the JSON: the conditions (load, nice, provenance)")
+    p.add_argument("--record-baseline", action="store_true", help="write benchmarks/baselines/<device>.json instead")
+    return p.parse_args(argv)
+
+
+def _torch_factory(checkpoint: Path | None, arch: str | None, num_classes: int | None):
+    import torch
+
+    from edge_swin.models import create_swin, load_checkpoint
+
+    classes, variant = num_classes, arch
+    if checkpoint is not None:
+        raw = torch.load(checkpoint, map_location="cpu", weights_only=False) if checkpoint.suffix != ".safetensors" else {}
+        if isinstance(raw, dict):
+            variant = variant or raw.get("variant")
+            if classes is None and raw.get("classes"):
+                classes = len(raw["classes"])
+            state = raw.get("model", raw)
+            if classes is None and isinstance(state, dict):
+                head = state.get("head.fc.weight", state.get("head.weight"))
+                classes = int(head.shape[0]) if head is not None else None
+    if variant is None:
+        raise SystemExit("--arch is needed: the checkpoint does not name its variant")
+
+    def build():
+        model = create_swin(variant, num_classes=classes or 1000)
+        if checkpoint is not None:
+            load_checkpoint(model, checkpoint)
+        return model.eval()
+    return variant, build
+
+
+def build_spec(args, workdir: Path):
+    from edge_swin.bench import ModelSpec
+    from edge_swin.models import model_config
+
+    model = Path(args.model) if args.model else None
+    ckpt = onnx32 = onnx8 = engine = None
+    if model is None:
+        pass
+    elif model.is_dir():
+        ckpt = model / "train" / "model.pth"
+        ckpt = ckpt if ckpt.is_file() else None
+        onnx32, onnx8 = model / "export" / "model_fp32.onnx", model / "export" / "model_int8.onnx"
+        onnx32, onnx8 = (onnx32 if onnx32.is_file() else None), (onnx8 if onnx8.is_file() else None)
+        engines = sorted((model / "engine").glob("*.engine")) if (model / "engine").is_dir() else []
+        engine = engines[0] if engines else None
+    elif model.suffix == ".onnx":
+        onnx32 = model
+    elif model.suffix in (".engine", ".plan"):
+        engine = model
+    else:
+        ckpt = model
+    if args.int8_onnx:
+        onnx8 = Path(args.int8_onnx)
+    build = None
+    img = None
+    name = model.name if model else f"{args.arch} (random weights)"
+    if ckpt is not None or (model is None and args.arch) or (args.arch and onnx32 is None and engine is None):
+        variant, build = _torch_factory(ckpt, args.arch, args.num_classes)
+        name = f"{variant} ({model})" if model else name
+        img = model_config(variant)["img_size"]
+        if onnx32 is None:
+            from edge_swin.export import export_onnx
+            print(f"[latency] exporting {variant} to ONNX for ONNX Runtime ({workdir})")
+            onnx32 = export_onnx(build(), workdir / "model_fp32.onnx", dynamic_batch=True, write_report=False).path
+            name += "; FP32 ONNX exported from it for this run"
+    if img is None and onnx32 is not None:
+        import onnx
+        dims = onnx.load(str(onnx32), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+        img = dims[-1].dim_value
+    if img is None:
+        raise SystemExit("cannot tell the input size: give --arch")
+    return ModelSpec(img_size=img, build_torch=build, onnx_fp32=onnx32, onnx_int8=onnx8, engine=engine, name=name)
+
+
+def record_baseline(args) -> int:
+    import torch
+
+    from edge_swin.bench import device_id, header, make_runner, measure_accuracy, measure_latency_ratio, ratio_key
+    from edge_swin.bench.backends import ModelSpec
+    from edge_swin.bench.reference import IMG, reference_data, reference_model
+    from edge_swin.export import export_onnx
+
+    torch.set_num_threads(1)
+    model = reference_model()
+    images, labels = reference_data()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(model, Path(tmp) / "ref.onnx", dynamic_batch=True, write_report=False).path
+        spec = ModelSpec(img_size=IMG, build_torch=lambda: model, onnx_fp32=path)
+        runners = {n: make_runner(n, spec, threads=1) for n in ("pytorch_fp32", "onnxruntime_fp32")}
+        measured = measure_accuracy(runners, images, labels)
+        ratios = [measure_latency_ratio(runners["onnxruntime_fp32"], runners["pytorch_fp32"], 8, IMG) for _ in range(3)]
+    measured["latency_ratio"] = {ratio_key("onnxruntime_fp32", "pytorch_fp32", 8): round(sorted(ratios)[1], 4)}
+    measured["latency_ratio_samples"] = [round(r, 4) for r in ratios]
+    measured["header"] = header(1)
+    measured["command"] = "python benchmarks/latency.py --record-baseline"
+    out = BASELINES / f"{device_id()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(measured, indent=2) + "\n")
+    print(json.dumps({k: measured[k] for k in ("accuracy", "latency_ratio", "latency_ratio_samples")}, indent=2))
+    print(f"[latency] baseline written: {out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.record_baseline:
+        return record_baseline(args)
+    import torch
+
+    from edge_swin.bench import BACKENDS, device_id, plot_latency, run_suite, table
+
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        print(f"unknown backend(s) {', '.join(unknown)}: use {', '.join(BACKENDS)}", file=sys.stderr)
+        return 2
+    if not args.model and not args.arch:
+        print("give --model (run folder, .onnx, .engine, checkpoint) or --arch", file=sys.stderr)
+        return 2
+    batches = [int(b) for b in args.batch.split(",")]
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = build_spec(args, Path(tmp))
+        result = run_suite(spec, backends, batches, device=device, threads=args.threads, warmup=args.warmup,
+                           runs=args.runs, max_seconds=args.max_seconds, rounds=args.rounds)
+    if args.note:
+        result["note"] = args.note
+    out = Path(args.out) if args.out else RESULTS / f"latency_{device_id(device == 'cuda')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    png = plot_latency(result, out.with_suffix(".png"))
+    print(table(result))
+    print(f"[latency] {out}\n[latency] {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Backend runners: one name, one way of running the model. A backend that cannot run here raises NotAvailable.
+
+    runner = make_runner("onnxruntime_fp32", spec, device="cpu", threads=1)
+    x = runner.prepare(images)      # the backend's own input (numpy, a CUDA tensor, ...), made once
+    runner.run(x)                   # what is timed
+    runner.logits(images)           # float32 CPU logits, for accuracy
+
+Names: pytorch_fp32, pytorch_fp16 (CUDA only), torch_compile, onnxruntime_fp32, onnxruntime_int8 (Q/DQ file,
+MatMulAddFusion disabled: FINDINGS "INT8 on a CPU in ONNX Runtime"), onnxruntime_int8_default (same file,
+default session), tensorrt, tensorrt_rtx.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+BACKENDS = ("pytorch_fp32", "pytorch_fp16", "torch_compile", "onnxruntime_fp32", "onnxruntime_int8",
+            "onnxruntime_int8_default", "tensorrt", "tensorrt_rtx")
+
+
+class NotAvailable(Exception):
+    """This backend cannot run on this machine or for this model; str() is the reason."""
+
+
+@dataclass
+class ModelSpec:
+    """What to benchmark: a PyTorch model (in memory, or built by a factory) and/or exported files."""
+    img_size: int
+    build_torch: Callable[[], torch.nn.Module] | None = None
+    onnx_fp32: Path | None = None
+    onnx_int8: Path | None = None
+    engine: Path | None = None
+    name: str = "model"
+
+
+class Runner:
+    name: str = "?"
+    device: str = "cpu"
+    precision: str = "fp32"
+    cuda_timing: bool = False
+    model_bytes: int | None = None
+
+    def prepare(self, images: torch.Tensor):
+        raise NotImplementedError
+
+    def run(self, x):
+        raise NotImplementedError
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        out = self.run(self.prepare(images))
+        if isinstance(out, np.ndarray):
+            out = torch.from_numpy(out)
+        return out.float().cpu()
+
+
+def _torch_bytes(model: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+
+
+def _file_bytes(path: Path) -> int:
+    """The .onnx plus any external-data files beside it with the same stem."""
+    total = path.stat().st_size
+    for extra in path.parent.glob(path.name + ".data"):
+        total += extra.stat().st_size
+    return total
+
+
+class TorchRunner(Runner):
+    def __init__(self, name: str, model: torch.nn.Module, device: str, dtype: torch.dtype, compile_it: bool = False):
+        self.name, self.device = name, device
+        self.precision = "fp16" if dtype == torch.float16 else "fp32"
+        self.cuda_timing = device == "cuda"
+        self.dtype = dtype
+        self.model = model.eval().to(device=device, dtype=dtype)
+        self.model_bytes = _torch_bytes(self.model)
+        self.fn = torch.compile(self.model) if compile_it else self.model
+
+    def prepare(self, images):
+        return images.to(device=self.device, dtype=self.dtype)
+
+    @torch.inference_mode()
+    def run(self, x):
+        return self.fn(x)
+
+
+class OrtRunner(Runner):
+    def __init__(self, name: str, path: Path, threads: int | None, disabled_optimizers=(), precision: str = "fp32"):
+        import onnxruntime as ort
+
+        self.name, self.precision, self.path = name, precision, Path(path)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        kwargs = {"disabled_optimizers": list(disabled_optimizers)} if disabled_optimizers else {}
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"], **kwargs)
+        self.input = self.session.get_inputs()[0]
+        self.dtype = np.float16 if self.input.type == "tensor(float16)" else np.float32
+        self.model_bytes = _file_bytes(self.path)
+
+    def prepare(self, images):
+        return {self.input.name: images.detach().cpu().numpy().astype(self.dtype)}
+
+    def run(self, feed):
+        return self.session.run(None, feed)[0]
+
+
+def _need_torch(spec: ModelSpec, name: str) -> torch.nn.Module:
+    if spec.build_torch is None:
+        raise NotAvailable(f"{name} needs PyTorch weights (a checkpoint with --arch, or a run folder)")
+    return spec.build_torch()
+
+
+def _need_file(path: Path | None, what: str) -> Path:
+    if path is None:
+        raise NotAvailable(f"no {what} given")
+    if not Path(path).is_file():
+        raise NotAvailable(f"{what} not found: {path}")
+    return Path(path)
+
+
+def _ort():
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        raise NotAvailable(f"onnxruntime does not import ({e})") from None
+
+
+def _tensorrt(flavour: str, spec: ModelSpec, device: str):
+    if not torch.cuda.is_available():
+        raise NotAvailable(f"{flavour} engines need a CUDA GPU; torch.cuda.is_available() is False here")
+    from edge_swin.trt.backend import TensorRTUnavailable, load
+    try:
+        load(flavour)
+    except TensorRTUnavailable as e:
+        raise NotAvailable(str(e)) from None
+    _need_file(spec.engine, "TensorRT engine (--model x.engine)")
+    raise NotAvailable("the engine runner is not built yet (edge_swin.bench); TensorRT engines are not timed")
+
+
+def make_runner(name: str, spec: ModelSpec, device: str = "cpu", threads: int | None = None) -> Runner:
+    """The runner for backend `name`, or NotAvailable(reason)."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend '{name}': use one of {', '.join(BACKENDS)}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise NotAvailable("--device cuda but torch.cuda.is_available() is False")
+    if name == "pytorch_fp32":
+        return TorchRunner(name, _need_torch(spec, name), device, torch.float32)
+    if name == "pytorch_fp16":
+        if device != "cuda":
+            raise NotAvailable("fp16 eager needs a CUDA GPU")
+        return TorchRunner(name, _need_torch(spec, name), device, torch.float16)
+    if name == "torch_compile":
+        try:
+            importlib.import_module("torch._inductor")
+        except Exception as e:  # inductor missing or broken on this platform
+            raise NotAvailable(f"torch.compile's inductor does not import ({e})") from None
+        return TorchRunner(name, _need_torch(spec, name), device, torch.float32, compile_it=True)
+    if name == "onnxruntime_fp32":
+        _ort()
+        return OrtRunner(name, _need_file(spec.onnx_fp32, "FP32 ONNX file"), threads)
+    if name in ("onnxruntime_int8", "onnxruntime_int8_default"):
+        _ort()
+        path = _need_file(spec.onnx_int8, "INT8 Q/DQ ONNX file")
+        disabled = ("MatMulAddFusion",) if name == "onnxruntime_int8" else ()
+        return OrtRunner(name, path, threads, disabled, precision="int8")
+    return _tensorrt(name, spec, device)
