@@ -4,6 +4,7 @@
     python benchmarks/latency.py --model model_fp32.onnx --backends onnxruntime_fp32
     python benchmarks/latency.py --model ckpt.pth --arch swin_nano --batch 1,8,64 --threads 1
     python benchmarks/latency.py --arch swin_nano                         # random weights (plumbing only)
+    python benchmarks/latency.py --arch swin_t --int8-calibrate 16 --batch 1,8 --threads 2   # Swin-T FP32 vs INT8 on a CPU
     python benchmarks/latency.py --record-baseline                        # regression baselines, see below
 
 --model is a run folder (uses train/model.pth, export/model_fp32.onnx and export/model_int8.onnx where
@@ -41,6 +42,9 @@ def parse_args(argv=None):
     p.add_argument("--arch", default=None, help="variant for a checkpoint or random weights (e.g. swin_nano)")
     p.add_argument("--num-classes", type=int, default=None, help="class count when the checkpoint does not say")
     p.add_argument("--int8-onnx", default=None, help="an INT8 Q/DQ ONNX file")
+    p.add_argument("--int8-calibrate", type=int, default=0, metavar="N",
+                   help="with PyTorch weights and no INT8 file: calibrate a copy (modelopt, Swin INT8 placement) on N "
+                        "seeded random images and export an INT8 file, for latency only (its accuracy means nothing)")
     p.add_argument("--backends", default=DEFAULT_BACKENDS,
                    help=f"comma list (default {DEFAULT_BACKENDS}; torch_compile too if you want it: it compiles per batch)")
     p.add_argument("--batch", default="1,8,64")
@@ -64,7 +68,7 @@ def _torch_factory(checkpoint: Path | None, arch: str | None, num_classes: int |
 
     classes, variant = num_classes, arch
     if checkpoint is not None:
-        raw = torch.load(checkpoint, map_location="cpu", weights_only=False) if checkpoint.suffix != ".safetensors" else {}
+        raw = torch.load(checkpoint, map_location="cpu", weights_only=True) if checkpoint.suffix != ".safetensors" else {}
         if isinstance(raw, dict):
             variant = variant or raw.get("variant")
             if classes is None and raw.get("classes"):
@@ -82,6 +86,20 @@ def _torch_factory(checkpoint: Path | None, arch: str | None, num_classes: int |
             load_checkpoint(model, checkpoint)
         return model.eval()
     return variant, build
+
+
+def _calibrated_int8(model, img: int, n: int, workdir: Path) -> Path:
+    """An INT8 Q/DQ file of `model` with scales from n seeded random images: the right graph, for timing only."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from edge_swin.export import export_onnx
+    from edge_swin.quant import calibrate
+
+    images = torch.randn(n, 3, img, img, generator=torch.Generator().manual_seed(0))
+    calibrate(model, DataLoader(TensorDataset(images, torch.zeros(n, dtype=torch.long)), batch_size=8))
+    print(f"[latency] exporting the calibrated model to INT8 ONNX ({workdir})")
+    return export_onnx(model, workdir / "model_int8.onnx", dynamic_batch=True, precision="int8", write_report=False).path
 
 
 def build_spec(args, workdir: Path):
@@ -119,6 +137,9 @@ def build_spec(args, workdir: Path):
             print(f"[latency] exporting {variant} to ONNX for ONNX Runtime ({workdir})")
             onnx32 = export_onnx(build(), workdir / "model_fp32.onnx", dynamic_batch=True, write_report=False).path
             name += "; FP32 ONNX exported from it for this run"
+        if onnx8 is None and args.int8_calibrate:
+            onnx8 = _calibrated_int8(build(), img, args.int8_calibrate, workdir)
+            name += f"; INT8 ONNX calibrated on {args.int8_calibrate} random images for this run"
     if img is None and onnx32 is not None:
         import onnx
         dims = onnx.load(str(onnx32), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
