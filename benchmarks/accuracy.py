@@ -62,21 +62,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def eval_view(train_ds, val_ds):
-    """The training images with the validation transform (deterministic), for calibration."""
-    if hasattr(train_ds, "transform") and hasattr(val_ds, "transform"):
-        view = copy.copy(train_ds)
-        view.transform = val_ds.transform
-        return view
-    return train_ds
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
     from torch.utils.data import DataLoader, Subset
 
     from calib.sampler import draw_calibration_set
-    from edge_swin.data import build_datasets
+    from edge_swin.data import build_calibration_source, build_datasets
     from edge_swin.models import create_swin, model_config
     from edge_swin.quant import (QATConfig, QuantizationError, accuracy_report, calibrate, calibration_loader,
                                  check_accuracy_drop, format_quant_summary, format_report, qat_finetune, quant_summary)
@@ -112,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
     teacher = model
     student = copy.deepcopy(model)
-    calib_loader, calib_set = calibration_loader(eval_view(train_ds, val_ds), args.calib_size, seed=args.calib_seed,
+    calib_loader, calib_set = calibration_loader(build_calibration_source(args.data, img_size), args.calib_size, seed=args.calib_seed,
                                                  batch_size=args.batch_size, num_workers=args.workers)
     cal = calibrate(student, calib_loader, args.method, cache_dir=workdir / "calib", percentile=args.percentile,
                     calib_set=calib_set, device=args.device)

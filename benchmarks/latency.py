@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from edge_swin.errors import EdgeSwinError  # noqa: E402  (after the sys.path line above)
+from edge_swin.utils.io import write_json  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 BASELINES = ROOT / "benchmarks" / "baselines"
 DEFAULT_BACKENDS = "pytorch_fp32,pytorch_fp16,onnxruntime_fp32,onnxruntime_int8,onnxruntime_int8_default,tensorrt,tensorrt_rtx"
@@ -66,17 +69,18 @@ def _torch_factory(checkpoint: Path | None, arch: str | None, num_classes: int |
 
     from edge_swin.models import create_swin, load_checkpoint
 
+    from edge_swin.models import read_state_dict
+
     classes, variant = num_classes, arch
     if checkpoint is not None:
-        raw = torch.load(checkpoint, map_location="cpu", weights_only=True) if checkpoint.suffix != ".safetensors" else {}
-        if isinstance(raw, dict):
+        state = read_state_dict(checkpoint)  # a missing or corrupt file fails here with the fix
+        if checkpoint.suffix != ".safetensors":  # our run files also name their variant and classes
+            raw = torch.load(checkpoint, map_location="cpu", weights_only=True)
             variant = variant or raw.get("variant")
-            if classes is None and raw.get("classes"):
-                classes = len(raw["classes"])
-            state = raw.get("model", raw)
-            if classes is None and isinstance(state, dict):
-                head = state.get("head.fc.weight", state.get("head.weight"))
-                classes = int(head.shape[0]) if head is not None else None
+            classes = classes or (len(raw["classes"]) if raw.get("classes") else None)
+        head = state.get("head.fc.weight", state.get("head.weight"))
+        if classes is None and head is not None:
+            classes = int(head.shape[0])
     if variant is None:
         raise SystemExit("--arch is needed: the checkpoint does not name its variant")
 
@@ -107,6 +111,9 @@ def build_spec(args, workdir: Path):
     from edge_swin.models import model_config
 
     model = Path(args.model) if args.model else None
+    if model is not None and not model.exists():
+        raise EdgeSwinError(f"--model {model} does not exist: give a run folder (runs/<name>), an .onnx, an .engine "
+                            "or a checkpoint")
     ckpt = onnx32 = onnx8 = engine = None
     if model is None:
         pass
@@ -171,8 +178,7 @@ def record_baseline(args) -> int:
     measured["header"] = header(1)
     measured["command"] = "python benchmarks/latency.py --record-baseline"
     out = BASELINES / f"{device_id()}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(measured, indent=2) + "\n")
+    write_json(out, measured)
     print(json.dumps({k: measured[k] for k in ("accuracy", "latency_ratio", "latency_ratio_samples")}, indent=2))
     print(f"[latency] baseline written: {out}")
     return 0
@@ -180,6 +186,14 @@ def record_baseline(args) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        return run(args)
+    except EdgeSwinError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def run(args) -> int:
     if args.record_baseline:
         return record_baseline(args)
     import torch
@@ -203,8 +217,7 @@ def main(argv=None) -> int:
     if args.note:
         result["note"] = args.note
     out = Path(args.out) if args.out else RESULTS / f"latency_{device_id(device == 'cuda')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
     png = plot_latency(result, out.with_suffix(".png"))
     print(table(result))
     print(f"[latency] {out}\n[latency] {png}")

@@ -29,3 +29,14 @@ def test_cli_on_an_onnx_file(reference, tmp_path):
         assert result["backends"]["tensorrt"]["status"].startswith("not available: ")
     assert result["model"]["img_size"] == 32
     assert out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_bad_model_paths_give_one_clear_error(tmp_path, capsys):
+    cli = _cli()
+    assert cli.main(["--model", str(tmp_path / "missing"), "--backends", "pytorch_fp32", "--batch", "1"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "bad.pth").write_bytes(b"junk")
+    assert cli.main(["--model", str(tmp_path / "bad.pth"), "--arch", "swin_nano", "--backends", "pytorch_fp32",
+                     "--batch", "1"]) == 2
+    assert "corrupt" in capsys.readouterr().err
+    assert not list((Path(__file__).resolve().parents[2] / "benchmarks" / "results").glob("*.partial"))
