@@ -169,14 +169,50 @@ def _parser_errors(parser) -> list[str]:
     return [str(parser.get_error(i)) for i in range(parser.num_errors)]
 
 
+PLUGIN_NAME, PLUGIN_VERSION, PLUGIN_NAMESPACE = "SwinWindowAttention", "1", "edge_swin"
+
+
+def plugin_registered(flavour: str | None = None) -> bool:
+    """Whether our SwinWindowAttention plugin creator is in this process's TensorRT plugin registry."""
+    registry = load(flavour).trt.get_plugin_registry()
+    try:
+        return registry.get_creator(PLUGIN_NAME, PLUGIN_VERSION, PLUGIN_NAMESPACE) is not None
+    except (TypeError, RuntimeError):  # bindings without the 3-argument lookup
+        return any(c.name == PLUGIN_NAME and c.plugin_namespace == PLUGIN_NAMESPACE
+                   for c in getattr(registry, "all_creators", registry.plugin_creator_list))
+
+
+def onnx_for_parser(onnx_path, *, inline_functions: bool):
+    """The ONNX bytes to hand the parser: the file as written, or with its local functions inlined.
+
+    Why inline ourselves: the ONNX parser inlines a local function by importing
+    its body once per call, and names each QuantizeLinear/DequantizeLinear
+    layer after the body node's first output (`node_of_<output>`), which is the
+    same on every call; TensorRT-RTX 1.7.1 refuses the second call's layer
+    ("the new name is already in use"), so an INT8 file with more than one
+    SwinWindowAttention node does not parse. `onnx.inliner` gives every call's
+    values fresh names; the graph is otherwise the one the parser would have
+    built. When our plugin is registered the nodes must stay (the plugin
+    replaces them), and no body is imported, so nothing collides.
+    """
+    import onnx
+    import onnx.inliner
+
+    model = onnx.load(str(onnx_path))
+    if inline_functions and len(model.functions):
+        model = onnx.inliner.inline_local_functions(model)
+    return model.SerializeToString()
+
+
 def parse_and_build(onnx_path, *, precision: str = "fp32", batch: tuple[int, int, int] | None = None,
                     workspace_mib: int = 1024, flavour: str | None = None, build: bool = True,
-                    keep_engine: bool = False) -> BuildResult:
+                    keep_engine: bool = False, inline_functions: bool | None = None) -> BuildResult:
     """Parse an ONNX file with NVIDIA's ONNX parser and (optionally) build a serialized engine.
 
     precision: "fp32" | "fp16" | "int8": what the file was exported as. The network is strongly typed
     where the API allows (types come from the ONNX file); only an old TensorRT without that flag gets
     the FP16/INT8 builder flags. `batch` = (min, opt, max) sets an optimisation profile on the dynamic axis 0.
+    inline_functions: None = inline the local functions unless our plugin is registered (see `onnx_for_parser`).
     """
     import time
 
@@ -190,8 +226,10 @@ def parse_and_build(onnx_path, *, precision: str = "fp32", batch: tuple[int, int
     flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
+    if inline_functions is None:
+        inline_functions = not plugin_registered(flavour)
     t0 = time.perf_counter()
-    ok = parser.parse_from_file(str(onnx_path))
+    ok = parser.parse(onnx_for_parser(onnx_path, inline_functions=inline_functions), str(onnx_path))
     parse_s = time.perf_counter() - t0
     result = BuildResult(be.flavour, be.version, bool(ok), False, _parser_errors(parser), parse_s=parse_s)
     if not ok:

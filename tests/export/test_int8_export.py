@@ -212,14 +212,27 @@ def test_trtrtx_int8_block_parses_and_builds(block_onnx):
 
 @pytest.mark.trtrtx
 @needs_trtrtx
-@pytest.mark.xfail(strict=True, reason=(
-    "TensorRT-RTX 1.7.1's ONNX parser names a QuantizeLinear layer after the function-body node and fails "
-    "('name is already in use') on the second call of a local function holding Q/DQ; node names and function "
-    "overloads do not help (it keys functions on op_type). One call (the block test) builds."))
 def test_trtrtx_int8_model_parses_and_builds(nano_onnx):
-    import importlib.util  # noqa: F401
-
+    """The whole INT8 model (one SwinWindowAttention call per block) parses and builds from the function body."""
     from edge_swin.trt import backend
 
     out = backend.parse_and_build(nano_onnx.path, precision="int8", batch=(1, 1, 8), flavour="tensorrt_rtx")
     assert out.parsed and out.built, out.errors
+    n_blocks = 4  # swin_nano: depths 2-2
+    # 6 activation Q/DQ pairs in each body, 2 weight DQs per block, plus the Q/DQ modelopt puts around the rest
+    assert out.layer_types["QUANTIZE"] >= 6 * n_blocks
+    assert out.layer_types["DEQUANTIZE"] >= 8 * n_blocks
+
+
+@pytest.mark.trtrtx
+@needs_trtrtx
+def test_trtrtx_int8_model_needs_inlining(nano_onnx):
+    """Why the backend inlines: the parser's own inlining collides Q layer names on the second call.
+
+    If a TensorRT-RTX release fixes that, this test fails and the workaround can go."""
+    from edge_swin.trt import backend
+
+    out = backend.parse_and_build(nano_onnx.path, precision="int8", batch=(1, 1, 8), flavour="tensorrt_rtx",
+                                  build=False, inline_functions=False)
+    assert not out.parsed
+    assert any("QuantizeLinear" in e for e in out.errors), out.errors
