@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: %(default)s: cuda when present)")
     p.add_argument("--num-workers", type=int, default=0, help="data-loading processes (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted training run from its last finished epoch")
+    p.add_argument("--no-custom-op", action="store_true",
+                   help="export the plain graph (window attention inlined, no SwinWindowAttention nodes) for comparison")
     p.add_argument("--out", type=Path, help="run folder (default: runs/<model>-<data>)")
     args = p.parse_args(argv)
     args.command_line = "python -m pipelines.build " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))

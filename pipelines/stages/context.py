@@ -24,6 +24,7 @@ class RunContext:
     weights: Path | None = None  # the newest float model weights, passed from stage to stage
     int8_weights: Path | None = None  # the QAT stage's modelopt checkpoint
     onnx_fp32: Path | None = None  # the export stage's float ONNX file
+    onnx_fp16: Path | None = None  # its FP16 twin (written when the target allows FP16)
     onnx_int8: Path | None = None  # and its Q/DQ file from the QAT model
 
     @cached_property

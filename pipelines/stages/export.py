@@ -21,13 +21,18 @@ from edge_swin.utils.io import sha256_file
 from pipelines.stages.context import RunContext
 
 PARITY_IMAGES = 16
-MAX_RELATIVE_ERROR = {"fp32": 1e-4, "int8": 1e-2}
+# FP16: half-precision weights and activations against the FP32 PyTorch model (measured ~1e-3 on swin_nano).
+MAX_RELATIVE_ERROR = {"fp32": 1e-4, "fp16": 1e-2, "int8": 1e-2}
 
 
 def run(ctx: RunContext) -> None:
     target = ctx.target
+    custom_op = not getattr(ctx.args, "no_custom_op", False)
+    # The FP16 file is what an FP16 engine (and the FP16 plugin) is built from: written when the target allows FP16.
+    float_precisions = ("fp32", "fp16") if "fp16" in target.precisions else ("fp32",)
     inputs = {"weights_sha256": sha256_file(ctx.weights), "attention": target.attention, "dynamic_batch": True,
-              "int8_sha256": sha256_file(ctx.int8_weights) if ctx.int8_weights else None}
+              "int8_sha256": sha256_file(ctx.int8_weights) if ctx.int8_weights else None,
+              "custom_op": custom_op, "float_precisions": list(float_precisions)}
     stage = Stage(ctx.out_dir, "export", inputs)
     if stage.up_to_date():
         print(f"[export] up to date: {stage.dir}")
@@ -36,22 +41,26 @@ def run(ctx: RunContext) -> None:
         images = torch.stack([val_set[i][0] for i in range(min(PARITY_IMAGES, len(val_set)))])
         artifacts, numbers = {}, {}
         float_model = ctx.build_model(ctx.weights).eval()
-        _export(float_model, "fp32", target.attention, stage, images, artifacts, numbers)
+        for precision in float_precisions:
+            _export(float_model, precision, target.attention, stage, images, artifacts, numbers, custom_op)
         if ctx.int8_weights:
             from edge_swin.quant import load_quantized  # modelopt: imported only when there is an INT8 model
 
-            _export(load_quantized(ctx.int8_weights).eval(), "int8", "matmul", stage, images, artifacts, numbers)
+            _export(load_quantized(ctx.int8_weights).eval(), "int8", "matmul", stage, images, artifacts, numbers,
+                    custom_op)
         else:
             print("[export] no INT8 model (the qat stage did not run): FP32 only")
         stage.finish(artifacts, numbers)
     ctx.stages["export"] = stage.manifest
     ctx.onnx_fp32 = stage.artifact("fp32")
+    ctx.onnx_fp16 = stage.artifact("fp16") if "fp16" in stage.manifest["artifacts"] else None
     ctx.onnx_int8 = stage.artifact("int8") if "int8" in stage.manifest["artifacts"] else None
 
 
-def _export(model, precision: str, body: str, stage: Stage, images: torch.Tensor, artifacts: dict, numbers: dict) -> None:
+def _export(model, precision: str, body: str, stage: Stage, images: torch.Tensor, artifacts: dict, numbers: dict,
+            custom_op: bool) -> None:
     result = export_onnx(model, stage.path(f"model_{precision}.onnx"), dynamic_batch=True, precision=precision,
-                         attention_body=body)
+                         attention_body=body, custom_op=custom_op)
     with torch.no_grad():
         error = max_relative_error(OrtModel(result.path, exact_qdq=True)(images), model(images))
     if error > MAX_RELATIVE_ERROR[precision]:
@@ -66,5 +75,6 @@ def _export(model, precision: str, body: str, stage: Stage, images: torch.Tensor
                           "qdq_pairs_in_function": report["qdq_pairs_in_functions"], "bytes": result.path.stat().st_size,
                           "ort_max_relative_error": float(f"{error:.3g}"), "simplified_with": result.simplified_with}
     qdq = f", {report['qdq_pairs']} + {report['qdq_pairs_in_functions']} Q/DQ pairs" if precision == "int8" else ""
-    print(f"[export] {result.path} ({len(result.blocks)} SwinWindowAttention nodes, {body} body{qdq}); "
+    what = f"{len(result.blocks)} SwinWindowAttention nodes, {body} body" if custom_op else "plain graph, --no-custom-op"
+    print(f"[export] {result.path} ({what}{qdq}); "
           f"ONNX Runtime vs PyTorch max relative error {error:.1e}")

@@ -140,3 +140,15 @@ def test_jetson_target_exports_the_matmul_body(capsys, tmp_path, image_root):
     assert build("--data", image_root, "--epochs", 1, "--qat-epochs", 0, "--target", "jetson-orin", "--out", out) == 0
     numbers = json.loads((out / "export" / "manifest.json").read_text())["numbers"]["fp32"]
     assert numbers["attention_body"] == "matmul" and numbers["opset"] < 23  # TensorRT 10.3 has no Attention op
+    fp16 = json.loads((out / "export" / "manifest.json").read_text())["numbers"]["fp16"]
+    assert fp16["attention_body"] == "matmul" and fp16["custom_ops"] == 4 and fp16["ort_max_relative_error"] < 1e-2
+    assert (out / "export" / "model_fp16.onnx").is_file()
+
+
+def test_no_custom_op_exports_the_plain_graph(capsys, tmp_path, image_root):
+    out = tmp_path / "plain"
+    assert build("--data", image_root, "--epochs", 1, "--qat-epochs", 0, "--target", "jetson-orin", "--no-custom-op",
+                 "--out", out) == 0
+    numbers = json.loads((out / "export" / "manifest.json").read_text())["numbers"]
+    assert numbers["fp32"]["custom_ops"] == 0 and numbers["fp16"]["custom_ops"] == 0
+    assert "plain graph" in capsys.readouterr().out
