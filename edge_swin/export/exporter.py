@@ -31,6 +31,7 @@ import torch.nn as nn
 from edge_swin.export.errors import ExportError
 from edge_swin.export.function import (BODIES, DOMAIN, DOMAIN_VERSION, INPUTS, INT8_INPUTS, MAX_OPSET, MIN_OPSET, OP_TYPE,
                                        window_attention_function)
+from edge_swin.export.int8_weights import store_int8_weights
 from edge_swin.export.quant import enabled_quantizers, is_quantized_model, qdq_forward
 from edge_swin.export.report import graph_report
 from edge_swin.export.simplify import simplify as simplify_model
@@ -259,6 +260,8 @@ def export_onnx(
     if simplify:
         mp, simplify_info = simplify_model(mp)
         simplified_with = simplify_info["tool"]
+    if int8:
+        mp, _ = store_int8_weights(mp)
     try:
         onnx.checker.check_model(mp, full_check=True)
         mp = onnx.shape_inference.infer_shapes(mp, check_type=True, strict_mode=True)

@@ -47,6 +47,9 @@ def graph_report(model: onnx.ModelProto, path: str | os.PathLike | None = None) 
              **{a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}} for n in calls],
         "qdq_pairs": _qdq_pairs(g.node),
         "qdq_pairs_in_functions": _qdq_pairs(body_nodes),
+        # weights stored as int8 initializers read by a DequantizeLinear (no Q node: the quantization is done)
+        "int8_weights": sum(1 for t in g.initializer if t.data_type == onnx.TensorProto.INT8
+                            and any(n.op_type == "DequantizeLinear" and n.input[0] == t.name for n in g.node)),
         "functions": {k: {"nodes": len(f.node), "opsets": {(o.domain or "ai.onnx"): o.version for o in f.opset_import},
                           "nodes_by_type": dict(sorted(Counter(_key(n) for n in f.node).items()))}
                       for k, f in funcs.items()},

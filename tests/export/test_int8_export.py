@@ -123,12 +123,17 @@ def test_block_node_carries_scales(block, block_onnx):
     assert inits[scales["qkv_w_scale"]].shape == (3 * block.dim,)
     np.testing.assert_allclose(inits[scales["proj_w_scale"]], block.proj.weight_quantizer.amax.flatten() / 127,
                                rtol=1e-6)
-    # weights reach the node through per-channel Q/DQ in the main graph
+    # weights reach the node through a per-channel DequantizeLinear of an int8 initializer in the main graph
     producers = {o: n for n in model.graph.node for o in n.output}
-    for i in (1, 3):
+    int8_inits = {t.name: t for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8}
+    for i, linear in ((1, block.qkv), (3, block.proj)):
         dq = producers[node.input[i]]
-        assert dq.op_type == "DequantizeLinear"
-        assert producers[dq.input[0]].op_type == "QuantizeLinear"
+        assert dq.op_type == "DequantizeLinear" and dq.input[0] in int8_inits
+        w_int8 = onnx.numpy_helper.to_array(int8_inits[dq.input[0]]).astype(np.float32)
+        w_scale = linear.weight_quantizer.amax.detach().numpy().reshape(-1, 1) / 127
+        np.testing.assert_allclose(w_int8 * w_scale, linear.weight_quantizer(linear.weight).detach().numpy(),
+                                   rtol=1e-5, atol=1e-7)
+    assert not any(n.op_type == "QuantizeLinear" and n.input[0] in inits for n in model.graph.node)
     body = model.functions[0]
     assert list(body.input) == INT8_INPUTS
     assert sum(n.op_type == "QuantizeLinear" for n in body.node) == 6  # qkv in, q, k, softmax, v, proj in
@@ -154,8 +159,10 @@ def test_model_graph(nano, nano_onnx):
     rep = nano_onnx.report
     assert rep["custom_op_count"] == len(nano_onnx.blocks) == 4
     assert all(n["inputs"] == 15 for n in rep["custom_op_nodes"])
-    # main graph: patch embed (in, w), merging (in, w), per block fc1/fc2 (in, w) and qkv/proj weights
-    assert rep["qdq_pairs"] == 2 + 2 + 4 * (4 + 2), rep["nodes_by_type"]
+    # main graph: Q/DQ pairs on the inputs of patch embed, merging and per block fc1/fc2; the weights of those and
+    # of qkv/proj are int8 initializers behind a DequantizeLinear
+    assert rep["qdq_pairs"] == 1 + 1 + 4 * 2, rep["nodes_by_type"]
+    assert rep["int8_weights"] == 1 + 1 + 4 * 4
     assert rep["qdq_pairs_in_functions"] == 6
     assert rep["int8"]["quantizers_enabled"] == 4 * 12 + 4
     assert len(rep["int8"]["block_scales"]) == 4
@@ -165,9 +172,10 @@ def test_model_graph(nano, nano_onnx):
 
 
 def test_plain_int8_export_same_numbers(nano, nano_onnx, tmp_path):
-    """custom_op=False gives the same arithmetic inlined: 52 Q/DQ pairs, same ORT output as the custom-op file."""
+    """custom_op=False gives the same arithmetic inlined: 34 Q/DQ pairs + 18 int8 weights, same ORT output."""
     res = export_onnx(nano[1], tmp_path / "plain.onnx", precision="int8", custom_op=False)
-    assert res.report["custom_op_count"] == 0 and res.report["qdq_pairs"] == 28 + 4 * 6
+    assert res.report["custom_op_count"] == 0 and res.report["qdq_pairs"] == 10 + 4 * 6
+    assert res.report["int8_weights"] == 18
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(5))
     np.testing.assert_allclose(ort_session_run(res.path, x), ort_session_run(nano_onnx.path, x), atol=1e-5)
 
@@ -207,7 +215,8 @@ def test_trtrtx_int8_block_parses_and_builds(block_onnx):
     print(f"TensorRT-RTX {out.version} int8 block: parsed {out.parsed} built {out.built} in {out.build_s:.1f} s, "
           f"engine {out.engine_bytes} bytes, layers {out.layer_types}")
     assert out.parsed and out.built, out.errors
-    assert out.layer_types["QUANTIZE"] == out.layer_types["DEQUANTIZE"] == 8  # 6 in the body + 2 weights
+    assert out.layer_types["QUANTIZE"] == 6  # in the body: qkv in, q, k, softmax, v, proj in
+    assert out.layer_types["DEQUANTIZE"] == 8  # those 6 + the two int8 weights
 
 
 @pytest.mark.trtrtx

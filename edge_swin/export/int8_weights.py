@@ -1,0 +1,71 @@
+"""Store quantized weights as INT8 initializers: `w_fp32 -> QuantizeLinear -> DequantizeLinear` becomes `w_int8 -> DequantizeLinear`.
+
+Why: the exporter writes each weight quantizer as a Q/DQ pair on the FP32
+weight (what the fake-quant model computes), so the "INT8" file carried every
+weight in FP32 and was no smaller than the FP32 one. QuantizeLinear of a
+constant is a constant; storing its result as int8 is the layout TensorRT's
+explicit quantization documents for weights (DQ-only on an int8 initializer)
+and ONNX Runtime runs it the same. The numbers do not change: the int8 values
+are exactly what QuantizeLinear computes (round half to even, saturate to
+[-128, 127], zero point 0 as our quantizers use).
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from edge_swin.export.errors import ExportError
+
+
+def _quantize(w: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int) -> np.ndarray:
+    if scale.ndim == 1 and scale.size > 1:  # per channel along `axis`
+        shape = [1] * w.ndim
+        shape[axis] = scale.size
+        scale = scale.reshape(shape)
+        zero_point = None if zero_point is None else zero_point.reshape(shape)
+    zp = 0 if zero_point is None else zero_point.astype(np.int32)
+    q = np.rint(w.astype(np.float64) / scale.astype(np.float64)) + zp  # np.rint: round half to even, as ONNX
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def store_int8_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
+    """Fold every QuantizeLinear of a float initializer into an int8 initializer; returns (model, folded count)."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    graph_outputs = {o.name for o in graph.output}
+
+    folded, drop = 0, []
+    for node in graph.node:
+        if node.op_type != "QuantizeLinear" or node.input[0] not in inits:
+            continue
+        if any(i and i not in inits for i in node.input[1:]):
+            continue  # a scale computed at run time: not a constant, leave it
+        users = consumers.get(node.output[0], [])
+        if node.output[0] in graph_outputs or not users or any(u.op_type != "DequantizeLinear" for u in users):
+            continue
+        zp = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 and node.input[2] else None
+        if zp is not None and zp.dtype != np.int8:
+            raise ExportError(f"weight quantizer {node.name or node.output[0]}: zero point type {zp.dtype}, "
+                              "expected int8 (symmetric INT8 is all TensorRT runs)")
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        w = numpy_helper.to_array(inits[node.input[0]])
+        q = _quantize(w, numpy_helper.to_array(inits[node.input[1]]), zp, axis if axis >= 0 else axis + w.ndim)
+        name = f"{node.input[0]}_int8"
+        graph.initializer.append(numpy_helper.from_array(q, name))
+        for user in users:
+            user.input[0] = name
+        drop.append(node)
+        folded += 1
+    for node in drop:
+        graph.node.remove(node)
+    # Float weights nothing reads any more (the Q nodes were their only consumers) go too.
+    still_read = {i for n in graph.node for i in n.input} | {i for f in model.functions for n in f.node for i in n.input}
+    for t in list(graph.initializer):
+        if t.name not in still_read and t.name not in graph_outputs:
+            graph.initializer.remove(t)
+    return model, folded
