@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import datetime
 import platform
 import re
 
@@ -54,6 +55,7 @@ def header(threads: int | None = None) -> dict:
     import torch
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
+        "date": datetime.date.today().isoformat(),
         "device_id": device_id(),
         "cpu": cpu_model(),
         "cpu_cores": cpu_count(),
