@@ -32,6 +32,8 @@ from edge_swin.export.errors import ExportError
 from edge_swin.export.function import (BODIES, DOMAIN, DOMAIN_VERSION, INPUTS, INT8_INPUTS, MAX_OPSET, MIN_OPSET, OP_TYPE,
                                        window_attention_function)
 from edge_swin.export.int8_weights import store_int8_weights
+
+PLUGIN_NAMESPACE = DOMAIN  # the namespace our TensorRT plugin creator registers under
 from edge_swin.export.quant import enabled_quantizers, is_quantized_model, qdq_forward
 from edge_swin.export.report import graph_report
 from edge_swin.export.simplify import simplify as simplify_model
@@ -163,6 +165,11 @@ def _finish_model(mp: onnx.ModelProto, opset: int, body: str | None, int8: bool 
             # TensorRT's parser wants every formal input of a local function on the node: absent ones as "".
             while len(node.input) < n_inputs:
                 node.input.append("")
+            # TensorRT's ONNX parser imports a local-function node as its body unless the node names a plugin
+            # namespace; with this attribute it maps the node to our plugin when that is registered (exact
+            # namespace match) and still uses the body when it is not. ONNX Runtime ignores it.
+            if not any(a.name == "plugin_namespace" for a in node.attribute):
+                node.attribute.append(onnx.helper.make_attribute("plugin_namespace", PLUGIN_NAMESPACE))
             block = {p.key: p.value for p in node.metadata_props}.get(BLOCK_KEY)
             if block:
                 node.name = block

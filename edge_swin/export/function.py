@@ -42,6 +42,8 @@ inputs, in order:
 output: y [B, H, W, C]
 attributes: num_heads (int), window_size (ints [wh, ww]), shift_size (ints [sh, sw]),
             scale (float, applied to q), version (int, = FUNCTION_VERSION)
+            plugin_namespace (string, "edge_swin": the TensorRT parser picks our registered plugin by it;
+            without the plugin the body is used)
 
 A node has 7 inputs (FP32/FP16) or 15 (INT8); the function in a file has the
 same number of formal inputs as its nodes (one precision per file).

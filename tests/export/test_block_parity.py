@@ -55,6 +55,7 @@ def test_one_node_with_named_attributes(case, tmp_path_factory):
     assert list(attrs["shift_size"]) == list(block.shift_size)
     assert attrs["scale"] == pytest.approx(block.scale)
     assert attrs["version"] == FUNCTION_VERSION
+    assert attrs["plugin_namespace"] == b"edge_swin"  # the TensorRT parser maps the node to our plugin by it
     assert len(nodes[0].input) == 7 and all(nodes[0].input)  # every input present: TensorRT's parser requires it
     assert nodes[0].name == "WindowAttention"            # named after the block (module path)
     assert [f.name for f in model.functions] == [OP_TYPE]
