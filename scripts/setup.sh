@@ -17,6 +17,18 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ -z
   DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends dataset-fashion-mnist
 fi
 
+# The TensorRT plugin library (edge_swin/plugins/csrc) is built with CMake and a C++17 compiler.
+if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then as_root=(); elif command -v sudo >/dev/null; then as_root=(sudo); else as_root=(none); fi
+  if [ "${as_root[*]}" = none ]; then
+    echo "setup: cmake and g++ are missing (the plugin library needs them): apt-get install cmake g++ as root;" \
+         "continuing: plugin builds will say they are not available" >&2
+  else
+    "${as_root[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends cmake g++
+  fi
+fi
+
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$extras" = test ]; then .venv/bin/python -m pip install -q -e '.[test]'; else .venv/bin/python -m pip install -q -e .; fi
