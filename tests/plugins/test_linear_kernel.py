@@ -1,0 +1,175 @@
+"""swin_linear_fp16 / swin_linear_int8 in Triton's interpreter (tests/plugins/conftest.py) against float64.
+
+FP16 mode: fp16 operands, fp32 accumulation, y rounded to the io dtype once: relative error
+(max |y - ref| / max |ref|) < 2e-3 against float64 on the same (io-rounded) inputs.
+
+INT8 mode: the reference is the fake-quant arithmetic in float64, with the activation quantized by torch's
+fake_quantize_per_tensor_affine (what modelopt and the export's Q/DQ compute) and the weights already on
+the int8 grid. y = acc * x_scale * w_scale[n] + b[n] with an exact int32 `acc`, so two results whose
+integer accumulators differ are at least one unit u_n = x_scale * w_scale[n] apart (the output's
+quantization step), while the kernel's fp32 epilogue errs by about 2**-23 * (|acc| + |y| / u_n) units,
+far below half a unit for these sizes (asserted). Hence the test: max |y - ref| / u_n < 0.5, i.e. every
+integer product sum is exact.
+"""
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+
+from edge_swin.plugins.kernels import linear as L
+
+SHAPES = [  # (M, N_OUT, K): odd everywhere, one tile exactly, a tiny one, a Swin-T-like qkv (C = 96)
+    (67, 97, 45),
+    (64, 32, 32),
+    (1, 5, 3),
+    (130, 288, 96),
+]
+
+
+def _data(m, n, k, seed):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(m, k, generator=gen)
+    w = torch.randn(n, k, generator=gen) / k ** 0.5
+    b = 0.2 * torch.randn(n, generator=gen)
+    return x, w, b
+
+
+def _rel_err(y, ref) -> float:
+    return float((y.double() - ref).abs().max() / ref.abs().max())
+
+
+def _int8_inputs(x, w):
+    """Per-tensor x scale and per-row w scale (amax / 127), w quantize-dequantized per row: the node's inputs."""
+    x_scale = x.abs().max() / 127
+    w_scale = w.abs().amax(dim=1) / 127
+    w_q = torch.fake_quantize_per_channel_affine(w, w_scale, torch.zeros(len(w_scale), dtype=torch.int32), 0,
+                                                 -128, 127)
+    return x_scale, w_scale, w_q
+
+
+def _int8_reference(x, w_q, b, x_scale, w_scale):
+    x_q = torch.fake_quantize_per_tensor_affine(x, float(x_scale), 0, -128, 127)
+    acc = torch.round(x_q.double() / float(x_scale)) @ torch.round(w_q.double() / w_scale.double()[:, None]).T
+    ref = x_q.double() @ w_q.double().T + b.double()
+    return ref, acc
+
+
+@pytest.mark.parametrize("io", [torch.float16, torch.float32], ids=["fp16io", "fp32io"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_fp16_mode_matches_float64(shape, io):
+    x, w, b = (t.to(io) for t in _data(*shape, seed=sum(shape)))
+    y = L.linear(x, w, b, mode="fp16")
+    assert y.dtype == io and y.shape == (shape[0], shape[1])
+    assert not y.isnan().any(), "the kernel left part of the NaN-poisoned output unwritten"
+    ref = x.double() @ w.double().T + b.double()
+    # fp32 io is rounded to fp16 on load: the reference keeps it, so that rounding counts against the bound
+    assert _rel_err(y, ref) < 2e-3
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_int8_mode_integer_exact(shape):
+    x, w, b = _data(*shape, seed=100 + sum(shape))
+    x_scale, w_scale, w_q = _int8_inputs(x, w)
+    y = L.linear(x, w_q, b, mode="int8", x_scale=x_scale, w_scale=w_scale)
+    assert y.dtype == torch.float32 and not y.isnan().any()
+    ref, acc = _int8_reference(x, w_q, b, x_scale, w_scale)
+    unit = float(x_scale) * w_scale.double()                       # [N_OUT]: one accumulator step of y[:, n]
+    epilogue = 2.0 ** -23 * (acc.abs() + ref.abs() / unit).max()   # fp32 epilogue error bound, in units
+    assert epilogue < 0.1, "sizes too large for the half-unit argument; see the module docstring"
+    err_units = ((y.double() - ref).abs() / unit).max().item()
+    assert err_units < 0.5, f"an int32 accumulator differs: {err_units:.2f} units"
+
+
+def test_int8_sm75_route_is_bit_identical():
+    """sm_75's cubin multiplies the int8 values as fp16 (no int8 dot there in Triton 3.8): same int32 sums.
+
+    K = 2048 with near-saturated operands of matching signs: the sums pass 2**24, where a whole-K fp32 sum
+    would round; per-block sums must not."""
+    m, n, k = 17, 32, 2048
+    g = torch.Generator().manual_seed(75)
+    sign = torch.where(torch.rand(k, generator=g) < 0.5, -1.0, 1.0)
+    x = sign * 127.0 - torch.randint(0, 3, (m, k), generator=g).float() * sign
+    w = sign * 127.0 - torch.randint(0, 5, (n, k), generator=g).float() * sign
+    args = dict(mode="int8", x_scale=1.0, w_scale=torch.ones(n))
+    y_int8_dot = L.linear(x, w, torch.zeros(n), **args)
+    y_fp16_dot = L.linear(x, w, torch.zeros(n), sm=75, **args)
+    ref = x.clamp(-128, 127).double() @ w.double().T
+    assert ref.abs().max() > 2 ** 24  # the case a single fp32 sum would get wrong
+    assert torch.equal(y_int8_dot, y_fp16_dot)
+    assert (y_fp16_dot.double() - ref).abs().max() <= ref.abs().max() * 2 ** -23  # only the fp32 epilogue rounds
+
+
+def test_int8_rounds_half_to_even_and_saturates():
+    """x_scale 0.5 makes x / x_scale exact; with w = I and w_scale 1, y reads the quantized x back."""
+    t = torch.tensor([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 126.5, -127.5, 127.5, -128.5, 300.0, -300.0, 3.49, -3.51,
+                      0.0, 1e-6])
+    k = len(t)
+    x = (t * 0.5)[None, :].repeat(3, 1)
+    w = torch.eye(k)
+    y = L.linear(x, w, torch.zeros(k), mode="int8", x_scale=0.5, w_scale=torch.ones(k))
+    expect = torch.round(t).clamp(-128, 127) * 0.5   # torch.round: half to even
+    torch.testing.assert_close(y, expect[None, :].repeat(3, 1), rtol=0, atol=0)
+    half_up = torch.floor(t + 0.5).clamp(-128, 127) * 0.5
+    assert not torch.equal(y[0], half_up), "the test must tell half-to-even from half-up"
+
+
+def test_transposed_weight_is_caught():
+    """Deliberately wrong: w given as [K, N_OUT] (a square layer, so the shapes still agree)."""
+    x, w, b = _data(70, 48, 48, seed=7)
+    ref = x.double() @ w.double().T + b.double()
+    assert _rel_err(L.linear(x.half(), w.half(), b.half(), mode="fp16"), ref) < 2e-3
+    assert _rel_err(L.linear(x.half(), w.T.contiguous().half(), b.half(), mode="fp16"), ref) > 0.1
+
+
+def test_wrong_row_scales_are_caught():
+    """Deliberately wrong: the per-row weight scales reversed, which the integer-exact check must reject."""
+    x, w, b = _data(40, 37, 33, seed=8)
+    x_scale, w_scale, w_q = _int8_inputs(x, w)
+    ref, _ = _int8_reference(x, w_q, b, x_scale, w_scale)
+    y = L.linear(x, w_q, b, mode="int8", x_scale=x_scale, w_scale=w_scale.flip(0))
+    assert ((y.double() - ref).abs() / (float(x_scale) * w_scale.double())).max() > 0.5
+
+
+def test_short_grid_leaves_poison_that_comparisons_catch():
+    """A launch one row-block short leaves the launcher's NaN poison in the last rows: unwritten tiles show."""
+    m, n, k = L.TILE["BLOCK_M"] + 5, 40, 32
+    x, w, b = (t.half() for t in _data(m, n, k, seed=9))
+    y = torch.full((m, n), float("nan"), dtype=torch.float16)
+    grid = (1, -(-n // L.TILE["BLOCK_N"]), 1)                     # should be cdiv(m, BLOCK_M) = 2 row blocks
+    L.swin_linear_fp16[grid](x, w, b, y, m, n, k, **L.TILE, num_warps=L.NUM_WARPS)
+    assert not y[: L.TILE["BLOCK_M"]].isnan().any()
+    assert y[L.TILE["BLOCK_M"]:].isnan().all()
+
+
+def test_launcher_rejects_bad_arguments():
+    x, w, b = _data(4, 6, 8, seed=10)
+    with pytest.raises(ValueError, match="mode"):
+        L.linear(x, w, b, mode="fp8")
+    with pytest.raises(ValueError, match="one io dtype"):
+        L.linear(x.half(), w, b, mode="fp16")
+    with pytest.raises(ValueError, match="nn.Linear layout"):
+        L.linear(x, w.T, b, mode="fp16")
+    with pytest.raises(ValueError, match="x_scale"):
+        L.linear(x, w, b, mode="int8")
+    with pytest.raises(ValueError, match="w_scale must have 6"):
+        L.linear(x, w, b, mode="int8", x_scale=0.1, w_scale=torch.ones(5))
+
+
+def test_variants_follow_the_contract():
+    """Shipped (mode, io) pairs, signatures in the kernels' argument order, the tile the launcher uses."""
+    assert {(v.mode, v.io) for v in L.VARIANTS} == {("fp16", "fp16"), ("int8", "fp32")}
+    readme_order = {"fp16": ["x", "w", "b", "y", "M", "N_OUT", "K"],
+                    "int8": ["x", "w", "b", "y", "x_scale", "w_scale", "M", "N_OUT", "K"]}
+    for v in L.VARIANTS:
+        kernel = L.KERNELS[v.mode]
+        assert v.kernel == kernel.__name__ == f"swin_linear_{v.mode}"
+        assert list(v.signature) == list(inspect.signature(kernel.fn).parameters)
+        runtime = [name for name, ty in v.signature.items() if ty != "constexpr"]
+        assert runtime == readme_order[v.mode]
+        int8_dot = {"INT8_DOT": 1} if v.mode == "int8" else {}
+        assert v.constexprs == L.TILE | int8_dot and v.tile == (L.TILE["BLOCK_M"], L.TILE["BLOCK_N"], L.TILE["BLOCK_K"])
+        assert v.family == "linear" and v.window == (0, 0) and v.shifted == 0 and v.num_warps == 4
+        io_ptr = "*fp16" if v.io == "fp16" else "*fp32"
+        assert all(v.signature[p] == io_ptr for p in ("x", "w", "b", "y"))
