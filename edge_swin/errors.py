@@ -15,3 +15,7 @@ class DataError(EdgeSwinError):
 
 class TargetError(EdgeSwinError):
     """An unknown or unusable deployment target."""
+
+
+class PluginLibraryError(EdgeSwinError):
+    """Our TensorRT plugin library is missing, does not build or load, or does not register its creator."""

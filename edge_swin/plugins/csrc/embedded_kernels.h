@@ -1,0 +1,29 @@
+// The table of Triton cubins the plugin launches (edge_swin/plugins/README.md, "Embedded kernel table").
+// Declared here, defined by the embedded_kernels.cpp that `python -m edge_swin.plugins.build` generates.
+// This header is the contract between that generator and the plugin: change both together.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace edge_swin {
+enum class KernelFamily : int32_t { kLinear = 0, kWindowAttention = 1 };
+enum class KernelMode : int32_t { kFP16 = 0, kINT8 = 1 };
+enum class IoType : int32_t { kFLOAT = 0, kHALF = 1 };
+struct EmbeddedKernel {
+    KernelFamily family;
+    KernelMode mode;
+    IoType io;
+    int32_t sm;                  // 75, 80, 86, 87, 89, 90 (90 = sm_90a: runs on 9.0 only)
+    int32_t windowH, windowW;    // attention; 0 for linear
+    int32_t shifted;             // attention; 0 for linear
+    char const* symbol;          // kernel symbol in the cubin
+    int32_t numWarps;
+    int32_t sharedBytes;         // dynamic shared memory for cuLaunchKernel
+    int32_t blockM, blockN, blockK;  // tile constexprs the grid is computed from (0 where unused)
+    unsigned char const* image;  // cubin bytes
+    size_t imageSize;
+};
+extern EmbeddedKernel const kEmbeddedKernels[];
+extern size_t const kNumEmbeddedKernels;
+}

@@ -1,0 +1,357 @@
+#include "kernel_launcher.h"
+
+#include "cuda_driver.h"
+#include "kernel_table.h"
+#include "plugin_logger.h"
+
+#include <limits>
+#include <sstream>
+
+namespace edge_swin {
+namespace {
+
+constexpr size_t kAlign = 256;             // TensorRT's own tensor alignment; Triton assumes 16 at most
+constexpr int32_t kDefaultSharedMax = 48 * 1024; // above this a kernel must opt in (cuFuncSetAttribute)
+
+size_t alignUp(size_t bytes)
+{
+    return (bytes + kAlign - 1) / kAlign * kAlign;
+}
+
+int64_t cdiv(int64_t a, int64_t b)
+{
+    return (a + b - 1) / b;
+}
+
+size_t elementSize(IoType io)
+{
+    return io == IoType::kHALF ? 2 : 4;
+}
+
+IoType ioOf(KernelMode mode)
+{
+    // Shipped variants (README "Variants"): fp16 math on fp16 tensors, int8 math on the fp32 Q/DQ graph.
+    return mode == KernelMode::kFP16 ? IoType::kHALF : IoType::kFLOAT;
+}
+
+// Loads one cubin and finds its kernel; opts in to more than 48 KiB of dynamic shared memory when needed.
+bool loadKernel(CudaDriver const& cu, EmbeddedKernel const& k, CUmodule& module, CUfunction& fn, std::string& error)
+{
+    CUresult st = cu.moduleLoadData(&module, k.image);
+    if (st != CUDA_SUCCESS)
+    {
+        error = std::string("cuModuleLoadData(") + k.symbol + ", sm_" + std::to_string(k.sm)
+            + ") failed: " + cudaErrorText(cu, st)
+            + " (a driver older than the cubins' ptxas, or a cubin for another SM)";
+        module = nullptr;
+        return false;
+    }
+    st = cu.moduleGetFunction(&fn, module, k.symbol);
+    if (st == CUDA_SUCCESS && k.sharedBytes > kDefaultSharedMax)
+    {
+        st = cu.funcSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, k.sharedBytes);
+        if (st != CUDA_SUCCESS)
+        {
+            error = std::string("kernel ") + k.symbol + " needs " + std::to_string(k.sharedBytes)
+                + " bytes of shared memory, more than this GPU allows: " + cudaErrorText(cu, st);
+            return false;
+        }
+    }
+    if (st != CUDA_SUCCESS)
+    {
+        error = std::string("cuModuleGetFunction(") + k.symbol + ") failed: " + cudaErrorText(cu, st)
+            + " (the kernel table's symbol does not match its cubin: regenerate it with "
+              "python -m edge_swin.plugins.build)";
+        return false;
+    }
+    return true;
+}
+
+bool launch(CudaDriver const& cu, CUfunction fn, EmbeddedKernel const& k, int64_t gx, int64_t gy, int64_t gz,
+    CUstream stream, void** args, std::string& error)
+{
+    if (gx < 1 || gy < 1 || gz < 1 || gx > std::numeric_limits<int32_t>::max() || gy > 65535 || gz > 65535)
+    {
+        std::ostringstream msg;
+        msg << "grid (" << gx << ", " << gy << ", " << gz << ") of " << k.symbol << " is out of CUDA's limits";
+        error = msg.str();
+        return false;
+    }
+    CUresult st = cu.launchKernel(fn, static_cast<unsigned>(gx), static_cast<unsigned>(gy),
+        static_cast<unsigned>(gz), static_cast<unsigned>(k.numWarps * 32), 1, 1,
+        static_cast<unsigned>(k.sharedBytes), stream, args, nullptr);
+    if (st != CUDA_SUCCESS)
+    {
+        error = std::string("cuLaunchKernel(") + k.symbol + ") failed: " + cudaErrorText(cu, st);
+        return false;
+    }
+    return true;
+}
+
+} // namespace
+
+size_t workspaceBytes(TokenShape const& shape, IoType io)
+{
+    if (shape.tokens() <= 0 || shape.channels <= 0)
+    {
+        return 0;
+    }
+    size_t const tokens = static_cast<size_t>(shape.tokens());
+    size_t const c = static_cast<size_t>(shape.channels);
+    return alignUp(tokens * 3 * c * elementSize(io)) + alignUp(tokens * c * elementSize(io));
+}
+
+bool fitsInt32Indexing(TokenShape const& shape, std::string& error)
+{
+    // M = B*H*W and 3C are i32 kernel arguments; the kernels' row offsets are int64 (kernels/*.py).
+    if (shape.tokens() > std::numeric_limits<int32_t>::max() || 3 * shape.channels > std::numeric_limits<int32_t>::max())
+    {
+        std::ostringstream msg;
+        msg << "batch " << shape.batch << " x " << shape.height << "x" << shape.width << " = " << shape.tokens()
+            << " tokens exceeds the kernels' 32-bit M argument: lower the optimisation profile's max batch";
+        error = msg.str();
+        return false;
+    }
+    return true;
+}
+
+KernelLauncher::~KernelLauncher()
+{
+    if (mLoaded.empty())
+    {
+        return; // never launched (the builder on a CPU): do not touch the driver
+    }
+    std::string ignored;
+    CudaDriver const* cu = cudaDriver(&ignored);
+    if (cu == nullptr)
+    {
+        return;
+    }
+    for (auto& entry : mLoaded)
+    {
+        for (CUmodule m : entry.second.modules)
+        {
+            if (m != nullptr)
+            {
+                cu->moduleUnload(m); // errors ignored: the context may already be gone at process exit
+            }
+        }
+    }
+}
+
+KernelLauncher::Loaded const* KernelLauncher::kernelsForCurrentContext(
+    SwinAttentionParams const& params, KernelMode mode, std::string& error)
+{
+    CudaDriver const* cu = cudaDriver(&error);
+    if (cu == nullptr)
+    {
+        return nullptr;
+    }
+    CUcontext ctx{nullptr};
+    CUresult st = cu->ctxGetCurrent(&ctx);
+    if (st != CUDA_SUCCESS || ctx == nullptr)
+    {
+        error = "no current CUDA context (" + (st != CUDA_SUCCESS ? cudaErrorText(*cu, st) : std::string("null"))
+            + ")";
+        return nullptr;
+    }
+    std::lock_guard<std::mutex> lock(mMutex);
+    auto const key = std::make_pair(ctx, static_cast<int32_t>(mode));
+    auto found = mLoaded.find(key);
+    if (found != mLoaded.end())
+    {
+        return &found->second;
+    }
+
+    CUdevice device{};
+    int major = 0;
+    int minor = 0;
+    st = cu->ctxGetDevice(&device);
+    if (st == CUDA_SUCCESS)
+    {
+        st = cu->deviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+    }
+    if (st == CUDA_SUCCESS)
+    {
+        st = cu->deviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+    }
+    if (st != CUDA_SUCCESS)
+    {
+        error = "cannot query the GPU's compute capability: " + cudaErrorText(*cu, st);
+        return nullptr;
+    }
+    Loaded loaded;
+    loaded.sm = major * 10 + minor;
+    IoType const io = ioOf(mode);
+    KernelKey const keys[2] = {linearKey(mode, io),
+        attentionKey(mode, io, params.windowH, params.windowW, params.shifted())};
+    EmbeddedKernel const* kernels[2] = {findKernel(keys[0], loaded.sm), findKernel(keys[1], loaded.sm)};
+    CUfunction fns[2]{};
+    for (int i = 0; i < 2; ++i)
+    {
+        if (kernels[i] == nullptr)
+        {
+            error = "no compiled " + describe(keys[i]) + " for this GPU (sm_" + std::to_string(loaded.sm)
+                + "); the library has it for: " + compiledSms(keys[i])
+                + ". Rebuild the kernels for this SM (python -m edge_swin.plugins.build) and the library";
+        }
+        else if (kernels[i]->numWarps < 1 || kernels[i]->blockM < 1
+            || (keys[i].family == KernelFamily::kLinear && kernels[i]->blockN < 1))
+        {
+            error = describe(keys[i]) + " sm_" + std::to_string(kernels[i]->sm)
+                + " has no num_warps/BLOCK_M/BLOCK_N in the kernel table: regenerate it with "
+                  "python -m edge_swin.plugins.build";
+        }
+        else if (kernels[i]->image == nullptr || kernels[i]->imageSize == 0)
+        {
+            error = describe(keys[i]) + " sm_" + std::to_string(kernels[i]->sm)
+                + " has an empty cubin in the kernel table (a test table?): rebuild the library with the "
+                  "embedded_kernels.cpp of python -m edge_swin.plugins.build";
+        }
+        else
+        {
+            loadKernel(*cu, *kernels[i], loaded.modules[i], fns[i], error);
+        }
+        if (!error.empty())
+        {
+            for (CUmodule m : loaded.modules)
+            {
+                if (m != nullptr)
+                {
+                    cu->moduleUnload(m);
+                }
+            }
+            return nullptr;
+        }
+    }
+    loaded.linear = fns[0];
+    loaded.attention = fns[1];
+    loaded.linearKernel = kernels[0];
+    loaded.attentionKernel = kernels[1];
+    logVerbose("edge_swin::SwinWindowAttention: loaded " + std::string(kernels[0]->symbol) + " (sm_"
+        + std::to_string(kernels[0]->sm) + ") and " + kernels[1]->symbol + " (sm_" + std::to_string(kernels[1]->sm)
+        + ") for a device of sm_" + std::to_string(loaded.sm));
+    return &mLoaded.emplace(key, loaded).first->second;
+}
+
+int32_t KernelLauncher::run(SwinAttentionParams const& params, KernelMode mode, TokenShape const& shape,
+    NodeBuffers const& buffers, CUstream stream, std::string const& who) noexcept
+{
+    try
+    {
+        std::string error;
+        if (!fitsInt32Indexing(shape, error))
+        {
+            logError(who + ": " + error);
+            return 1;
+        }
+        // The cubins are compiled for 16-byte aligned pointers (tt.divisibility 16, kernels/*.py); TensorRT's
+        // tensors and workspace are 256-byte aligned, so a misaligned one is a bug worth a clear stop.
+        int32_t const nbInputs = mode == KernelMode::kINT8 ? kInt8NodeInputs : kFp16NodeInputs;
+        for (int32_t i = -2; i < nbInputs; ++i)
+        {
+            void const* p = i == -2 ? buffers.output : i == -1 ? buffers.workspace : buffers.inputs[i];
+            if (p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 != 0)
+            {
+                logError(who + ": " + (i == -2 ? std::string("output") : i == -1 ? std::string("workspace")
+                    : "input " + std::to_string(i)) + " is null or not 16-byte aligned; the kernels need both");
+                return 1;
+            }
+        }
+        Loaded const* k = kernelsForCurrentContext(params, mode, error);
+        if (k == nullptr)
+        {
+            logError(who + ": " + error);
+            return 1;
+        }
+        CudaDriver const* cu = cudaDriver(&error);
+        bool const int8 = mode == KernelMode::kINT8;
+        size_t const elem = elementSize(ioOf(mode));
+
+        // Kernel arguments, README "Kernel ABI": pointers as CUdeviceptr, i32 as int32_t, fp32 as float,
+        // then two null pointers (Triton 3.8's global and profile scratch).
+        auto ptr = [](void const* p) { return reinterpret_cast<CUdeviceptr>(p); };
+        // Non-const: cuLaunchKernel takes void** to each argument.
+        CUdeviceptr x = ptr(buffers.inputs[0]);
+        CUdeviceptr qkvW = ptr(buffers.inputs[1]);
+        CUdeviceptr qkvB = ptr(buffers.inputs[2]);
+        CUdeviceptr projW = ptr(buffers.inputs[3]);
+        CUdeviceptr projB = ptr(buffers.inputs[4]);
+        CUdeviceptr relBias = ptr(buffers.inputs[5]);
+        CUdeviceptr mask = ptr(buffers.inputs[6]);
+        CUdeviceptr qkv = ptr(buffers.workspace);
+        CUdeviceptr out = qkv + alignUp(static_cast<size_t>(shape.tokens() * 3 * shape.channels) * elem);
+        CUdeviceptr y = ptr(buffers.output);
+        CUdeviceptr s[8]{}; // INT8 scales, inputs 7-14
+        if (int8)
+        {
+            for (int i = 0; i < 8; ++i)
+            {
+                s[i] = ptr(buffers.inputs[kFp16NodeInputs + i]);
+            }
+        }
+        void* scratch0 = nullptr;
+        void* scratch1 = nullptr;
+        int32_t M = static_cast<int32_t>(shape.tokens());
+        int32_t C = static_cast<int32_t>(shape.channels);
+        int32_t C3 = 3 * C;
+        int32_t H = static_cast<int32_t>(shape.height);
+        int32_t W = static_cast<int32_t>(shape.width);
+        int32_t shiftH = params.shiftH;
+        int32_t shiftW = params.shiftW;
+        float scale = params.scale;
+
+        EmbeddedKernel const& lin = *k->linearKernel;
+        EmbeddedKernel const& att = *k->attentionKernel;
+        int64_t const heads = shape.channels / kHeadDim;
+        int64_t const windows = shape.batch * cdiv(shape.height, params.windowH) * cdiv(shape.width, params.windowW);
+
+        // 1. qkv = x @ qkv_w^T + qkv_b
+        {
+            void* fp16Args[] = {&x, &qkvW, &qkvB, &qkv, &M, &C3, &C, &scratch0, &scratch1};
+            void* int8Args[] = {&x, &qkvW, &qkvB, &qkv, &s[0], &s[1], &M, &C3, &C, &scratch0, &scratch1};
+            if (!launch(*cu, k->linear, lin, cdiv(M, lin.blockM), cdiv(C3, lin.blockN), 1, stream,
+                    int8 ? int8Args : fp16Args, error))
+            {
+                logError(who + ": " + error);
+                return 1;
+            }
+        }
+        // 2. out = window attention over qkv (roll, pad, partition and their inverse in the index arithmetic)
+        {
+            void* fp16Args[] = {&qkv, &qkvB, &relBias, &mask, &out, &H, &W, &shiftH, &shiftW, &C, &scale, &scratch0,
+                &scratch1};
+            void* int8Args[] = {&qkv, &qkvB, &relBias, &mask, &out, &s[2], &s[3], &s[4], &s[5], &H, &W, &shiftH,
+                &shiftW, &C, &scale, &scratch0, &scratch1};
+            if (!launch(*cu, k->attention, att, windows, heads, cdiv(params.windowTokens(), att.blockM), stream,
+                    int8 ? int8Args : fp16Args, error))
+            {
+                logError(who + ": " + error);
+                return 1;
+            }
+        }
+        // 3. y = out @ proj_w^T + proj_b
+        {
+            void* fp16Args[] = {&out, &projW, &projB, &y, &M, &C, &C, &scratch0, &scratch1};
+            void* int8Args[] = {&out, &projW, &projB, &y, &s[6], &s[7], &M, &C, &C, &scratch0, &scratch1};
+            if (!launch(*cu, k->linear, lin, cdiv(M, lin.blockM), cdiv(C, lin.blockN), 1, stream,
+                    int8 ? int8Args : fp16Args, error))
+            {
+                logError(who + ": " + error);
+                return 1;
+            }
+        }
+        return 0;
+    }
+    catch (std::exception const& e)
+    {
+        logError(who + ": enqueue failed: " + e.what());
+    }
+    catch (...)
+    {
+        logError(who + ": enqueue failed with an unknown exception");
+    }
+    return 1;
+}
+
+} // namespace edge_swin

@@ -1,0 +1,40 @@
+// Lookups in the embedded kernel table: which cubin serves a (family, mode, io, window, shifted) variant on a
+// given SM, and what the table holds (for error messages that say what was compiled).
+#pragma once
+
+#include "embedded_kernels.h"
+
+#include <string>
+
+namespace edge_swin {
+
+struct KernelKey
+{
+    KernelFamily family;
+    KernelMode mode;
+    IoType io;
+    int32_t windowH{0}; // attention only; 0 for linear
+    int32_t windowW{0};
+    int32_t shifted{0};
+};
+
+KernelKey linearKey(KernelMode mode, IoType io);
+KernelKey attentionKey(KernelMode mode, IoType io, int32_t windowH, int32_t windowW, bool shifted);
+
+// The cubin to run on a device of compute capability `deviceSm` (major * 10 + minor), or nullptr.
+// A cubin for sm_XY runs on X.Z with Z >= Y (same major); the exact SM wins, then the nearest older minor.
+// sm 90 in the table is sm_90a (arch-specific): it runs on 9.0 only.
+EmbeddedKernel const* findKernel(KernelKey const& key, int32_t deviceSm);
+
+// Whether the table holds `key` for at least one SM (what the builder can check without a GPU).
+bool hasKernel(KernelKey const& key);
+
+// "sm_80, sm_86" for `key`; "none" when absent.
+std::string compiledSms(KernelKey const& key);
+
+// "4x4, 7x7" (attention windows compiled for mode/io); "none" when the table has none.
+std::string compiledWindows(KernelMode mode, IoType io);
+
+std::string describe(KernelKey const& key);
+
+} // namespace edge_swin

@@ -1,0 +1,640 @@
+#include "swin_window_attention_plugin.h"
+
+#include "kernel_table.h"
+#include "plugin_logger.h"
+
+#include <exception>
+#include <sstream>
+#include <vector>
+
+using namespace nvinfer1;
+
+namespace edge_swin {
+namespace {
+
+char const* typeName(DataType t)
+{
+    switch (t)
+    {
+    case DataType::kFLOAT: return "FLOAT";
+    case DataType::kHALF: return "HALF";
+    case DataType::kINT8: return "INT8";
+    case DataType::kINT32: return "INT32";
+    case DataType::kBOOL: return "BOOL";
+    case DataType::kBF16: return "BF16";
+    case DataType::kINT64: return "INT64";
+    default: return "another type";
+    }
+}
+
+char const* formatName(TensorFormat f)
+{
+    switch (f)
+    {
+    case TensorFormat::kLINEAR: return "LINEAR";
+    case TensorFormat::kCHW2: return "CHW2";
+    case TensorFormat::kHWC8: return "HWC8";
+    case TensorFormat::kCHW4: return "CHW4";
+    case TensorFormat::kCHW16: return "CHW16";
+    case TensorFormat::kCHW32: return "CHW32";
+    case TensorFormat::kDHWC8: return "DHWC8";
+    case TensorFormat::kCDHW32: return "CDHW32";
+    case TensorFormat::kHWC: return "HWC";
+    case TensorFormat::kHWC16: return "HWC16";
+    case TensorFormat::kDHWC: return "DHWC";
+    default: return "another format";
+    }
+}
+
+char const* fieldTypeName(PluginFieldType t)
+{
+    switch (t)
+    {
+    case PluginFieldType::kFLOAT32: return "FLOAT32";
+    case PluginFieldType::kFLOAT64: return "FLOAT64";
+    case PluginFieldType::kINT32: return "INT32";
+    case PluginFieldType::kINT64: return "INT64";
+    case PluginFieldType::kCHAR: return "CHAR";
+    default: return "other";
+    }
+}
+
+std::string dimsText(Dims const& d)
+{
+    std::ostringstream out;
+    out << "[";
+    for (int32_t i = 0; i < d.nbDims; ++i)
+    {
+        out << (i ? ", " : "");
+        if (d.d[i] < 0)
+        {
+            out << "?";
+        }
+        else
+        {
+            out << d.d[i];
+        }
+    }
+    out << "]";
+    return out.str();
+}
+
+// Whether `d` is `want`, dimension by dimension; -1 in either (unknown at this point / any) matches anything.
+bool shapeIs(Dims const& d, std::vector<int64_t> const& want)
+{
+    if (d.nbDims != static_cast<int32_t>(want.size()))
+    {
+        return false;
+    }
+    for (int32_t i = 0; i < d.nbDims; ++i)
+    {
+        if (d.d[i] >= 0 && want[i] >= 0 && d.d[i] != want[i])
+        {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool isScalar(Dims const& d)
+{
+    int64_t volume = 1;
+    for (int32_t i = 0; i < d.nbDims; ++i)
+    {
+        volume *= d.d[i];
+    }
+    return volume == 1;
+}
+
+std::string wantText(std::vector<int64_t> const& want)
+{
+    Dims d{};
+    d.nbDims = static_cast<int32_t>(want.size());
+    for (int32_t i = 0; i < d.nbDims; ++i)
+    {
+        d.d[i] = want[i];
+    }
+    return dimsText(d);
+}
+
+char const* const kInputNames[kInt8NodeInputs] = {"x", "qkv_w", "qkv_b", "proj_w", "proj_b", "rel_bias", "mask",
+    "qkv_x_scale", "qkv_w_scale", "q_scale", "k_scale", "softmax_scale", "v_scale", "proj_x_scale", "proj_w_scale"};
+
+KernelMode modeOf(int32_t nbInputs)
+{
+    return nbInputs == kInt8NodeInputs ? KernelMode::kINT8 : KernelMode::kFP16;
+}
+
+DataType ioTypeOf(int32_t nbInputs)
+{
+    return nbInputs == kInt8NodeInputs ? DataType::kFLOAT : DataType::kHALF;
+}
+
+std::string inputCountError(int32_t nbInputs)
+{
+    return std::to_string(nbInputs) + " inputs; a SwinWindowAttention node has 7 (FP16 export) or 15 (INT8 export)";
+}
+
+} // namespace
+
+SwinWindowAttentionPlugin::SwinWindowAttentionPlugin(std::string nodeName, SwinAttentionParams const& params)
+    : mNodeName(std::move(nodeName))
+    , mParams(params)
+    , mMetadata(describe(params))
+    , mLauncher(std::make_shared<KernelLauncher>())
+{
+}
+
+std::string SwinWindowAttentionPlugin::who() const
+{
+    return std::string(kPluginNamespace) + "::" + kPluginName + " '" + mNodeName + "'";
+}
+
+IPluginCapability* SwinWindowAttentionPlugin::getCapabilityInterface(PluginCapabilityType type) noexcept
+{
+    switch (type)
+    {
+    case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
+    case PluginCapabilityType::kBUILD: return static_cast<IPluginV3OneBuild*>(this);
+    case PluginCapabilityType::kRUNTIME: return static_cast<IPluginV3OneRuntime*>(this);
+    }
+    return nullptr;
+}
+
+IPluginV3* SwinWindowAttentionPlugin::clone() noexcept
+{
+    try
+    {
+        auto* copy = new SwinWindowAttentionPlugin(mNodeName, mParams);
+        copy->mLauncher = mLauncher;
+        return copy;
+    }
+    catch (...)
+    {
+        logError("edge_swin::SwinWindowAttention: clone failed (out of memory?)");
+    }
+    return nullptr;
+}
+
+char const* SwinWindowAttentionPlugin::getPluginName() const noexcept
+{
+    return kPluginName;
+}
+
+char const* SwinWindowAttentionPlugin::getPluginVersion() const noexcept
+{
+    return kPluginVersion;
+}
+
+char const* SwinWindowAttentionPlugin::getPluginNamespace() const noexcept
+{
+    return kPluginNamespace;
+}
+
+int32_t SwinWindowAttentionPlugin::getNbOutputs() const noexcept
+{
+    return 1;
+}
+
+int32_t SwinWindowAttentionPlugin::getOutputDataTypes(
+    DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
+{
+    try
+    {
+        std::string error;
+        if (nbOutputs != 1)
+        {
+            error = std::to_string(nbOutputs) + " outputs; the node has one (y)";
+        }
+        else if (nbInputs != kFp16NodeInputs && nbInputs != kInt8NodeInputs)
+        {
+            error = inputCountError(nbInputs);
+        }
+        else if (nbInputs == kFp16NodeInputs && inputTypes[0] == DataType::kFLOAT)
+        {
+            error = "an FP32 node (7 inputs, FLOAT): the plugin has FP16 and INT8 kernels only. Build FP32 engines "
+                    "without loading the plugin library; TensorRT then runs the node's ONNX function body";
+        }
+        else
+        {
+            DataType const want = ioTypeOf(nbInputs);
+            for (int32_t i = 0; i < nbInputs && error.empty(); ++i)
+            {
+                if (inputTypes[i] != want)
+                {
+                    error = std::string("input ") + std::to_string(i) + " (" + kInputNames[i] + ") is "
+                        + typeName(inputTypes[i]) + "; a " + std::to_string(nbInputs) + "-input node needs every input "
+                        + typeName(want) + (nbInputs == kInt8NodeInputs ? " (an INT8 Q/DQ export keeps FP32 tensors)"
+                                                                        : " (an FP16 export)");
+                }
+            }
+        }
+        if (!error.empty())
+        {
+            logError(who() + ": " + error);
+            return 1;
+        }
+        outputTypes[0] = inputTypes[0];
+        return 0;
+    }
+    catch (std::exception const& e)
+    {
+        logError(who() + ": getOutputDataTypes failed: " + e.what());
+    }
+    return 1;
+}
+
+int32_t SwinWindowAttentionPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs,
+    DimsExprs const* /* shapeInputs */, int32_t /* nbShapeInputs */, DimsExprs* outputs, int32_t nbOutputs,
+    IExprBuilder& /* exprBuilder */) noexcept
+{
+    try
+    {
+        std::string error;
+        if (nbOutputs != 1 || (nbInputs != kFp16NodeInputs && nbInputs != kInt8NodeInputs))
+        {
+            error = nbOutputs != 1 ? std::to_string(nbOutputs) + " outputs; the node has one (y)"
+                                   : inputCountError(nbInputs);
+        }
+        else if (inputs[0].nbDims != 4)
+        {
+            error = "x has rank " + std::to_string(inputs[0].nbDims) + "; expected [B, H, W, C]";
+        }
+        else if (inputs[0].d[3]->isConstant())
+        {
+            int64_t const c = inputs[0].d[3]->getConstantValue();
+            if (c != mParams.channels())
+            {
+                error = "x has C = " + std::to_string(c) + " channels for num_heads = "
+                    + std::to_string(mParams.numHeads) + " (head dim " + (c % mParams.numHeads == 0
+                        ? std::to_string(c / mParams.numHeads) : std::string("not whole"))
+                    + "); the kernels are compiled for head dim " + std::to_string(kHeadDim)
+                    + " (C = num_heads * 32): use a model with 32 channels per head";
+            }
+        }
+        else
+        {
+            error = "x's channel dimension is not a build-time constant; the kernels need C = num_heads * 32";
+        }
+        if (!error.empty())
+        {
+            logError(who() + ": " + error);
+            return 1;
+        }
+        outputs[0] = inputs[0];
+        logVerbose(who() + ": getOutputShapes: " + std::to_string(nbInputs) + " inputs, y = x's shape, "
+            + mMetadata);
+        return 0;
+    }
+    catch (std::exception const& e)
+    {
+        logError(who() + ": getOutputShapes failed: " + e.what());
+    }
+    return 1;
+}
+
+bool SwinWindowAttentionPlugin::supportsFormatCombination(
+    int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
+{
+    if (nbOutputs != 1 || (nbInputs != kFp16NodeInputs && nbInputs != kInt8NodeInputs) || pos < 0
+        || pos >= nbInputs + nbOutputs)
+    {
+        return false;
+    }
+    // Strongly typed: the types are the ONNX file's. Every tensor LINEAR, HALF (FP16 node) or FLOAT (INT8 node).
+    PluginTensorDesc const& d = inOut[pos].desc;
+    bool const ok = d.format == TensorFormat::kLINEAR && d.type == ioTypeOf(nbInputs);
+    try
+    {
+        logVerbose(who() + ": supportsFormatCombination: pos " + std::to_string(pos) + " " + typeName(d.type) + " "
+            + formatName(d.format) + (ok ? " -> yes" : " -> no"));
+    }
+    catch (...)
+    {
+    }
+    return ok;
+}
+
+bool SwinWindowAttentionPlugin::checkInputs(Dims const* dims, int32_t nbInputs, std::string& error) const
+{
+    if (nbInputs != kFp16NodeInputs && nbInputs != kInt8NodeInputs)
+    {
+        error = inputCountError(nbInputs);
+        return false;
+    }
+    Dims const& x = dims[0];
+    int64_t const c = mParams.channels();
+    int64_t const heads = mParams.numHeads;
+    int64_t const n = mParams.windowTokens();
+    if (!shapeIs(x, {-1, -1, -1, c}) || x.d[3] < 0)
+    {
+        error = "x is " + dimsText(x) + "; expected [B, H, W, C = num_heads * 32 = " + std::to_string(c) + "]";
+        return false;
+    }
+    std::vector<std::vector<int64_t>> want = {{}, {3 * c, c}, {3 * c}, {c, c}, {c}, {heads, n, n}};
+    for (int32_t i = 1; i <= 5; ++i)
+    {
+        if (!shapeIs(dims[i], want[i]))
+        {
+            error = std::string("input ") + std::to_string(i) + " (" + kInputNames[i] + ") is " + dimsText(dims[i])
+                + ", expected " + wantText(want[i]) + " for num_heads " + std::to_string(heads) + ", window "
+                + std::to_string(mParams.windowH) + "x" + std::to_string(mParams.windowW)
+                + ": the node's attributes do not match its tensors; re-export the model";
+            return false;
+        }
+    }
+    Dims const& mask = dims[6];
+    if (mParams.shifted() && x.d[1] >= 0 && x.d[2] >= 0)
+    {
+        int64_t const windows = ((x.d[1] + mParams.windowH - 1) / mParams.windowH)
+            * ((x.d[2] + mParams.windowW - 1) / mParams.windowW);
+        if (!shapeIs(mask, {windows, n, n}))
+        {
+            error = "input 6 (mask) is " + dimsText(mask) + ", expected " + wantText({windows, n, n})
+                + " (one shift mask per window of the " + std::to_string(x.d[1]) + "x" + std::to_string(x.d[2])
+                + " map)";
+            return false;
+        }
+    }
+    else if (mask.nbDims != 3)
+    {
+        error = "input 6 (mask) is " + dimsText(mask) + "; expected rank 3 ([nW, N, N], or [1, 1, 1] for W-MSA)";
+        return false;
+    }
+    if (nbInputs == kInt8NodeInputs)
+    {
+        for (int32_t i = kFp16NodeInputs; i < kInt8NodeInputs; ++i)
+        {
+            bool ok = i == 8 ? shapeIs(dims[i], {3 * c}) : i == 14 ? shapeIs(dims[i], {c}) : isScalar(dims[i]);
+            if (!ok)
+            {
+                error = std::string("input ") + std::to_string(i) + " (" + kInputNames[i] + ") is " + dimsText(dims[i])
+                    + ", expected " + (i == 8 ? wantText({3 * c}) : i == 14 ? wantText({c}) : std::string("a scalar"));
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+int32_t SwinWindowAttentionPlugin::configurePlugin(
+    DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
+{
+    try
+    {
+        std::string error;
+        std::vector<Dims> dims;
+        for (int32_t i = 0; i < nbInputs; ++i)
+        {
+            dims.push_back(in[i].desc.dims);
+        }
+        if (nbOutputs != 1)
+        {
+            error = std::to_string(nbOutputs) + " outputs; the node has one (y)";
+        }
+        else if (checkInputs(dims.data(), nbInputs, error))
+        {
+            KernelMode const mode = modeOf(nbInputs);
+            IoType const io = nbInputs == kInt8NodeInputs ? IoType::kFLOAT : IoType::kHALF;
+            KernelKey const keys[2] = {linearKey(mode, io),
+                attentionKey(mode, io, mParams.windowH, mParams.windowW, mParams.shifted())};
+            for (KernelKey const& key : keys)
+            {
+                if (error.empty() && !hasKernel(key))
+                {
+                    error = "the library has no " + describe(key) + " kernel (windows compiled for this precision: "
+                        + compiledWindows(mode, io)
+                        + "): add the variant to edge_swin.plugins.build and rebuild the library";
+                }
+            }
+            Dims const& maxX = in[0].max;
+            TokenShape const largest{maxX.d[0], maxX.d[1], maxX.d[2], maxX.d[3]};
+            if (error.empty())
+            {
+                fitsInt32Indexing(largest, error);
+            }
+        }
+        if (!error.empty())
+        {
+            logError(who() + ": " + error);
+            return 1;
+        }
+        logVerbose(who() + ": configurePlugin: " + std::to_string(nbInputs) + " inputs, "
+            + typeName(in[0].desc.type) + ", x " + dimsText(in[0].desc.dims) + " (min " + dimsText(in[0].min)
+            + ", max " + dimsText(in[0].max) + "), y " + dimsText(out[0].desc.dims) + " " + typeName(out[0].desc.type));
+        return 0;
+    }
+    catch (std::exception const& e)
+    {
+        logError(who() + ": configurePlugin failed: " + e.what());
+    }
+    return 1;
+}
+
+size_t SwinWindowAttentionPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
+    DynamicPluginTensorDesc const* /* outputs */, int32_t /* nbOutputs */) const noexcept
+{
+    if (nbInputs < 1 || inputs[0].max.nbDims != 4)
+    {
+        return 0;
+    }
+    Dims const& m = inputs[0].max;
+    IoType const io = inputs[0].desc.type == DataType::kHALF ? IoType::kHALF : IoType::kFLOAT;
+    size_t const bytes = workspaceBytes(TokenShape{m.d[0], m.d[1], m.d[2], m.d[3]}, io);
+    try
+    {
+        logVerbose(who() + ": getWorkspaceSize: " + std::to_string(bytes) + " bytes for x max " + dimsText(m));
+    }
+    catch (...)
+    {
+    }
+    return bytes;
+}
+
+int32_t SwinWindowAttentionPlugin::getNbTactics() noexcept
+{
+    return 1;
+}
+
+int32_t SwinWindowAttentionPlugin::getValidTactics(int32_t* tactics, int32_t nbTactics) noexcept
+{
+    // One tactic: the embedded kernels (0 is TensorRT's reserved default).
+    if (tactics == nullptr || nbTactics < 1)
+    {
+        return 1;
+    }
+    tactics[0] = 1;
+    try
+    {
+        logVerbose(who() + ": getValidTactics: [1]");
+    }
+    catch (...)
+    {
+    }
+    return 0;
+}
+
+char const* SwinWindowAttentionPlugin::getMetadataString() noexcept
+{
+    return mMetadata.c_str();
+}
+
+int32_t SwinWindowAttentionPlugin::setTactic(int32_t tactic) noexcept
+{
+    if (tactic != 0 && tactic != 1)
+    {
+        try
+        {
+            logError(who() + ": unknown tactic " + std::to_string(tactic));
+        }
+        catch (...)
+        {
+        }
+        return 1;
+    }
+    return 0;
+}
+
+int32_t SwinWindowAttentionPlugin::onShapeChange(
+    PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* /* out */, int32_t nbOutputs) noexcept
+{
+    try
+    {
+        std::string error;
+        std::vector<Dims> dims;
+        for (int32_t i = 0; i < nbInputs; ++i)
+        {
+            dims.push_back(in[i].dims);
+        }
+        if (nbOutputs != 1)
+        {
+            error = std::to_string(nbOutputs) + " outputs; the node has one (y)";
+        }
+        else if (checkInputs(dims.data(), nbInputs, error) && in[0].type != ioTypeOf(nbInputs))
+        {
+            error = std::string("x is ") + typeName(in[0].type) + " in a " + std::to_string(nbInputs) + "-input node";
+        }
+        if (!error.empty())
+        {
+            logError(who() + ": " + error);
+            return 1;
+        }
+        return 0;
+    }
+    catch (std::exception const& e)
+    {
+        logError(who() + ": onShapeChange failed: " + e.what());
+    }
+    return 1;
+}
+
+int32_t SwinWindowAttentionPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* /* outputDesc */,
+    void const* const* inputs, void* const* outputs, void* workspace, cudaStream_t stream) noexcept
+{
+    // enqueue gets no input count: the type tells the node kind, because supportsFormatCombination accepts
+    // HALF only for 7-input nodes and FLOAT only for 15-input nodes.
+    DataType const type = inputDesc[0].type;
+    if (type != DataType::kHALF && type != DataType::kFLOAT)
+    {
+        logError(std::string("edge_swin::SwinWindowAttention: x is ") + typeName(type) + " at enqueue; expected "
+            "HALF or FLOAT");
+        return 1;
+    }
+    KernelMode const mode = type == DataType::kHALF ? KernelMode::kFP16 : KernelMode::kINT8;
+    int32_t const nbInputs = mode == KernelMode::kINT8 ? kInt8NodeInputs : kFp16NodeInputs;
+    Dims const& x = inputDesc[0].dims;
+    NodeBuffers buffers;
+    for (int32_t i = 0; i < nbInputs; ++i)
+    {
+        buffers.inputs[i] = inputs[i];
+    }
+    buffers.output = outputs[0];
+    buffers.workspace = workspace;
+    try
+    {
+        // cudaStream_t and CUstream are the same handle type (struct CUstream_st*).
+        return mLauncher->run(mParams, mode, TokenShape{x.d[0], x.d[1], x.d[2], x.d[3]}, buffers,
+            reinterpret_cast<CUstream>(stream), who());
+    }
+    catch (...)
+    {
+        logError("edge_swin::SwinWindowAttention: enqueue failed (out of memory?)");
+    }
+    return 1;
+}
+
+IPluginV3* SwinWindowAttentionPlugin::attachToContext(IPluginResourceContext* /* context */) noexcept
+{
+    return clone();
+}
+
+PluginFieldCollection const* SwinWindowAttentionPlugin::getFieldsToSerialize() noexcept
+{
+    try
+    {
+        logVerbose(who() + ": getFieldsToSerialize: " + mMetadata);
+    }
+    catch (...)
+    {
+    }
+    return mSerialized.update(mParams);
+}
+
+// ---- creator ----
+
+char const* SwinWindowAttentionCreator::getPluginName() const noexcept
+{
+    return kPluginName;
+}
+
+char const* SwinWindowAttentionCreator::getPluginVersion() const noexcept
+{
+    return kPluginVersion;
+}
+
+char const* SwinWindowAttentionCreator::getPluginNamespace() const noexcept
+{
+    return kPluginNamespace;
+}
+
+PluginFieldCollection const* SwinWindowAttentionCreator::getFieldNames() noexcept
+{
+    return fieldNames();
+}
+
+IPluginV3* SwinWindowAttentionCreator::createPlugin(
+    char const* name, PluginFieldCollection const* fc, TensorRTPhase phase) noexcept
+{
+    std::string const node = name != nullptr ? name : "";
+    std::string const who = std::string(kPluginNamespace) + "::" + kPluginName + " '" + node + "'";
+    try
+    {
+        SwinAttentionParams params;
+        std::string error;
+        if (!parseFields(fc, params, error) || !checkParams(params, error))
+        {
+            logError(who + ": " + error);
+            return nullptr;
+        }
+        std::ostringstream seen;
+        for (int32_t i = 0; i < fc->nbFields; ++i)
+        {
+            PluginField const& f = fc->fields[i];
+            seen << (i ? ", " : "") << (f.name ? f.name : "?") << ":" << fieldTypeName(f.type) << "[" << f.length << "]";
+        }
+        logVerbose(who + ": createPlugin (" + (phase == TensorRTPhase::kBUILD ? "build" : "runtime") + ") fields "
+            + seen.str() + " -> " + describe(params));
+        return new SwinWindowAttentionPlugin(node, params);
+    }
+    catch (std::exception const& e)
+    {
+        logError(who + ": createPlugin failed: " + e.what());
+    }
+    catch (...)
+    {
+        logError(who + ": createPlugin failed with an unknown exception");
+    }
+    return nullptr;
+}
+
+} // namespace edge_swin

@@ -1,0 +1,187 @@
+"""Build `libedge_swin_plugins.so` (csrc/, CMake) and load it into TensorRT's plugin registry.
+
+    from edge_swin.plugins import library
+    lib = library.build_library("../shared/third_party/tensorrt-11.1/include",
+                                "build/plugins/embedded_kernels.cpp", "build/plugins")
+    library.load_library(lib)          # TensorRT (or TensorRT-RTX) of edge_swin.trt.backend.load()
+    assert library.plugin_registered()
+
+Which headers: those of the TensorRT that will load the library. TensorRT-RTX 1.7 loads a library built
+against the 11.1 (or 10.3) headers of shared/third_party (FINDINGS "Proving the plugin on a CPU"); JetPack 6
+needs 10.3.0, JetPack 7 10.16. The library links neither libnvinfer nor libcuda, so building it needs only
+a C++17 compiler, CMake, and the TensorRT and CUDA headers.
+
+Which nodes become plugin layers: TensorRT's ONNX parser imports a node that has a local function as
+that function unless the node carries a `plugin_namespace` attribute; with one, it looks the creator up by
+(op_type, `plugin_version` or "1", `plugin_namespace`), namespaces compared exactly (measured with
+TensorRT-RTX 1.7.1; the ENABLE_PLUGIN_OVERRIDE parser flag alone searches namespace ""). So the file handed
+to the parser needs `plugin_namespace="edge_swin"` on each SwinWindowAttention node (`add_plugin_namespace`);
+without the library registered, such a node still builds from its function body, and ONNX Runtime ignores
+the attribute. The plugin has FP16 and INT8 kernels only: build FP32 engines without loading the library.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from edge_swin.errors import PluginLibraryError
+from edge_swin.utils.io import atomic_path
+
+CSRC = Path(__file__).resolve().parent / "csrc"
+LIBRARY_NAME = "libedge_swin_plugins.so"
+PLUGIN_NAME = "SwinWindowAttention"
+PLUGIN_VERSION = "1"
+PLUGIN_NAMESPACE = "edge_swin"
+KERNELS_HINT = "generate it with `python -m edge_swin.plugins.build` (writes build/plugins/embedded_kernels.cpp)"
+
+# Where the TensorRT header sets of the repository's sibling shared/ folder live (tensorrt-<ver>/include).
+HEADERS_ROOT = Path(os.environ.get("EDGE_SWIN_TRT_HEADERS_ROOT",
+                                   Path(__file__).resolve().parents[3] / "shared" / "third_party"))
+RTX_HEADER_SET = "11.1"  # what TensorRT-RTX 1.7 loads (FINDINGS "Proving the plugin on a CPU")
+INSTALLED_HEADER_DIRS = ("/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu", "/usr/include",
+                         "/usr/local/TensorRT/include", "/opt/tensorrt/include")
+
+_loaded: dict[str, object] = {}  # resolved library path -> registry handle
+
+
+def default_header_dir() -> Path | None:
+    """The TensorRT headers to build against here: $EDGE_SWIN_TRT_HEADERS, else an installed TensorRT's (JetPack,
+    NGC), else the 11.1 copy under HEADERS_ROOT (for TensorRT-RTX), else None."""
+    candidates = [os.environ.get("EDGE_SWIN_TRT_HEADERS"), *INSTALLED_HEADER_DIRS,
+                  HEADERS_ROOT / f"tensorrt-{RTX_HEADER_SET}" / "include"]
+    for folder in candidates:
+        if folder and (Path(folder) / "NvInferRuntime.h").is_file():
+            return Path(folder)
+    return None
+
+
+DEFAULT_HEADER_DIR = default_header_dir()
+
+
+def add_plugin_namespace(model, namespace: str = PLUGIN_NAMESPACE) -> int:
+    """Give every SwinWindowAttention node of the onnx.ModelProto `model` plugin_namespace=`namespace` (in place),
+    so that the parser maps it to our plugin when the library is registered; returns the number of such nodes.
+    edge_swin.export writes the attribute itself since it was found necessary; this serves older files."""
+    from onnx import helper
+
+    count = 0
+    for node in model.graph.node:
+        if node.domain == PLUGIN_NAMESPACE and node.op_type == PLUGIN_NAME:
+            count += 1
+            if not any(a.name == "plugin_namespace" for a in node.attribute):
+                node.attribute.append(helper.make_attribute("plugin_namespace", namespace))
+    return count
+
+
+def _tail(text: str, lines: int = 25) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _run(cmd: list[str], what: str) -> str:
+    try:
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    except OSError as e:
+        raise PluginLibraryError(f"{what}: cannot run {cmd[0]} ({e})") from e
+    if proc.returncode != 0:
+        out = proc.stdout + proc.stderr
+        hint = ""
+        if "CMAKE_CXX_COMPILER" in out or "No CMAKE_CXX_COMPILER" in out:
+            hint = "\nNo C++ compiler: install one (apt install g++) or point CXX at it."
+        raise PluginLibraryError(f"{what} failed (exit {proc.returncode}):\n{_tail(out)}{hint}")
+    return proc.stdout + proc.stderr
+
+
+def _cmake() -> str:
+    found = shutil.which("cmake")
+    if found is None:
+        raise PluginLibraryError("cmake not found: install it (apt install cmake, or pip install cmake) to build "
+                                 f"{LIBRARY_NAME}")
+    return found
+
+
+def build_library(header_dir: str | Path, kernels_cpp: str | Path, out_dir: str | Path, *,
+                  cuda_include_dir: str | Path | None = None, jobs: int | None = None) -> Path:
+    """Configure and build the plugin library with CMake; returns `out_dir/libedge_swin_plugins.so`.
+
+    header_dir: the folder holding NvInferRuntime.h (e.g. ../shared/third_party/tensorrt-11.1/include).
+    kernels_cpp: the kernel table, embedded_kernels.cpp from `python -m edge_swin.plugins.build`.
+    out_dir: where the library goes (replaced atomically: a failed build leaves the old one); the CMake
+      build tree lives beside it in `.cmake-<key>`, one per header folder and kernel table, so rebuilds are
+      incremental and builds against different headers do not collide.
+    cuda_include_dir: the folder holding cuda.h (default: CMake looks in the usual places).
+    """
+    header_dir = Path(header_dir).resolve()
+    kernels_cpp = Path(kernels_cpp).resolve()
+    out_dir = Path(out_dir).resolve()
+    if not (header_dir / "NvInferRuntime.h").is_file():
+        raise PluginLibraryError(f"no TensorRT headers in {header_dir} (NvInferRuntime.h missing): pass the include "
+                                 "folder of the TensorRT you target, e.g. ../shared/third_party/tensorrt-11.1/include")
+    if not kernels_cpp.is_file():
+        raise PluginLibraryError(f"kernel table {kernels_cpp} does not exist: {KERNELS_HINT}")
+    cmake = _cmake()
+    key = hashlib.sha256(f"{header_dir}\n{kernels_cpp}\n{cuda_include_dir}".encode()).hexdigest()[:12]
+    tree = out_dir / f".cmake-{key}"
+    configure = [cmake, "-S", str(CSRC), "-B", str(tree), "-DCMAKE_BUILD_TYPE=Release",
+                 f"-DTENSORRT_INCLUDE_DIR={header_dir}", f"-DEDGE_SWIN_KERNELS_CPP={kernels_cpp}"]
+    if cuda_include_dir is not None:
+        configure.append(f"-DCUDA_INCLUDE_DIR={Path(cuda_include_dir).resolve()}")
+    _run(configure, f"configuring {LIBRARY_NAME} (cmake)")
+    _run([cmake, "--build", str(tree), "-j", str(jobs or os.cpu_count() or 1)], f"building {LIBRARY_NAME}")
+    built = tree / LIBRARY_NAME
+    if not built.is_file():
+        raise PluginLibraryError(f"cmake finished but {built} is missing")
+    target = out_dir / LIBRARY_NAME
+    with atomic_path(target) as tmp:
+        shutil.copyfile(built, tmp)
+    return target
+
+
+def _registry(flavour: str | None = None):
+    from edge_swin.trt import backend
+
+    return backend.load(flavour).trt.get_plugin_registry()
+
+
+def plugin_registered(flavour: str | None = None) -> bool:
+    """Whether edge_swin::SwinWindowAttention v1 is in the TensorRT registry of `backend.load(flavour)`."""
+    from edge_swin.trt import backend
+
+    return backend.plugin_registered(flavour)
+
+
+def load_library(path: str | Path, flavour: str | None = None):
+    """Load the plugin library into the registry of `backend.load(flavour)`; returns the registry's handle.
+
+    Loading the same file again returns the first handle. The parser then uses the plugin for every
+    SwinWindowAttention node (FP16 and INT8 exports; an FP32 export fails to build: leave the library out).
+    """
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise PluginLibraryError(f"plugin library {path} does not exist: build it with "
+                                 "edge_swin.plugins.library.build_library(header_dir, kernels_cpp, out_dir)")
+    if str(path) in _loaded and plugin_registered(flavour):
+        return _loaded[str(path)]
+    registry = _registry(flavour)
+    try:
+        handle = registry.load_library(str(path))
+    except Exception as e:  # the bindings raise on a library without getCreators, or a failed dlopen
+        raise PluginLibraryError(f"TensorRT could not load {path}: {e}. Rebuild it against the headers of this "
+                                 "TensorRT (see edge_swin/plugins/library.py)") from e
+    if handle is None or not plugin_registered(flavour):
+        raise PluginLibraryError(
+            f"{path} loaded but {PLUGIN_NAMESPACE}::{PLUGIN_NAME} v{PLUGIN_VERSION} is not in the plugin registry "
+            "(see the TensorRT log). Was it built from edge_swin/plugins/csrc against this TensorRT's headers? "
+            "Is another copy already registered?")
+    _loaded[str(path)] = handle
+    return handle
+
+
+def unload_library(handle, flavour: str | None = None) -> None:
+    """Deregister a library loaded with `load_library` (the parser goes back to the function body)."""
+    _registry(flavour).deregister_library(handle)
+    for key, value in list(_loaded.items()):
+        if value is handle:
+            del _loaded[key]
