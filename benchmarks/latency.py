@@ -7,8 +7,10 @@
     python benchmarks/latency.py --arch swin_t --int8-calibrate 16 --batch 1,8 --threads 2   # Swin-T FP32 vs INT8 on a CPU
     python benchmarks/latency.py --record-baseline                        # regression baselines, see below
 
---model is a run folder (uses train/model.pth, export/model_fp32.onnx and export/model_int8.onnx where
-present), an .onnx file (--int8-onnx adds a Q/DQ file), an .engine, or a PyTorch checkpoint with --arch.
+--model is a run folder (uses train/model.pth, export/model_fp32.onnx and export/model_int8.onnx, and the
+engine stage's engine/model_int8.engine and model_int8_plugin.engine where present), an .onnx file (--int8-onnx
+adds a Q/DQ file), an .engine (its .json sidecar gives the input size; a *_plugin.engine is timed by the
+*_plugin backends), or a PyTorch checkpoint with --arch.
 With PyTorch weights and no FP32 ONNX file, the model is exported to a temporary file for ONNX Runtime.
 Backends that cannot run here are listed as 'not available: <reason>' and never get a number.
 Writes benchmarks/results/latency_<device>.json and .png (or --out). Each run is timed alone
@@ -36,7 +38,8 @@ from edge_swin.utils.io import write_json  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 BASELINES = ROOT / "benchmarks" / "baselines"
-DEFAULT_BACKENDS = "pytorch_fp32,pytorch_fp16,onnxruntime_fp32,onnxruntime_int8,onnxruntime_int8_default,tensorrt,tensorrt_rtx"
+DEFAULT_BACKENDS = ("pytorch_fp32,pytorch_fp16,onnxruntime_fp32,onnxruntime_int8,onnxruntime_int8_default,"
+                    "tensorrt,tensorrt_plugin,tensorrt_rtx,tensorrt_rtx_plugin")
 
 
 def parse_args(argv=None):
@@ -45,6 +48,8 @@ def parse_args(argv=None):
     p.add_argument("--arch", default=None, help="variant for a checkpoint or random weights (e.g. swin_nano)")
     p.add_argument("--num-classes", type=int, default=None, help="class count when the checkpoint does not say")
     p.add_argument("--int8-onnx", default=None, help="an INT8 Q/DQ ONNX file")
+    p.add_argument("--plugin-library", default=None,
+                   help="the plugin library of a *_plugin.engine (default: the one its sidecar names)")
     p.add_argument("--int8-calibrate", type=int, default=0, metavar="N",
                    help="with PyTorch weights and no INT8 file: calibrate a copy (modelopt, Swin INT8 placement) on N "
                         "seeded random images and export an INT8 file, for latency only (its accuracy means nothing)")
@@ -114,7 +119,7 @@ def build_spec(args, workdir: Path):
     if model is not None and not model.exists():
         raise EdgeSwinError(f"--model {model} does not exist: give a run folder (runs/<name>), an .onnx, an .engine "
                             "or a checkpoint")
-    ckpt = onnx32 = onnx8 = engine = None
+    ckpt = onnx32 = onnx8 = engine = engine_plugin = None
     if model is None:
         pass
     elif model.is_dir():
@@ -122,12 +127,11 @@ def build_spec(args, workdir: Path):
         ckpt = ckpt if ckpt.is_file() else None
         onnx32, onnx8 = model / "export" / "model_fp32.onnx", model / "export" / "model_int8.onnx"
         onnx32, onnx8 = (onnx32 if onnx32.is_file() else None), (onnx8 if onnx8.is_file() else None)
-        engines = sorted((model / "engine").glob("*.engine")) if (model / "engine").is_dir() else []
-        engine = engines[0] if engines else None
+        engine, engine_plugin = _run_engines(model / "engine")
     elif model.suffix == ".onnx":
         onnx32 = model
     elif model.suffix in (".engine", ".plan"):
-        engine = model
+        engine_plugin, engine = (model, None) if model.stem.endswith("_plugin") else (None, model)
     else:
         ckpt = model
     if args.int8_onnx:
@@ -147,13 +151,33 @@ def build_spec(args, workdir: Path):
         if onnx8 is None and args.int8_calibrate:
             onnx8 = _calibrated_int8(build(), img, args.int8_calibrate, workdir)
             name += f"; INT8 ONNX calibrated on {args.int8_calibrate} random images for this run"
+    if img is None and (engine or engine_plugin) is not None:
+        img = _engine_img_size(engine or engine_plugin)
     if img is None and onnx32 is not None:
         import onnx
         dims = onnx.load(str(onnx32), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
         img = dims[-1].dim_value
     if img is None:
         raise SystemExit("cannot tell the input size: give --arch")
-    return ModelSpec(img_size=img, build_torch=build, onnx_fp32=onnx32, onnx_int8=onnx8, engine=engine, name=name)
+    return ModelSpec(img_size=img, build_torch=build, onnx_fp32=onnx32, onnx_int8=onnx8, engine=engine,
+                     engine_plugin=engine_plugin, plugin_library=Path(args.plugin_library) if args.plugin_library else None,
+                     name=name)
+
+
+def _run_engines(folder: Path) -> tuple[Path | None, Path | None]:
+    """(native, plugin) engine of a run folder's engine stage: INT8 first, then FP16, then FP32."""
+    def first(names):
+        return next((folder / n for n in names if (folder / n).is_file()), None)
+    return (first(["model_int8.engine", "model_fp16.engine", "model_fp32.engine"]),
+            first(["model_int8_plugin.engine", "model_fp16_plugin.engine"]))
+
+
+def _engine_img_size(engine: Path) -> int | None:
+    """The input size from the engine's sidecar (an engine alone does not say it without TensorRT and a GPU)."""
+    from edge_swin.trt.metadata import read_metadata
+
+    shape = read_metadata(engine)["inputs"][0]["shape"]  # a missing or foreign sidecar fails here with the fix
+    return int(shape[-1])
 
 
 def record_baseline(args) -> int:

@@ -10,7 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from edge_swin.errors import EdgeSwinError
+from edge_swin.errors import EdgeSwinError, TargetError
 from edge_swin.models import resolve_name
 from edge_swin.trt import get_target, target_names
 
@@ -59,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue an interrupted training run from its last finished epoch")
     p.add_argument("--no-custom-op", action="store_true",
                    help="export the plain graph (window attention inlined, no SwinWindowAttention nodes) for comparison")
+    p.add_argument("--dla", action="store_true",
+                   help="Jetson targets with a DLA (jetson-orin): INT8 layers the DLA can run go to DLA core 0, the rest "
+                        "to the GPU (used where the engine is built on the device)")
     p.add_argument("--out", type=Path, help="run folder (default: runs/<model>-<data>)")
     args = p.parse_args(argv)
     args.command_line = "python -m pipelines.build " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
@@ -80,10 +83,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from pipelines.stages import evaluate, export, model, pending, qat, report, train
+    from pipelines.stages import engine, evaluate, export, model, qat, report, train
     from pipelines.stages.context import RunContext
 
     target = get_target(args.target)  # fail on a bad target before any work
+    if args.dla and target.dla != "optional":
+        raise TargetError(f"--dla: target {target.name} has no DLA (dla = {target.dla!r} in edge_swin/trt/targets.toml)")
+    if target.build_on in ("cpu", "gpu"):  # an engine this host cannot build fails now, not after training
+        from edge_swin.trt.builder import check_build_host
+
+        check_build_host(target)
     variant = resolve_name(args.model)
     data_name = Path(args.data).name if args.data else "fashion-mnist"
     out_dir = args.out or Path("runs") / f"{variant}-{data_name}"
@@ -101,7 +110,7 @@ def run(args: argparse.Namespace) -> dict:
         report.run(ctx)  # the numbers that failed the check stay readable in report.md
         raise
     export.run(ctx)
-    pending.run(ctx, "engine")
+    engine.run(ctx)
     evaluate.run(ctx)
     return report.run(ctx)
 

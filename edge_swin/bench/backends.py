@@ -7,7 +7,9 @@
 
 Names: pytorch_fp32, pytorch_fp16 (CUDA only), torch_compile, onnxruntime_fp32, onnxruntime_int8 (Q/DQ file,
 MatMulAddFusion disabled: FINDINGS "INT8 on a CPU in ONNX Runtime"), onnxruntime_int8_default (same file,
-default session), tensorrt, tensorrt_rtx.
+default session), tensorrt and tensorrt_rtx (an engine built without our plugin: the native baseline),
+tensorrt_plugin and tensorrt_rtx_plugin (the engine whose SwinWindowAttention layers are our plugin). Engines
+run through edge_swin.trt.runtime, which checks their sidecar (GPU, TensorRT release, plugin library) first.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import numpy as np
 import torch
 
 BACKENDS = ("pytorch_fp32", "pytorch_fp16", "torch_compile", "onnxruntime_fp32", "onnxruntime_int8",
-            "onnxruntime_int8_default", "tensorrt", "tensorrt_rtx")
+            "onnxruntime_int8_default", "tensorrt", "tensorrt_plugin", "tensorrt_rtx", "tensorrt_rtx_plugin")
 
 
 class NotAvailable(Exception):
@@ -34,7 +36,9 @@ class ModelSpec:
     build_torch: Callable[[], torch.nn.Module] | None = None
     onnx_fp32: Path | None = None
     onnx_int8: Path | None = None
-    engine: Path | None = None
+    engine: Path | None = None          # a TensorRT / TensorRT-RTX engine without our plugin
+    engine_plugin: Path | None = None   # the same model with SwinWindowAttention as our plugin
+    plugin_library: Path | None = None  # that engine's plugin library (default: the one its sidecar names)
     name: str = "model"
 
 
@@ -130,16 +134,56 @@ def _ort():
         raise NotAvailable(f"onnxruntime does not import ({e})") from None
 
 
-def _tensorrt(flavour: str, spec: ModelSpec, device: str):
+class TrtRunner(Runner):
+    """A TensorRT engine (edge_swin.trt.runtime) as a benchmark backend; timed with CUDA events."""
+
+    def __init__(self, name: str, path: Path, plugin_library: Path | None):
+        from edge_swin.trt.runtime import EngineRunner as TrtEngine
+
+        self.name, self.device, self.cuda_timing, self.path = name, "cuda", True, path
+        self.engine = TrtEngine(path, plugin_library=plugin_library)
+        meta = self.engine.metadata
+        self.precision = meta["precision"] + ("+plugin" if meta.get("plugin") else "")
+        self.model_bytes = path.stat().st_size
+        self.dtype = self.engine.dtypes[self.engine.inputs[0]]
+
+    def prepare(self, images):
+        return images.to(device="cuda", dtype=self.dtype).contiguous()
+
+    def run(self, x):
+        return self.engine(x)
+
+
+def _tensorrt(name: str, spec: ModelSpec, device: str) -> Runner:
+    from edge_swin.errors import EdgeSwinError
+
+    flavour = "tensorrt_rtx" if name.startswith("tensorrt_rtx") else "tensorrt"
+    with_plugin = name.endswith("_plugin")
     if not torch.cuda.is_available():
         raise NotAvailable(f"{flavour} engines need a CUDA GPU; torch.cuda.is_available() is False here")
     from edge_swin.trt.backend import TensorRTUnavailable, load
+    from edge_swin.trt.metadata import read_metadata
     try:
         load(flavour)
     except TensorRTUnavailable as e:
         raise NotAvailable(str(e)) from None
-    _need_file(spec.engine, "TensorRT engine (--model x.engine)")
-    raise NotAvailable("the engine runner is not built yet (edge_swin.bench); TensorRT engines are not timed")
+    path = _need_file(spec.engine_plugin if with_plugin else spec.engine,
+                      "TensorRT engine with our plugin (a run folder's engine/*_plugin.engine)" if with_plugin
+                      else "TensorRT engine (--model x.engine or a run folder)")
+    try:
+        meta = read_metadata(path)
+    except EdgeSwinError as e:
+        raise NotAvailable(str(e)) from None
+    built_by = meta["tensorrt"]["flavour"]
+    if built_by != flavour:
+        raise NotAvailable(f"{path.name} was built by {built_by}: use backend {built_by}{'_plugin' if with_plugin else ''}")
+    if with_plugin != bool(meta.get("plugin")):
+        raise NotAvailable(f"{path.name} {'has no' if with_plugin else 'has'} plugin layers: use backend "
+                           f"{flavour}{'' if with_plugin else '_plugin'}")
+    try:
+        return TrtRunner(name, path, spec.plugin_library)
+    except EdgeSwinError as e:  # the sidecar's refusals (GPU, TensorRT release, plugin library) say why
+        raise NotAvailable(str(e)) from None
 
 
 def make_runner(name: str, spec: ModelSpec, device: str = "cpu", threads: int | None = None) -> Runner:

@@ -37,7 +37,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_swin.errors import EdgeSwinError
+from edge_swin.errors import EdgeSwinError, PluginLibraryError  # noqa: F401  (PluginLibraryError: re-exported)
 
 FLAVOURS = ("tensorrt", "tensorrt_rtx")
 _ALIAS_STATUS = "not attempted"
@@ -56,6 +56,28 @@ class Backend:
     @property
     def is_rtx(self) -> bool:
         return self.flavour == "tensorrt_rtx"
+
+    @property
+    def major(self) -> int:
+        """The release's major number (TensorRT 10 / 11; TensorRT-RTX 1)."""
+        try:
+            return int(self.version.split(".")[0])
+        except ValueError:
+            return 0
+
+    @property
+    def weak_typing(self) -> bool:
+        """Whether a weakly typed network with the FP16/INT8 builder flags exists (TensorRT 10.x; not 11, not RTX).
+
+        TensorRT 11 removed BuilderFlag.kFP16/kINT8 and ignores kSTRONGLY_TYPED (always strongly typed: see
+        third_party/tensorrt-11.1/include/NvInfer.h); TensorRT-RTX networks are always strongly typed.
+        """
+        return not self.is_rtx and hasattr(self.trt.BuilderFlag, "FP16") and hasattr(self.trt.BuilderFlag, "INT8")
+
+    @property
+    def timing_cache(self) -> bool:
+        """Whether the builder has a timing cache worth persisting (TensorRT-RTX >= 1.2: its calls are no-ops)."""
+        return not self.is_rtx and hasattr(self.trt.IBuilderConfig, "create_timing_cache")
 
 
 def _cache_dir() -> Path:
@@ -182,7 +204,7 @@ def plugin_registered(flavour: str | None = None) -> bool:
                    for c in getattr(registry, "all_creators", registry.plugin_creator_list))
 
 
-def onnx_for_parser(onnx_path, *, inline_functions: bool):
+def onnx_for_parser(onnx_path, *, inline_functions: bool, plugin_namespace: str | None = None):
     """The ONNX bytes to hand the parser: the file as written, or with its local functions inlined.
 
     Why inline ourselves: the ONNX parser inlines a local function by importing
@@ -194,6 +216,10 @@ def onnx_for_parser(onnx_path, *, inline_functions: bool):
     values fresh names; the graph is otherwise the one the parser would have
     built. When our plugin is registered the nodes must stay (the plugin
     replaces them), and no body is imported, so nothing collides.
+
+    plugin_namespace: give every SwinWindowAttention node that attribute (when it has none), which is what
+    makes the parser look the node up as a plugin instead of importing its function body (measured with
+    TensorRT-RTX 1.7.1: edge_swin/plugins/library.py); ONNX Runtime ignores it.
     """
     import onnx
     import onnx.inliner
@@ -201,6 +227,10 @@ def onnx_for_parser(onnx_path, *, inline_functions: bool):
     model = onnx.load(str(onnx_path))
     if inline_functions and len(model.functions):
         model = onnx.inliner.inline_local_functions(model)
+    if plugin_namespace is not None:  # files exported before the exporter wrote the attribute itself
+        from edge_swin.plugins.library import add_plugin_namespace
+
+        add_plugin_namespace(model, plugin_namespace)
     return model.SerializeToString()
 
 
@@ -276,3 +306,42 @@ def parse_and_build(onnx_path, *, precision: str = "fp32", batch: tuple[int, int
     if keep_engine:
         result.engine = data
     return result
+
+
+def load_plugin_library(path, flavour: str | None = None):
+    """Load our plugin library into this process's registry (once per file) and check our creator is there.
+
+    Before parsing: the ONNX parser maps a SwinWindowAttention node to a plugin only if its creator is
+    registered when the node is imported. The loading itself is edge_swin.plugins.library's.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PluginLibraryError(f"plugin library not found: {path}. Build it with `python -m edge_swin.plugins.build` "
+                                 "(kernels) and edge_swin.plugins.library.build_library, or drop the plugin option")
+    try:
+        from edge_swin.plugins import library
+    except ImportError as e:
+        raise PluginLibraryError(f"edge_swin.plugins.library does not import ({e}): cannot load {path}") from None
+    return library.load_library(path, flavour)
+
+
+def capture_logger(flavour: str | None = None, echo_from: int = 1):
+    """A TensorRT logger that keeps every message (for build logs and error messages) and prints those at or above
+    severity `echo_from` (0 internal error, 1 error, 2 warning, 3 info, 4 verbose)."""
+    trt = load(flavour).trt
+
+    class CaptureLogger(trt.ILogger):
+        def __init__(self):
+            trt.ILogger.__init__(self)
+            self.messages: list[tuple[int, str]] = []
+
+        def log(self, severity, msg):
+            level = int(severity)
+            self.messages.append((level, str(msg)))
+            if level <= echo_from:
+                print(f"[TensorRT] {msg}")
+
+        def errors(self) -> list[str]:
+            return [m for level, m in self.messages if level <= 1]
+
+    return CaptureLogger()

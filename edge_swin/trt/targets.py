@@ -9,6 +9,9 @@ from pathlib import Path
 from edge_swin.errors import TargetError
 
 TABLE = Path(__file__).with_name("targets.toml")
+BUILD_ON = ("cpu", "gpu", "device")
+HARDWARE_COMPATIBILITY = ("none", "ampere_plus")
+DLA = ("none", "optional")
 
 
 @dataclass(frozen=True)
@@ -28,19 +31,50 @@ class Target:
     build_on: str
     hardware_compatibility: str
     version_compatible: bool
+    min_sm: int | None = None  # where sm = "any": the oldest GPU the engine runs on
 
     @property
     def is_jetson(self) -> bool:
         return self.build_on == "device"
 
+    def runs_on_sm(self, sm: int) -> bool:
+        """Whether an engine built for this target runs on a GPU of compute capability `sm` (e.g. 87)."""
+        if self.hardware_compatibility == "ampere_plus":
+            return sm >= 80
+        if isinstance(self.sm, int):
+            return sm == self.sm
+        return self.min_sm is None or sm >= self.min_sm
+
+    def sm_requirement(self) -> str:
+        """`runs_on_sm` in words, for error messages."""
+        if self.hardware_compatibility == "ampere_plus":
+            return "SM >= 80 (hardware-compatible engine)"
+        if isinstance(self.sm, int):
+            return f"SM {self.sm // 10}.{self.sm % 10} ({self.gpu})"
+        return f"SM >= {self.min_sm // 10}.{self.min_sm % 10}" if self.min_sm else "any SM"
+
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _check(name: str, row: dict) -> None:
+    """A typo in the table fails when it is read, naming the row, not later in a build."""
+    for key, allowed in (("build_on", BUILD_ON), ("hardware_compatibility", HARDWARE_COMPATIBILITY), ("dla", DLA)):
+        if row.get(key) not in allowed:
+            raise TargetError(f"{TABLE}: [{name}] {key} = {row.get(key)!r}, expected one of {', '.join(allowed)}")
+    if not (isinstance(row.get("sm"), int) or row.get("sm") == "any"):
+        raise TargetError(f"{TABLE}: [{name}] sm = {row.get('sm')!r}, expected an integer such as 87, or \"any\"")
+    lo, opt, hi = row["batch"]
+    if not 1 <= lo <= opt <= hi:
+        raise TargetError(f"{TABLE}: [{name}] batch = {row['batch']}, expected [min, opt, max] with 1 <= min <= opt <= max")
 
 
 @lru_cache(maxsize=1)
 def load_targets() -> dict[str, Target]:
     with open(TABLE, "rb") as f:
         table = tomllib.load(f)
+    for name, row in table.items():
+        _check(name, row)
     return {name: Target(name=name, **{**row, "precisions": tuple(row["precisions"]), "batch": tuple(row["batch"])})
             for name, row in table.items()}
 

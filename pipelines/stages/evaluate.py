@@ -1,17 +1,26 @@
-"""Stage `evaluate`: top-1/top-5 of the final float model on the validation split."""
+"""Stage `evaluate`: top-1/top-5 of the final float model, its ONNX files and its engines on the validation split.
+
+Engines run where a CUDA GPU and the TensorRT that built them are present (edge_swin.trt.runtime checks the
+sidecar first); elsewhere each is listed as "not available: <reason>", never given a number.
+"""
 from __future__ import annotations
 
 from torch.utils.data import DataLoader
 
+from edge_swin.errors import EdgeSwinError
 from edge_swin.eval import OrtModel, evaluate
 from edge_swin.stages import Stage
+from edge_swin.trt.metadata import cuda_gpu
 from edge_swin.utils.io import sha256_file, write_json
 from pipelines.stages.context import RunContext
 
 
 def run(ctx: RunContext) -> None:
+    gpu = cuda_gpu()
     inputs = {"weights_sha256": sha256_file(ctx.weights), "data": ctx.data_info,
-              "onnx": {k: sha256_file(p) for k, p in (("fp32", ctx.onnx_fp32), ("int8", ctx.onnx_int8)) if p}}
+              "onnx": {k: sha256_file(p) for k, p in (("fp32", ctx.onnx_fp32), ("int8", ctx.onnx_int8)) if p},
+              "engines": {k: sha256_file(p) for k, p in ctx.engines.items()},
+              "gpu": f"{gpu.name} sm{gpu.sm}" if gpu else None}  # a GPU appearing makes the engines measurable
     stage = Stage(ctx.out_dir, "evaluate", inputs)
     if stage.up_to_date():
         print(f"[evaluate] up to date: {stage.dir}")
@@ -24,8 +33,30 @@ def run(ctx: RunContext) -> None:
             metrics["onnxruntime_fp32"] = evaluate(OrtModel(ctx.onnx_fp32), loader, desc="evaluate onnxruntime fp32")
         if ctx.onnx_int8:  # ORT's default session: its integer kernels, as a CPU deployment would run the file
             metrics["onnxruntime_int8"] = evaluate(OrtModel(ctx.onnx_int8), loader, desc="evaluate onnxruntime int8")
+        metrics.update(_engines(ctx, loader))
         write_json(stage.path("metrics.json"), metrics)
         stage.finish({"metrics": stage.dir / "metrics.json"}, metrics)
         for backend, m in metrics.items():
-            print(f"[evaluate] {backend}: top-1 {m['top1']:.2f}%, top-5 {m['top5']:.2f}% on {m['n']:,} images")
+            if "top1" in m:
+                print(f"[evaluate] {backend}: top-1 {m['top1']:.2f}%, top-5 {m['top5']:.2f}% on {m['n']:,} images")
+            else:
+                print(f"[evaluate] {backend}: {m['status']}")
     ctx.stages["evaluate"] = stage.manifest
+
+
+def _engines(ctx: RunContext, loader) -> dict:
+    """{"<flavour>_<engine>": metrics, or {"status": "not available: <reason>"}} for every engine of the run."""
+    from edge_swin.trt.metadata import read_metadata
+
+    found = {}
+    for name, path in ctx.engines.items():
+        key = f"{read_metadata(path)['tensorrt']['flavour']}_{name}"
+        try:
+            from edge_swin.trt.runtime import EngineRunner
+
+            runner = EngineRunner(path)
+        except EdgeSwinError as e:
+            found[key] = {"status": f"not available: {e}"}
+            continue
+        found[key] = evaluate(runner, loader, "cuda", desc=f"evaluate {key}")
+    return found

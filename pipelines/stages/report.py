@@ -15,6 +15,7 @@ def run(ctx: RunContext) -> dict:
         "model": ctx.variant,
         "target": ctx.target.as_dict(),
         "data": ctx.data_info,
+        "classes": ctx.classes,  # what an application prints for each logit (examples/python/classify.py)
         "device": ctx.device,
         "stages": {name: {k: m.get(k) for k in ("status", "note", "numbers", "artifacts", "fingerprint", "seconds")}
                    for name, m in ctx.stages.items()},
@@ -40,7 +41,10 @@ def to_markdown(report: dict) -> str:
     if ev:
         lines += ["", "## Accuracy (validation split)", "", "| model | top-1 % | top-5 % | images |", "|---|---|---|---|"]
         for model, m in ev.items():
-            lines.append(f"| {model} | {m['top1']:.2f} | {m['top5']:.2f} | {m['n']} |")
+            if "top1" in m:
+                lines.append(f"| {model} | {m['top1']:.2f} | {m['top5']:.2f} | {m['n']} |")
+            else:  # an engine that cannot run here: its reason, no number
+                lines.append(f"| {model} | {m.get('status', '-')} | | |")
     qat = (stages.get("qat") or {}).get("numbers") or {}
     if qat.get("fp32"):
         lines += ["", "## INT8 (modelopt, Swin placement): what quantization cost", "",
@@ -63,10 +67,34 @@ def to_markdown(report: dict) -> str:
             lines.append(f"- `export/model_{precision}.onnx`: {e['custom_ops']} SwinWindowAttention nodes ({e['attention_body']} "
                          f"body, opset {e['opset']}){qdq}, {e['bytes'] / 1e6:.2f} MB; ONNX Runtime vs PyTorch max "
                          f"relative error {e['ort_max_relative_error']:.1e}")
+    lines += _engines(stages.get("engine") or {})
     if ((stages.get("train") or {}).get("artifacts") or {}).get("curve"):
         lines += ["", "![training curve](train/curve.png)"]
     lines += ["", "## Versions", "", ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
     return "\n".join(lines)
+
+
+def _engines(stage: dict) -> list[str]:
+    """The engine stage's engines (or its bundle), one row each."""
+    numbers = stage.get("numbers") or {}
+    if numbers.get("bundle"):
+        return ["", "## Engines", "", (f"Not built on this host: the device builds them from the bundle `{numbers['bundle']}` "
+                                       f"({numbers['bundle_files']} files, its build_engine.sh); {stage.get('note', '')}")]
+    engines = numbers.get("engines") or {}
+    if not engines:
+        return []
+    lines = ["", "## Engines", "", f"Built with {numbers.get('tensorrt')}; plugin: {numbers.get('plugin')}.", "",
+             "| engine | precision | MB | build s | layers by precision | source of the layer counts |",
+             "|---|---|---|---|---|---|"]
+    for name, e in engines.items():
+        if e["status"] != "built":
+            lines.append(f"| `engine/model_{name}.engine` | {e['status']} | | | | |")
+            continue
+        counts = ", ".join(f"{k} {v}" for k, v in e["layers"].items())
+        source = "engine inspector" if e["layer_source"].startswith("engine inspector") else "network before the build"
+        lines.append(f"| `engine/model_{name}.engine` | {e['precision']}{' + plugin' if e['plugin_layers'] else ''} | "
+                     f"{e['bytes'] / 1e6:.1f} | {_fmt(e['build_seconds'])} | {counts} | {source} |")
+    return lines
 
 
 def _fmt(value) -> str:

@@ -26,6 +26,16 @@ def test_unknown_target_lists_the_known_ones(capsys, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given on a machine without a GPU")
+def test_gpu_target_without_a_gpu_fails_before_training(capsys, tmp_path):
+    assert build("--target", "h100", "--out", tmp_path / "r") == 2
+    err = capsys.readouterr().err
+    assert "no CUDA GPU" in err and "--target rtx" in err
+    assert not (tmp_path / "r").exists()
+    assert build("--target", "rtx", "--dla", "--out", tmp_path / "r") == 2
+    assert "has no DLA" in capsys.readouterr().err
+
+
 def test_missing_data_folder_fails_before_writing(capsys, tmp_path):
     assert build("--data", tmp_path / "missing", "--out", tmp_path / "r") == 2
     assert "data folder not found" in capsys.readouterr().err
@@ -50,7 +60,19 @@ def test_default_stages_write_manifests_and_report_then_skip_on_rerun(capsys, tm
     assert stages["train"]["status"] == "done" and stages["train"]["numbers"]["epochs"] == 2
     assert stages["qat"]["status"] == "done" and set(stages["qat"]["numbers"]) >= {"fp32", "ptq", "qat"}
     assert (out / "qat" / "int8.pth").is_file() and (out / "qat" / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
-    assert stages["engine"]["status"] == "not_built" and not (out / "engine").exists()
+    engine = stages["engine"]
+    assert engine["status"] == "done" and engine["numbers"]["tensorrt"].startswith("tensorrt_rtx ")
+    built = engine["numbers"]["engines"]
+    assert {"fp32", "fp16", "int8"} <= set(built) and all(built[p]["status"] == "built" for p in ("fp32", "fp16", "int8"))
+    assert built["int8"]["layers"]["int8"] > 0 and built["fp16"]["layers"] == {"fp16": built["fp16"]["layers"]["fp16"]}
+    if not torch.cuda.is_available():  # no engine inspector without a GPU: the log says where its counts come from
+        assert built["int8"]["layer_source"].startswith("network before the build")
+    plugin = engine["numbers"]["plugin"]
+    assert plugin.startswith("not available: ") or "plugin layers" in plugin  # never a made-up count
+    sidecar = json.loads((out / "engine" / "model_int8.engine.json").read_text())
+    assert sidecar["accuracy"]["model"] == "PyTorch QAT" and sidecar["classes"] == ["cat", "dog", "fox"]
+    assert sidecar["onnx"]["sha256"] == stages["export"]["artifacts"]["int8"]["sha256"]
+    assert (out / "engine" / "model_int8.engine.build.log").is_file()
     exported = stages["export"]["numbers"]["fp32"]
     assert stages["export"]["status"] == "done" and exported["custom_ops"] == 4  # one node per block (2 + 2)
     assert exported["attention_body"] == "attention23" and exported["ort_max_relative_error"] < 1e-4
@@ -63,7 +85,11 @@ def test_default_stages_write_manifests_and_report_then_skip_on_rerun(capsys, tm
     assert top1 == pytest.approx(stages["train"]["numbers"]["val_top1"])
     assert accuracy["onnxruntime_fp32"]["top1"] == pytest.approx(top1)
     assert "onnxruntime_int8" in accuracy
-    assert "model_int8.onnx" in (out / "report.md").read_text()
+    if not torch.cuda.is_available():  # engines are evaluated where they can run, else listed with the reason
+        assert accuracy["tensorrt_rtx_int8"]["status"].startswith("not available: ") and "GPU" in accuracy["tensorrt_rtx_int8"]["status"]
+    md = (out / "report.md").read_text()
+    assert "model_int8.onnx" in md and "## Engines" in md and "`engine/model_int8.engine` | int8 |" in md
+    assert "| tensorrt_rtx_int8 | not available" in md or torch.cuda.is_available()
     assert (out / "report.md").read_text().count("| pytorch_fp32 |") == 1
     assert (out / "train" / "curve.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(out.rglob("*.partial"))
@@ -73,7 +99,7 @@ def test_default_stages_write_manifests_and_report_then_skip_on_rerun(capsys, tm
 
     assert build("--data", image_root, "--epochs", 2, "--target", "rtx", "--out", out) == 0
     printed = capsys.readouterr().out
-    for stage in ("model", "train", "qat", "export", "evaluate"):
+    for stage in ("model", "train", "qat", "export", "engine", "evaluate"):
         assert f"[{stage}] up to date" in printed
 
     # Changed input -> that stage and everything after it are redone.
@@ -143,6 +169,10 @@ def test_jetson_target_exports_the_matmul_body(capsys, tmp_path, image_root):
     fp16 = json.loads((out / "export" / "manifest.json").read_text())["numbers"]["fp16"]
     assert fp16["attention_body"] == "matmul" and fp16["custom_ops"] == 4 and fp16["ort_max_relative_error"] < 1e-2
     assert (out / "export" / "model_fp16.onnx").is_file()
+    engine = json.loads((out / "report.json").read_text())["stages"]["engine"]  # x86 host: the bundle, no engine
+    assert engine["status"] == "done" and engine["numbers"]["bundle"] == str(out / "bundle") and not engine["numbers"]["engines"]
+    assert (out / "bundle" / "build_engine.sh").is_file() and not list(out.rglob("*.engine"))
+    assert "the device builds them from the bundle" in (out / "report.md").read_text()
 
 
 def test_no_custom_op_exports_the_plain_graph(capsys, tmp_path, image_root):
