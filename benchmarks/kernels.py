@@ -84,18 +84,10 @@ def sdpa_backends():
 
 
 def cuda_ms(fn, warmup: int, runs: int) -> float:
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(runs):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return float(torch.tensor(times).median())
+    """Median of `runs` CUDA-event timings after `warmup` calls (edge_swin.bench's timing loop)."""
+    from edge_swin.bench.timing import time_call
+
+    return time_call(fn, batch=1, warmup=warmup, runs=runs, cuda=True).median_ms
 
 
 def measure_shape(stage: int, batch: int, shifted: bool, warmup: int, runs: int) -> dict:
