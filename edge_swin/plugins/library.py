@@ -80,7 +80,8 @@ def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _run(cmd: list[str], what: str) -> str:
+def run_step(cmd: list[str], what: str) -> str:
+    """Run one build command; PluginLibraryError with the tail of its output when it fails (also harness.py's)."""
     try:
         proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     except OSError as e:
@@ -94,7 +95,7 @@ def _run(cmd: list[str], what: str) -> str:
     return proc.stdout + proc.stderr
 
 
-def _cmake() -> str:
+def cmake_executable() -> str:
     found = shutil.which("cmake")
     if found is None:
         raise PluginLibraryError("cmake not found: install it (apt install cmake, or pip install cmake) to build "
@@ -121,15 +122,15 @@ def build_library(header_dir: str | Path, kernels_cpp: str | Path, out_dir: str 
                                  "folder of the TensorRT you target, e.g. ../shared/third_party/tensorrt-11.1/include")
     if not kernels_cpp.is_file():
         raise PluginLibraryError(f"kernel table {kernels_cpp} does not exist: {KERNELS_HINT}")
-    cmake = _cmake()
+    cmake = cmake_executable()
     key = hashlib.sha256(f"{header_dir}\n{kernels_cpp}\n{cuda_include_dir}".encode()).hexdigest()[:12]
     tree = out_dir / f".cmake-{key}"
     configure = [cmake, "-S", str(CSRC), "-B", str(tree), "-DCMAKE_BUILD_TYPE=Release",
                  f"-DTENSORRT_INCLUDE_DIR={header_dir}", f"-DEDGE_SWIN_KERNELS_CPP={kernels_cpp}"]
     if cuda_include_dir is not None:
         configure.append(f"-DCUDA_INCLUDE_DIR={Path(cuda_include_dir).resolve()}")
-    _run(configure, f"configuring {LIBRARY_NAME} (cmake)")
-    _run([cmake, "--build", str(tree), "-j", str(jobs or os.cpu_count() or 1)], f"building {LIBRARY_NAME}")
+    run_step(configure, f"configuring {LIBRARY_NAME} (cmake)")
+    run_step([cmake, "--build", str(tree), "-j", str(jobs or os.cpu_count() or 1)], f"building {LIBRARY_NAME}")
     built = tree / LIBRARY_NAME
     if not built.is_file():
         raise PluginLibraryError(f"cmake finished but {built} is missing")
