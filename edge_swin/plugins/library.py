@@ -165,6 +165,9 @@ def load_library(path: str | Path, flavour: str | None = None):
                                  "edge_swin.plugins.library.build_library(header_dir, kernels_cpp, out_dir)")
     if str(path) in _loaded and plugin_registered(flavour):
         return _loaded[str(path)]
+    # One SwinWindowAttention creator per process: the registry refuses a second copy (another run's cached
+    # library, another build) while one we loaded is registered, so that one goes first.
+    unload_all(flavour)
     registry = _registry(flavour)
     try:
         handle = registry.load_library(str(path))
@@ -178,6 +181,12 @@ def load_library(path: str | Path, flavour: str | None = None):
             "Is another copy already registered?")
     _loaded[str(path)] = handle
     return handle
+
+
+def unload_all(flavour: str | None = None) -> None:
+    """Deregister every library `load_library` loaded (the parser goes back to the function bodies)."""
+    for handle in list(_loaded.values()):
+        unload_library(handle, flavour)
 
 
 def unload_library(handle, flavour: str | None = None) -> None:
