@@ -31,6 +31,8 @@ BACKEND_LABELS = {
     "onnxruntime_int8_default": "ONNX Runtime INT8 (Q/DQ, default session)",
     "tensorrt": "TensorRT engine",
     "tensorrt_rtx": "TensorRT-RTX engine",
+    "tensorrt_plugin": "TensorRT engine + our plugin",
+    "tensorrt_rtx_plugin": "TensorRT-RTX engine + our plugin",
 }
 
 

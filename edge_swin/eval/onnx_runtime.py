@@ -21,6 +21,8 @@ class OrtModel:
         if not path.is_file():
             raise EdgeSwinError(f"ONNX file not found: {path}. Rerun the export stage (python -m pipelines.build).")
         options = ort.SessionOptions()
+        # errors only: on FP16 files ORT warns once per node it cannot constant-fold on a CPU, which is noise here
+        options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
         if exact_qdq:
