@@ -35,6 +35,7 @@ from edge_swin.plugins import harness as hn
 from edge_swin.plugins import library
 from tests.export.helpers import make_block
 from tests.plugins.stub_kernels import write_stub_table
+from tests.plugins.toolchain import header_dir, needs_cmake_and_compiler
 from tests.plugins.test_emulated_node import (
     BLOCKS,
     SWIN_T_STAGE1,
@@ -53,16 +54,11 @@ C_API = {"edge_swin_node_abi_version", "edge_swin_node_workspace_bytes", "edge_s
 
 
 def rtx_headers() -> Path:
-    path = library.HEADERS_ROOT / f"tensorrt-{library.RTX_HEADER_SET}" / "include"
-    if not (path / "NvInferRuntime.h").is_file():
-        pytest.skip(f"no TensorRT {library.RTX_HEADER_SET} headers at {path} (set EDGE_SWIN_TRT_HEADERS_ROOT)")
-    return path
+    return header_dir(library.RTX_HEADER_SET)
 
 
 def needs_toolchain():
-    missing = [tool for tool in ("cmake", os.environ.get("CXX", "c++")) if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not found: building the harness needs CMake and a C++ compiler")
+    needs_cmake_and_compiler("the harness")
     if hn.default_cuda_include_dir() is None:
         pytest.skip("no cuda.h + cuda_runtime_api.h (CUDA toolkit or Triton's copy) to build the harness against")
 

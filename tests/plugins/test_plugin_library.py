@@ -32,6 +32,7 @@ from edge_swin.export import DOMAIN, OP_TYPE, export_onnx
 from edge_swin.plugins import library
 from tests.export.helpers import make_block, make_model, needs_trtrtx, randomize_
 from tests.plugins.stub_kernels import write_stub_table
+from tests.plugins.toolchain import header_dir, needs_cmake_and_compiler
 
 HEADER_SETS = ("10.3.0", "10.16", "11.1")  # under library.HEADERS_ROOT ($EDGE_SWIN_TRT_HEADERS_ROOT)
 # TensorRT-RTX 1.7 loads libraries built against the 11.1 (or 10.3) headers (FINDINGS "Proving the plugin on a
@@ -40,17 +41,8 @@ RTX_HEADERS = library.RTX_HEADER_SET
 HEAD_DIM = 32
 
 
-def header_dir(version: str) -> Path:
-    path = library.HEADERS_ROOT / f"tensorrt-{version}" / "include"
-    if not (path / "NvInferRuntime.h").is_file():
-        pytest.skip(f"no TensorRT {version} headers at {path} (set EDGE_SWIN_TRT_HEADERS_ROOT)")
-    return path
-
-
 def needs_toolchain():
-    missing = [tool for tool in ("cmake", os.environ.get("CXX", "c++")) if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not found: building the plugin library needs CMake and a C++ compiler")
+    needs_cmake_and_compiler("the plugin library")
 
 
 @pytest.fixture(scope="module")
