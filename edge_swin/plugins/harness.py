@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import hashlib
 import os
-import shutil
 import sys
 from pathlib import Path
 
 from edge_swin.plugins import library
-from edge_swin.utils.io import atomic_path
 
 HARNESS_NAME = "libedge_swin_node_harness.so"
 HARNESS_TARGET = "edge_swin_node_harness"
@@ -74,8 +71,8 @@ def build_harness(kernels_cpp: str | Path = DEFAULT_KERNELS, out_dir: str | Path
                   header_dir: str | Path | None = None, cuda_include_dir: str | Path | None = None,
                   jobs: int | None = None) -> Path:
     """Configure csrc/ with -DEDGE_SWIN_BUILD_HARNESS=ON and build only the harness target; returns
-    `out_dir/libedge_swin_node_harness.so` (replaced atomically; the CMake tree stays beside it in
-    `.cmake-harness-<key>` for incremental rebuilds).
+    `out_dir/libedge_swin_node_harness.so` (replaced atomically; library.cmake_build keeps the CMake tree
+    beside it for incremental rebuilds).
 
     kernels_cpp: the kernel table (embedded_kernels.cpp of `python -m edge_swin.plugins.build`, or a test stub).
     header_dir: TensorRT headers (the launcher's logger and parameter types use them; nothing links TensorRT);
@@ -92,24 +89,8 @@ def build_harness(kernels_cpp: str | Path = DEFAULT_KERNELS, out_dir: str | Path
     if not kernels_cpp.is_file():
         raise HarnessError(f"kernel table {kernels_cpp} does not exist: {library.KERNELS_HINT}")
     cuda_include_dir = cuda_include_dir if cuda_include_dir is not None else default_cuda_include_dir()
-    cmake = library.cmake_executable()
-    key = hashlib.sha256(f"harness\n{header_dir}\n{kernels_cpp}\n{cuda_include_dir}".encode()).hexdigest()[:12]
-    tree = out_dir / f".cmake-harness-{key}"
-    configure = [cmake, "-S", str(library.CSRC), "-B", str(tree), "-DCMAKE_BUILD_TYPE=Release",
-                 "-DEDGE_SWIN_BUILD_HARNESS=ON", f"-DTENSORRT_INCLUDE_DIR={header_dir}",
-                 f"-DEDGE_SWIN_KERNELS_CPP={kernels_cpp}"]
-    if cuda_include_dir is not None:
-        configure.append(f"-DCUDA_INCLUDE_DIR={Path(cuda_include_dir).resolve()}")
-    library.run_step(configure, f"configuring {HARNESS_NAME} (cmake)")
-    library.run_step([cmake, "--build", str(tree), "--target", HARNESS_TARGET, "-j", str(jobs or os.cpu_count() or 1)],
-                 f"building {HARNESS_NAME}")
-    built = tree / HARNESS_NAME
-    if not built.is_file():
-        raise HarnessError(f"cmake finished but {built} is missing")
-    target = out_dir / HARNESS_NAME
-    with atomic_path(target) as tmp:
-        shutil.copyfile(built, tmp)
-    return target
+    return library.cmake_build(header_dir, kernels_cpp, out_dir, HARNESS_NAME, target=HARNESS_TARGET,
+                               options=("-DEDGE_SWIN_BUILD_HARNESS=ON",), cuda_include_dir=cuda_include_dir, jobs=jobs)
 
 
 # ------------------------------------------------------------------------------------------------ load

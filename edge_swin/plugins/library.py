@@ -122,22 +122,31 @@ def build_library(header_dir: str | Path, kernels_cpp: str | Path, out_dir: str 
                                  "folder of the TensorRT you target, e.g. ../shared/third_party/tensorrt-11.1/include")
     if not kernels_cpp.is_file():
         raise PluginLibraryError(f"kernel table {kernels_cpp} does not exist: {KERNELS_HINT}")
+    return cmake_build(header_dir, kernels_cpp, out_dir, LIBRARY_NAME, cuda_include_dir=cuda_include_dir, jobs=jobs)
+
+
+def cmake_build(header_dir: Path, kernels_cpp: Path, out_dir: Path, library_name: str, *, target: str | None = None,
+                options: tuple[str, ...] = (), cuda_include_dir: str | Path | None = None,
+                jobs: int | None = None) -> Path:
+    """Configure csrc/ and build `target` (default: all); copy `library_name` to out_dir atomically. The CMake
+    tree stays beside it, keyed on its inputs, so rebuilds are incremental (the plugin library and harness.py's)."""
     cmake = cmake_executable()
-    key = hashlib.sha256(f"{header_dir}\n{kernels_cpp}\n{cuda_include_dir}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{target}\n{header_dir}\n{kernels_cpp}\n{cuda_include_dir}".encode()).hexdigest()[:12]
     tree = out_dir / f".cmake-{key}"
-    configure = [cmake, "-S", str(CSRC), "-B", str(tree), "-DCMAKE_BUILD_TYPE=Release",
+    configure = [cmake, "-S", str(CSRC), "-B", str(tree), "-DCMAKE_BUILD_TYPE=Release", *options,
                  f"-DTENSORRT_INCLUDE_DIR={header_dir}", f"-DEDGE_SWIN_KERNELS_CPP={kernels_cpp}"]
     if cuda_include_dir is not None:
         configure.append(f"-DCUDA_INCLUDE_DIR={Path(cuda_include_dir).resolve()}")
-    run_step(configure, f"configuring {LIBRARY_NAME} (cmake)")
-    run_step([cmake, "--build", str(tree), "-j", str(jobs or os.cpu_count() or 1)], f"building {LIBRARY_NAME}")
-    built = tree / LIBRARY_NAME
+    run_step(configure, f"configuring {library_name} (cmake)")
+    run_step([cmake, "--build", str(tree), *(["--target", target] if target else []),
+              "-j", str(jobs or os.cpu_count() or 1)], f"building {library_name}")
+    built = tree / library_name
     if not built.is_file():
         raise PluginLibraryError(f"cmake finished but {built} is missing")
-    target = out_dir / LIBRARY_NAME
-    with atomic_path(target) as tmp:
+    out = out_dir / library_name
+    with atomic_path(out) as tmp:
         shutil.copyfile(built, tmp)
-    return target
+    return out
 
 
 def _registry(flavour: str | None = None):
