@@ -5,7 +5,9 @@ from edge_swin.data.arrays import ArrayImageDataset
 from edge_swin.data.embedded import embedded_dataset
 from edge_swin.data.fingerprint import data_fingerprint
 from edge_swin.data.folder import check_same_classes, image_folder
-from edge_swin.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+from edge_swin.data.batches import data_loader
+from edge_swin.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, eval_batch_recipe, eval_transform,
+                                       train_batch_recipe, train_transform)
 
 
 def build_datasets(data_dir: str | None, img_size: int, train_recipe: str | None = None, crop_pct: float | None = None):
@@ -17,9 +19,10 @@ def build_datasets(data_dir: str | None, img_size: int, train_recipe: str | None
     ImageNet recipe and 224/256 center crop.
     """
     if data_dir is None:
-        crop_pct = 1.0 if crop_pct is None else crop_pct
-        train = embedded_dataset("train", train_transform(img_size, train_recipe or "small"))
-        val = embedded_dataset("val", eval_transform(img_size, crop_pct))
+        crop_pct, recipe = 1.0 if crop_pct is None else crop_pct, train_recipe or "small"
+        # In memory: training and evaluation take whole batches (data_loader), other uses one image at a time.
+        train = embedded_dataset("train", train_transform(img_size, recipe), train_batch_recipe(img_size, recipe))
+        val = embedded_dataset("val", eval_transform(img_size, crop_pct), eval_batch_recipe(img_size, crop_pct))
         return train, val
     kwargs = {} if crop_pct is None else {"crop_pct": crop_pct}
     train = image_folder(data_dir, "train", train_transform(img_size, train_recipe or "imagenet"))
@@ -39,7 +42,7 @@ def build_calibration_source(data_dir: str | None, img_size: int, crop_pct: floa
 __all__ = [
     "build_calibration_source",
     "data_fingerprint",
-    "ArrayImageDataset", "IMAGENET_MEAN", "IMAGENET_STD", "build_datasets", "check_same_classes",
+    "ArrayImageDataset", "IMAGENET_MEAN", "IMAGENET_STD", "build_datasets", "check_same_classes", "data_loader",
     "embedded_dataset", "eval_transform", "image_folder", "train_transform",
 ]
 

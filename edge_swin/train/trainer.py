@@ -13,12 +13,13 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader
-from tqdm import tqdm
+
+from edge_swin.data import data_loader
 
 from edge_swin.errors import CheckpointError, EdgeSwinError
 from edge_swin.eval import evaluate
 from edge_swin.train.optim import cosine_with_warmup, create_optimizer
+from edge_swin.utils.progress import progress, write
 from edge_swin.utils.io import save_torch
 
 LAST = "last.pth"
@@ -78,7 +79,7 @@ def train(
     scheduler = cosine_with_warmup(optimizer, config.epochs * steps_per_epoch,
                                    max(1, int(config.warmup_epochs * steps_per_epoch)), config.min_lr_ratio)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    val_loader = DataLoader(val_set, batch_size=2 * config.batch_size, shuffle=False, num_workers=config.num_workers)
+    val_loader = data_loader(val_set, 2 * config.batch_size, num_workers=config.num_workers)
 
     result = TrainResult()
     start_epoch = 0
@@ -91,11 +92,10 @@ def train(
     for epoch in range(start_epoch, config.epochs):
         torch.manual_seed(epoch_seed(config, epoch))
         order = torch.Generator().manual_seed(epoch_seed(config, epoch))
-        loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=order,
-                            num_workers=config.num_workers, drop_last=False)
+        loader = data_loader(train_set, config.batch_size, shuffle=True, generator=order, num_workers=config.num_workers)
         model.train()
         tic, loss_sum, seen = time.perf_counter(), 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
+        bar = progress(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
         for step, (images, labels) in enumerate(bar):
             images, labels = images.to(device), labels.to(device)
             loss = criterion(model(images), labels)
@@ -115,7 +115,7 @@ def train(
                   "val_top5": metrics["top5"], "val_loss": metrics["loss"], "lr": scheduler.get_last_lr()[0],
                   "train_seconds": round(train_seconds, 2), "images_per_second": round(seen / train_seconds, 1)}
         result.history.append(record)
-        tqdm.write(f"epoch {epoch + 1}/{config.epochs}: loss {record['train_loss']:.4f}  "
+        write(f"epoch {epoch + 1}/{config.epochs}: loss {record['train_loss']:.4f}  "
                    f"val top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  ({train_seconds:.0f} s)")
         save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "epoch": epoch + 1, "history": result.history, "config": asdict(config)}, out_dir / LAST)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import copy
 
-from torch.utils.data import DataLoader
-
-from edge_swin.data import build_calibration_source
+from edge_swin.data import build_calibration_source, data_loader
 from edge_swin.stages import Stage
 from edge_swin.utils.io import sha256_file, write_json, write_text
 from pipelines.stages.context import RunContext
@@ -46,8 +44,8 @@ def run(ctx: RunContext) -> None:
     ptq = quant.load_quantized(calibration.path)
 
     train_set, val_set = ctx.datasets
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, num_workers=args.num_workers)
-    val_loader = DataLoader(val_set, batch_size=2 * args.batch_size, num_workers=args.num_workers)
+    train_loader = data_loader(train_set, args.batch_size, shuffle=True, num_workers=args.num_workers)
+    val_loader = data_loader(val_set, 2 * args.batch_size, num_workers=args.num_workers)
     config = quant.QATConfig(epochs=args.qat_epochs, lr=args.qat_lr, max_steps_per_epoch=args.qat_steps or None,
                              seed=args.seed, device=ctx.device)
     if args.qat_epochs > 0:
