@@ -26,7 +26,6 @@ import torch
 import torch.nn as nn
 from modelopt.torch.quantization.utils import is_quantized
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from edge_swin.errors import CheckpointError
 from edge_swin.eval import evaluate
@@ -35,6 +34,7 @@ from edge_swin.quant.distill import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, Distilla
 from edge_swin.quant.errors import QuantizationError
 from edge_swin.train.optim import param_groups
 from edge_swin.utils.io import atomic_path, save_torch
+from edge_swin.utils.progress import progress, write
 
 LAST = "last.pth"
 # Settings that may differ between an interrupted run and its resumption.
@@ -129,7 +129,7 @@ def qat_finetune(student: nn.Module, teacher: nn.Module, train_loader: DataLoade
         start_epoch, result.history, result.checkpoint = _restore(out_dir, student, optimizer, scheduler, config,
                                                                   start_digest)
         result.resumed_from_epoch = start_epoch
-        tqdm.write(f"QAT: resuming from {out_dir / LAST}: {start_epoch} of {config.epochs} epochs done")
+        write(f"QAT: resuming from {out_dir / LAST}: {start_epoch} of {config.epochs} epochs done")
 
     started = time.perf_counter()
     for epoch in range(start_epoch, config.epochs):
@@ -139,7 +139,7 @@ def qat_finetune(student: nn.Module, teacher: nn.Module, train_loader: DataLoade
             train_loader.generator.manual_seed(seed)
         student.train()
         tic, sums, seen = time.perf_counter(), {"loss": 0.0, "kd": 0.0, "ce": 0.0}, 0
-        bar = tqdm(total=steps_per_epoch, desc=f"QAT epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
+        bar = progress(total=steps_per_epoch, desc=f"QAT epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
         for step, (images, targets) in enumerate(train_loader):
             if step >= steps_per_epoch:
                 break
@@ -162,7 +162,7 @@ def qat_finetune(student: nn.Module, teacher: nn.Module, train_loader: DataLoade
             metrics = evaluate(student, val_loader, config.device, desc=f"QAT val {epoch + 1}")
             record.update(val_top1=metrics["top1"], val_top5=metrics["top5"], val_loss=metrics["loss"])
         result.history.append(record)
-        tqdm.write(f"QAT epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f} (kd {record['kd']:.4f}, "
+        write(f"QAT epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f} (kd {record['kd']:.4f}, "
                    f"ce {record['ce']:.4f})" + (f", val top-1 {record['val_top1']:.2f}%" if val_loader is not None else "")
                    + f" ({seconds:.0f} s)")
         if out_dir is not None:
