@@ -163,8 +163,8 @@ def qat_finetune(student: nn.Module, teacher: nn.Module, train_loader: DataLoade
             record.update(val_top1=metrics["top1"], val_top5=metrics["top5"], val_loss=metrics["loss"])
         result.history.append(record)
         write(f"QAT epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f} (kd {record['kd']:.4f}, "
-                   f"ce {record['ce']:.4f})" + (f", val top-1 {record['val_top1']:.2f}%" if val_loader is not None else "")
-                   + f" ({seconds:.0f} s)")
+              f"ce {record['ce']:.4f})" + (f", val top-1 {record['val_top1']:.2f}%" if val_loader is not None else "")
+              + f" ({seconds:.0f} s)")
         if out_dir is not None:
             result.checkpoint = _save(out_dir, epoch + 1, student, optimizer, scheduler, result.history, config,
                                       start_digest)

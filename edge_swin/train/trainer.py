@@ -15,12 +15,11 @@ import torch
 import torch.nn as nn
 
 from edge_swin.data import data_loader
-
 from edge_swin.errors import CheckpointError, EdgeSwinError
 from edge_swin.eval import evaluate
 from edge_swin.train.optim import cosine_with_warmup, create_optimizer
-from edge_swin.utils.progress import progress, write
 from edge_swin.utils.io import save_torch
+from edge_swin.utils.progress import progress, write
 
 LAST = "last.pth"
 # Config fields that may change between an interrupted run and its resumption.
@@ -116,7 +115,7 @@ def train(
                   "train_seconds": round(train_seconds, 2), "images_per_second": round(seen / train_seconds, 1)}
         result.history.append(record)
         write(f"epoch {epoch + 1}/{config.epochs}: loss {record['train_loss']:.4f}  "
-                   f"val top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  ({train_seconds:.0f} s)")
+              f"val top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  ({train_seconds:.0f} s)")
         save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "epoch": epoch + 1, "history": result.history, "config": asdict(config)}, out_dir / LAST)
     result.seconds = time.perf_counter() - started
