@@ -211,14 +211,15 @@ def _copy_plugin(target: Target, dest: Path, kernels_dir: Path | None, windows: 
     if kernel_manifest is not None and kernel_manifest.is_file():
         shutil.copyfile(kernel_manifest, dest / "kernels" / "manifest.json")
     return {**plugin, "available": True, "kernels": "plugin/kernels/embedded_kernels.cpp",
-            "kernel_table_sha256": sha256_file(dest / "kernels" / "embedded_kernels.cpp")}
+            "kernel_table_sha256": sha256_file(dest / "kernels" / "embedded_kernels.cpp"),
+            "ptxas": _kernel_ptxas(kernel_manifest)}
 
 
 def _kernel_table(target: Target, kernels_dir: Path | None,
                   windows: set[tuple[int, int]]) -> tuple[Path | None, Path | None, str]:
     """(embedded_kernels.cpp, manifest.json, "") for the target's SM, or (None, None, why not)."""
     if kernels_dir is None:
-        kernels_dir, reason = _build_kernels(int(target.sm), windows)
+        kernels_dir, reason = _build_kernels(int(target.sm), windows, target.cuda)
         if kernels_dir is None:
             return None, None, reason
     kernels_dir = Path(kernels_dir)
@@ -234,10 +235,11 @@ def _kernel_table(target: Target, kernels_dir: Path | None,
     return cpp, manifest, ""
 
 
-def _kernel_cache_key(sm: int, only: list[str]) -> str:
-    """What the compiled kernels depend on: the kernel sources, the build script, Triton, the SM, the variants."""
+def _kernel_cache_key(sm: int, only: list[str], ptxas) -> str:
+    """What the compiled kernels depend on: the kernel sources, the build script, Triton, its ptxas, the SM, the
+    variants."""
     plugins = PLUGIN_SOURCES.parent
-    digest = hashlib.sha256(f"{sm}\n{sorted(only)}\n".encode())
+    digest = hashlib.sha256(f"{sm}\n{sorted(only)}\n{ptxas.source} {ptxas.version}\n".encode())
     try:
         digest.update(importlib.metadata.version("triton").encode())
     except importlib.metadata.PackageNotFoundError:
@@ -248,8 +250,9 @@ def _kernel_cache_key(sm: int, only: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _build_kernels(sm: int, windows: set[tuple[int, int]]) -> tuple[Path | None, str]:
-    """Compile the kernels the model needs (its windows, both linears) for one SM, ahead of time and cached.
+def _build_kernels(sm: int, windows: set[tuple[int, int]], cuda: str | None = None) -> tuple[Path | None, str]:
+    """Compile the kernels the model needs (its windows, both linears) for one SM, ahead of time and cached,
+    with the ptxas of the target's CUDA release `cuda` (edge_swin/plugins/ptxas.py; 12.6 for JetPack 6).
 
     `python -m edge_swin.plugins.build` in a child process: the AOT build refuses a process where
     TRITON_INTERPRET is set (the kernels would be interpreter objects), and a child keeps Triton's state out
@@ -257,21 +260,38 @@ def _build_kernels(sm: int, windows: set[tuple[int, int]]) -> tuple[Path | None,
     """
     if not (PLUGIN_SOURCES.parent / "build.py").is_file():
         return None, "edge_swin.plugins.build is not in this version"
+    from edge_swin.plugins.ptxas import PtxasError, bundled_ptxas, ptxas_for_cuda
+
+    try:
+        ptxas = ptxas_for_cuda(cuda) if cuda else bundled_ptxas()
+    except PtxasError as e:
+        return None, str(e)
     only = ["linear", *sorted(f"w{h}x{w}" for h, w in windows)]
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edge_swin" / "kernels"
-    out = root / f"sm{sm}-{_kernel_cache_key(sm, only)}"
+    out = root / f"sm{sm}-{_kernel_cache_key(sm, only, ptxas)}"
     if (out / "embedded_kernels.cpp").is_file():
         return out, ""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGIN_SOURCES.parents[2]), env.get("PYTHONPATH")]))
     cmd = [sys.executable, "-m", "edge_swin.plugins.build", "--out", str(out), "--arch", str(sm), "--no-progress",
-           "--only", *only]
+           "--only", *only, *(["--cuda", cuda] if cuda else [])]
     print(f"[bundle] compiling the plugin kernels for sm_{sm} ({', '.join(only)}): {' '.join(cmd[1:])}")
     proc = subprocess.run(cmd, env=env, check=False, capture_output=True, text=True)
     if proc.returncode != 0 or not (out / "embedded_kernels.cpp").is_file():
         tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
         return None, f"the ahead-of-time kernel build for sm_{sm} failed (exit {proc.returncode}): {tail}"
     return out, ""
+
+
+def _kernel_ptxas(manifest: Path | None) -> dict | None:
+    """The ptxas the cubins were compiled with (release, and its wheel or "triton"), from the kernel manifest."""
+    if manifest is None or not manifest.is_file():
+        return None
+    data = json.loads(manifest.read_text())
+    if not isinstance(data, dict) or "ptxas_version" not in data:
+        return None
+    tool = data.get("ptxas") or {}
+    return {"version": data["ptxas_version"], "source": tool.get("source", "triton")}
 
 
 def _kernel_entries(manifest: Path) -> list[dict]:

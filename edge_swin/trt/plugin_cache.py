@@ -66,17 +66,25 @@ def _sources_digest(folder: Path, pattern: str) -> str:
     return _digest(*(f"{p.relative_to(folder)}:{sha256_file(p)}" for p in sorted(folder.rglob(pattern)) if p.is_file()))
 
 
-def kernel_table(windows: list[tuple[int, int]], sms: list[int]) -> tuple[Path | None, list[int], str]:
-    """(embedded_kernels.cpp, the SMs it covers, notes) or (None, [], why not). Cached; see the module doc."""
+def kernel_table(windows: list[tuple[int, int]], sms: list[int],
+                 cuda: str | None = None) -> tuple[Path | None, list[int], str]:
+    """(embedded_kernels.cpp, the SMs it covers, notes) or (None, [], why not). Cached; see the module doc.
+    cuda: the target's CUDA release (targets.toml): its ptxas compiles the cubins (edge_swin/plugins/ptxas.py)."""
     import importlib.metadata
 
+    from edge_swin.plugins.ptxas import PtxasError, bundled_ptxas, ptxas_for_cuda
+
+    try:
+        ptxas = ptxas_for_cuda(cuda) if cuda else bundled_ptxas()
+    except PtxasError as e:
+        return None, [], str(e)
     only = ["linear", *(f"w{h}x{w}" for h, w in windows)]
     left_out: dict[int, str] = {}
     for _ in range(len(sms)):
         todo = [sm for sm in sms if sm not in left_out]
         if not todo:
             break
-        key = _digest(todo, only, importlib.metadata.version("triton"),
+        key = _digest(todo, only, importlib.metadata.version("triton"), ptxas.source, ptxas.version,
                       _sources_digest(PLUGINS, "build.py"), _sources_digest(PLUGINS / "kernels", "*.py"))
         out = _cache_root() / "kernels" / f"plugin-{key}"
         failed = out.with_suffix(".failed")
@@ -88,7 +96,7 @@ def kernel_table(windows: list[tuple[int, int]], sms: list[int]) -> tuple[Path |
             env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGINS.parents[1]), env.get("PYTHONPATH")]))
             cmd = [sys.executable, "-m", "edge_swin.plugins.build", "--out", str(out), "--arch",
-                   ",".join(map(str, todo)), "--no-progress", "--only", *only]
+                   ",".join(map(str, todo)), "--no-progress", "--only", *only, *(["--cuda", cuda] if cuda else [])]
             print(f"[plugin] compiling the kernels for sm_{', sm_'.join(map(str, todo))} ({', '.join(only)})")
             proc = subprocess.run(cmd, env=env, check=False, capture_output=True, text=True)
             if proc.returncode == 0 and (out / "embedded_kernels.cpp").is_file():
@@ -140,7 +148,7 @@ def plugin_library_for(onnx_paths, target: Target) -> tuple[Path | None, list[in
     if explicit:
         kernels, sms, notes = Path(explicit), _manifest_sms(Path(explicit).with_name("manifest.json")), ""
     else:
-        kernels, sms, notes = kernel_table(windows, target_sms(target))
+        kernels, sms, notes = kernel_table(windows, target_sms(target), target.cuda)
     if kernels is None:
         return None, [], notes
     key = _digest(sha256_file(kernels), header_dir, _sources_digest(PLUGINS / "csrc", "*"))

@@ -66,7 +66,8 @@ def kernel_dir(path: Path, sms=(87,)) -> Path:
     (path / "embedded_kernels.cpp").write_text("// kernel table stand-in for the bundle tests\n")
     entries = [{"family": "window_attention", "mode": "int8", "sm": sm, "symbol": "swin_window_attention_int8"}
                for sm in sms]
-    (path / "manifest.json").write_text(json.dumps({"kernels": entries}))
+    (path / "manifest.json").write_text(json.dumps({"kernels": entries, "ptxas_version": "12.6",
+                                                    "ptxas": {"source": "nvidia-cuda-nvcc-cu12"}}))
     return path
 
 

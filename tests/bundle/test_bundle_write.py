@@ -58,6 +58,8 @@ def test_bundle_is_complete(bundle, onnx_files):
     assert manifest["accuracy"] == ACCURACY and manifest["engine_metadata_fields"] == FIELDS
     assert manifest["plugin"]["available"] and manifest["plugin"]["sm"] == 87
     assert manifest["plugin"]["windows"] == [[4, 4]] and manifest["onnx"]["int8"]["custom_ops"] == 1
+    # the cubins' ptxas (the kernel manifest's): JetPack 6's CUDA 12.6
+    assert manifest["plugin"]["ptxas"] == {"version": "12.6", "source": "nvidia-cuda-nvcc-cu12"}
     assert manifest["versions"]["edge_swin"]
     env = _env(bundle)
     assert (env["BATCH_MIN"], env["BATCH_OPT"], env["BATCH_MAX"]) == tuple(map(str, target.batch))
@@ -115,7 +117,7 @@ def test_without_kernels_the_bundle_says_why(tmp_path, onnx_files, monkeypatch):
     """No kernel table: the bundle is still written, and says --no-plugin is the way (build_engine.sh refuses)."""
     from edge_swin.trt import bundle as bundle_module
 
-    monkeypatch.setattr(bundle_module, "_build_kernels", lambda sm, windows: (None, "no triton here"))
+    monkeypatch.setattr(bundle_module, "_build_kernels", lambda sm, windows, cuda: (None, "no triton here"))
     out = write_bundle(tmp_path / "bundle", target=get_target("orin-nano"), onnx=onnx_files, accuracy=None)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["plugin"]["available"] is False and manifest["plugin"]["reason"] == "no triton here"
