@@ -55,7 +55,7 @@ def node_inputs(m: WindowAttention, x: torch.Tensor, scales=None) -> list[torch.
     if scales is not None:
         from edge_swin.export.quant import fake_quant
 
-        qkv_w, proj_w = fake_quant(qkv_w, scales[1]), fake_quant(proj_w, scales[7])
+        qkv_w, proj_w = fake_quant(qkv_w, scales[1]), fake_quant(proj_w, scales[7])  # fp16 in an FP16 graph
     inputs = [x, qkv_w, qkv_b, m.proj.bias, m.relative_position_bias().to(dtype), mask]
     inputs.insert(3, proj_w)
     if scales is not None:
