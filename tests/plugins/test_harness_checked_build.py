@@ -46,8 +46,13 @@ CUresult cuLaunchKernel(void* f, unsigned a, unsigned b, unsigned c, unsigned d,
 """
 
 # Every SM the kernel_sm C API may be asked for, then one FP16 and one INT8 node on the fake sm_90 driver.
+# torch (and, on a GPU machine, CUDA initialised) first: the GPU test that crashed ran in such a process, where
+# torch's CUDA libraries are loaded RTLD_GLOBAL and could interpose symbols the harness binds at load time.
 REFUSALS = """
 import json, sys
+import torch
+if torch.cuda.is_available():
+    torch.zeros(1, device="cuda")
 from edge_swin.plugins import harness as hn
 h = hn.load_harness(sys.argv[1])
 out = {"kernel_sm": {f"{int(i8)}/{sm}": h.kernel_sm(i8, (7, 7), True, sm) for i8 in (False, True)
