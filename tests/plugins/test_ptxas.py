@@ -81,7 +81,10 @@ def test_jetson_bundle_without_the_ptxas_says_so(monkeypatch, tmp_path):
 def test_jetpack6_cubins_come_from_ptxas_12_6(tmp_path):
     """The sm_87 linear cubins compiled with CUDA 12.6's ptxas; the manifest records it (~10 s)."""
     if px.wheel_ptxas("nvidia-cuda-nvcc-cu12") is None:
-        pytest.skip("nvidia-cuda-nvcc-cu12 is not installed (bash scripts/setup.sh installs it)")
+        why = "nvidia-cuda-nvcc-cu12 is not installed (bash scripts/setup.sh installs it: a dependency)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(why)  # CI installs the package's dependencies: a skip there would prove nothing
+        pytest.skip(why)
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     out = tmp_path / "k"
     proc = subprocess.run([sys.executable, "-m", "edge_swin.plugins.build", "--out", str(out), "--arch", "87",
