@@ -2,6 +2,8 @@
 
 gpu_tests   the `gpu` pytest tests of the plugin (harness numerics, AOT benchmark smoke) and the checked-build
             refusal test (the harness segfault of issue 13), each pytest in a subprocess: a crash is a result
+refusal     the H200 segfault's reproduction (segv.py) as a check: a stub table without this SM, built here with
+            this machine's compiler, asked for a cubin in fresh processes (bare, after Triton, after torch + CUDA)
 kernels     benchmarks/kernels.py --aot: the attention kernel vs SDPA, the FP16 node AOT vs JIT
 nodes       FP16 and INT8 plugin nodes through the AOT cubins (the harness, i.e. the plugin's own launcher), per
             Swin-T stage and batch, W-MSA and SW-MSA; goals: INT8 <= 0.7x FP16 at batch 64 and <= 1.0x at batch 8
@@ -86,6 +88,75 @@ def gpu_tests(ctx: SuiteContext) -> SectionResult:
         f"{n} exit {r['returncode']}{' (crash)' if r['crashed'] else ''}" for n, r in runs.items() if r["returncode"])
     return SectionResult(status=status, data={"files": gpu_files, "runs": runs}, goals=goals,
                          markdown="\n".join(table))
+
+
+# ------------------------------------------------------------------------------------------------ refusal
+
+# kernel_sm of a harness whose table lacks this GPU's SM, in a fresh process after `prelude`.
+REFUSAL_PROBE = """
+import json, sys
+{prelude}
+from edge_swin.plugins import harness as hn
+h = hn.load_harness(sys.argv[1])
+print(json.dumps({{sm: h.kernel_sm(False, (7, 7), True, sm) for sm in map(int, sys.argv[2].split(","))}}), flush=True)
+"""
+REFUSAL_PRELUDES = {
+    "bare": "",
+    "triton imported": "import triton",
+    "torch on the GPU": "import torch\nif torch.cuda.is_available():\n    torch.zeros(1, device='cuda')",
+}
+
+
+def refusal_runs(ctx: SuiteContext, harness: Path, sms: list[int]) -> dict:
+    """{condition: {"returncode", "crashed", "answers" | "output_tail"}} for each prelude."""
+    runs = {}
+    for name, prelude in REFUSAL_PRELUDES.items():
+        code = REFUSAL_PROBE.format(prelude=prelude)
+        proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code, str(harness), ",".join(map(str, sms))],
+                              cwd=ctx.root, env=_env(), capture_output=True, text=True, timeout=ctx.timeout_s,
+                              check=False)
+        run = {"returncode": proc.returncode, "crashed": proc.returncode < 0 or "Fatal Python error" in proc.stderr}
+        if proc.returncode == 0:
+            run["answers"] = json.loads(proc.stdout.splitlines()[-1])
+        else:
+            run["output_tail"] = _tail(proc.stdout + proc.stderr)
+        runs[name] = run
+    return runs
+
+
+@section("refusal", "the harness refusal path (the H200 segfault): a stub table without this SM, built here")
+def refusal(ctx: SuiteContext) -> SectionResult:
+    """segv.py of the H200 measurements as a check: the stub table built on this machine with its own compiler
+    (a Release build, as the GPU test builds it), asked for this GPU's SM in fresh processes."""
+    import torch
+
+    from edge_swin.plugins import harness as hn
+    from edge_swin.plugins import library
+    from tests.plugins.stub_kernels import write_stub_table
+
+    major, minor = torch.cuda.get_device_capability() if torch.cuda.is_available() else (9, 0)
+    device_sm = major * 10 + minor
+    folder = ctx.out_dir / "refusal"
+    table = write_stub_table(folder / "table.cpp", sms=(75,) if major != 7 else (80,))
+    headers = library.default_header_dir()
+    if headers is None:
+        return SectionResult(status=f"{NOT_AVAILABLE}: no TensorRT headers to build the harness (EDGE_SWIN_TRT_HEADERS)")
+    try:
+        path = hn.build_harness(table, folder / "lib", header_dir=headers)
+    except library.PluginLibraryError as e:
+        return SectionResult(status=f"{NOT_AVAILABLE}: the harness does not build here: {str(e)[:300]}")
+    sms = sorted({75, 80, 86, 89, 90, 100, device_sm})
+    runs = refusal_runs(ctx, path, sms)
+    crashed = [name for name, r in runs.items() if r["returncode"] != 0]
+    goal = Goal("harness refusal path: no crash (stub table built here)", float(len(crashed)), 0.0,
+                note=", ".join(f"crashed: {n}" for n in crashed))
+    table_md = ["| process | exit | sm_%d answer |" % device_sm, "|---|---|---|"]
+    for name, r in runs.items():
+        answer = r.get("answers", {}).get(str(device_sm))
+        table_md.append(f"| {name} | {r['returncode']} | {answer[0] if answer else 'CRASHED' if r['crashed'] else '-'} |")
+    status = "ok" if not crashed else f"failed: crashed after {', '.join(crashed)}"
+    return SectionResult(status=status, data={"harness": str(path), "device_sm": device_sm, "runs": runs},
+                         goals=[goal], markdown="\n".join(table_md))
 
 
 # ------------------------------------------------------------------------------------------------ kernels.py

@@ -11,7 +11,7 @@ the test section; g++ and cmake for the tests that build a harness there), then:
     python benchmarks/gpu_suite.py                       # every section, ~3-4 minutes on an H100/H200
     python benchmarks/gpu_suite.py --sections nodes breakdown --runs 30
 
-Sections (benchmarks/gpu_sections.py): gpu_tests, kernels, nodes, breakdown; each goal of issue 13 is printed
+Sections (benchmarks/gpu_sections.py): gpu_tests, refusal, kernels, nodes, breakdown; each goal of issue 13 is printed
 as pass/FAIL. Results: benchmarks/results/gpu/<device>/summary.json and summary.md (+ kernels.json).
 Without a CUDA GPU it prints "not available: no CUDA GPU" and exits 0, writing nothing.
 Exit status: 0 when no section failed (goals may fail, a section may be "not available": see the summary;

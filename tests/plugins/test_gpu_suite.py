@@ -165,3 +165,21 @@ def test_a_crashing_pytest_is_a_result(tmp_path):
     ctx = frame.SuiteContext(root=tmp_path, out_dir=tmp_path, harness=tmp_path, kernels_dir=tmp_path, timeout_s=60)
     run = gpu_sections._pytest(ctx, ["test_crash.py"])
     assert run["crashed"] and run["returncode"] != 0 and "Segmentation fault" in run["crash"], run
+
+
+def test_refusal_section_runs_here(tmp_path, monkeypatch):
+    """The segfault check builds the stub harness with this machine's compiler and asks it in a fresh process
+    (one prelude here, to keep CI short; on a GPU also after Triton and after torch + CUDA)."""
+    from tests.plugins.toolchain import needs_cmake_and_compiler
+
+    needs_cmake_and_compiler("the harness")
+    if torch.cuda.is_available():
+        pytest.skip("on a GPU machine the suite's own refusal section is the check")
+    monkeypatch.setattr(gpu_sections, "REFUSAL_PRELUDES", {"bare": ""})
+    ctx = frame.SuiteContext(root=REPO, out_dir=tmp_path, harness=tmp_path, kernels_dir=tmp_path, timeout_s=120)
+    result = gpu_sections.refusal(ctx)
+    if result.status.startswith("not available"):
+        pytest.skip(result.status)
+    assert result.status == "ok" and result.goals[0].passed is True, result.data
+    answers = result.data["runs"]["bare"]["answers"]
+    assert answers["75"] == [75, ""] and answers["90"][0] == 0 and "has it for: sm_75" in answers["90"][1]
