@@ -12,7 +12,7 @@ on the deprecated TorchScript exporter's `export_modules_as_functions`.
 
 INT8 (QAT/PTQ, Q/DQ), `precision="int8"` on a modelopt-quantized model (or the
 path of an `edge_swin.quant.save_quantized` checkpoint): the same exporter;
-`edge_swin.export.quant.qdq_forward` turns every enabled quantizer into
+`edge_swin.export.qdq.qdq_forward` turns every enabled quantizer into
 QuantizeLinear/DequantizeLinear for the export, each SwinWindowAttention node
 gets 15 inputs (the eight block scales after the mask, function.py) and the
 15-input function body quantize-dequantizes where the fake-quant model does.
@@ -34,7 +34,7 @@ from edge_swin.export.function import (BODIES, DOMAIN, DOMAIN_VERSION, INPUTS, I
 from edge_swin.export.int8_weights import store_int8_weights
 
 PLUGIN_NAMESPACE = DOMAIN  # the namespace our TensorRT plugin creator registers under
-from edge_swin.export.quant import enabled_quantizers, is_quantized_model, qdq_forward
+from edge_swin.export.qdq import enabled_quantizers, is_quantized_model, qdq_forward
 from edge_swin.export.report import graph_report
 from edge_swin.export.simplify import simplify as simplify_model
 from edge_swin.export.symbolic import BLOCK_KEY, custom_op_forward
@@ -317,7 +317,7 @@ def _load_checkpoint(path: Path, precision: str) -> nn.Module:
 
 def _int8_summary(model: nn.Module, blocks, custom_op: bool) -> dict:
     """What the report says about the quantization: quantizers exported and each node's eight scales."""
-    from edge_swin.export.quant import BLOCK_QUANTIZERS, block_scales
+    from edge_swin.export.qdq import BLOCK_QUANTIZERS, block_scales
 
     out = {"quantizers_enabled": len(enabled_quantizers(model)), "qdq": "int8, zero point 0, scale = amax / 127"}
     if custom_op:

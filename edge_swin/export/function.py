@@ -92,7 +92,7 @@ FUNCTION_VERSION = 2  # the `version` attribute; the plugin refuses what it does
 
 INPUTS = ["x", "qkv_w", "qkv_b", "proj_w", "proj_b", "rel_bias", "mask"]
 SCALE_INPUTS = ["qkv_x_scale", "qkv_w_scale", "q_scale", "k_scale", "softmax_scale", "v_scale", "proj_x_scale",
-                "proj_w_scale"]  # INT8 nodes: inputs 7..14 (edge_swin.export.quant.BLOCK_QUANTIZERS, same order)
+                "proj_w_scale"]  # INT8 nodes: inputs 7..14 (edge_swin.export.qdq.BLOCK_QUANTIZERS, same order)
 INT8_INPUTS = INPUTS + SCALE_INPUTS
 ATTRIBUTES = ["num_heads", "window_size", "shift_size", "scale", "version"]
 BODIES = ("matmul", "attention23")

@@ -8,7 +8,7 @@ threads' models are untouched.
 
 INT8 (`custom_op_forward(blocks, int8=True)`, a modelopt-quantized model): the
 node gets 15 inputs (function.py): the weights fake-quantized per channel in
-the main graph (Q/DQ from `edge_swin.export.quant.fake_quant`) and the eight
+the main graph (Q/DQ from `edge_swin.export.qdq.fake_quant`) and the eight
 scales of the block's quantizers as float32 constants.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _raw_weight(linear: torch.nn.Module) -> torch.Tensor:
 def node_inputs(m: WindowAttention, x: torch.Tensor, scales=None) -> list[torch.Tensor | None]:
     """The node's inputs in the function's order (see function.py); for W-MSA the mask is a [1, 1, 1] zero.
 
-    scales: None (FP32/FP16), or the block's eight `QParams` (edge_swin.export.quant.block_scales) for INT8.
+    scales: None (FP32/FP16), or the block's eight `QParams` (edge_swin.export.qdq.block_scales) for INT8.
     """
     dtype = x.dtype
     qkv_b = m.qkv.bias if m.qkv.bias is not None else torch.zeros(3 * m.dim, dtype=dtype)
@@ -53,7 +53,7 @@ def node_inputs(m: WindowAttention, x: torch.Tensor, scales=None) -> list[torch.
         mask = torch.zeros(1, 1, 1, dtype=dtype)
     qkv_w, proj_w = _raw_weight(m.qkv), _raw_weight(m.proj)
     if scales is not None:
-        from edge_swin.export.quant import fake_quant
+        from edge_swin.export.qdq import fake_quant
 
         qkv_w, proj_w = fake_quant(qkv_w, scales[1]), fake_quant(proj_w, scales[7])
     inputs = [x, qkv_w, qkv_b, m.proj.bias, m.relative_position_bias().to(dtype), mask]
@@ -94,7 +94,7 @@ def custom_op_forward(modules, int8: bool = False):
             name, m = item if isinstance(item, tuple) else (None, item)
             scales = None
             if int8:
-                from edge_swin.export.quant import block_scales
+                from edge_swin.export.qdq import block_scales
 
                 scales = block_scales(m, name or "")
             m.forward = types.MethodType(_export_forward, m)

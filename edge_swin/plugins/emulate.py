@@ -62,11 +62,11 @@ def node_inputs_of(module, x: torch.Tensor, io: torch.dtype | None = None) -> tu
 
     Built by the exporter's own `node_inputs`, so the emulation gets exactly what the ONNX node gets: for a
     quantized block the weights quantize-dequantized per output channel and the eight scales of
-    `edge_swin.export.quant.block_scales` (ExportError if one is off or uncalibrated).
+    `edge_swin.export.qdq.block_scales` (ExportError if one is off or uncalibrated).
     io: the node's tensor dtype; default fp16 (FP16 export) for a float module, fp32 (INT8 export) for a
     quantized one.
     """
-    from edge_swin.export.quant import block_scales, is_quantized_model
+    from edge_swin.export.qdq import block_scales, is_quantized_model
     from edge_swin.export.symbolic import node_attributes, node_inputs
 
     quantized = is_quantized_model(module)

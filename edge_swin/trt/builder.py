@@ -32,7 +32,7 @@ from pathlib import Path
 
 from edge_swin.errors import EdgeSwinError, TargetError
 from edge_swin.trt import backend as trt_backend
-from edge_swin.trt import layers as layer_report
+from edge_swin.trt import layer_report
 from edge_swin.trt.metadata import (
     GpuInfo,
     cuda_gpu,
@@ -56,7 +56,7 @@ class EngineBuild:
     metadata_path: Path
     log_path: Path
     metadata: dict
-    layers: dict          # edge_swin.trt.layers report: source, counts, layers
+    layers: dict          # edge_swin.trt.layer_report: source, counts, layers
     seconds: float
 
 

@@ -289,7 +289,7 @@ def _copy_extras(dest: Path) -> dict:
     shutil.copyfile(TEMPLATES / "build_engine.sh", script)
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     shutil.copyfile(TEMPLATES / "write_engine_metadata.py", dest / "write_engine_metadata.py")
-    shutil.copyfile(Path(__file__).with_name("layers.py"), dest / "edge_swin_layers.py")
+    shutil.copyfile(Path(__file__).with_name("layer_report.py"), dest / "edge_swin_layers.py")
     extras = {"dockerfile": None, "examples_cpp": None}
     dockerfile = REPO_ROOT / "Dockerfile.jetson"
     if dockerfile.is_file():

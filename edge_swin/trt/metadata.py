@@ -63,7 +63,7 @@ def make_metadata(*, engine_path: Path, flavour: str, version: str, target, prec
                   layers: dict, accuracy: dict | None = None, preprocess: dict | None = None,
                   classes: list[str] | None = None, dla: bool = False, build_seconds: float | None = None,
                   notes: list[str] | None = None) -> dict:
-    """The sidecar's content (see the module doc). `layers` is edge_swin.trt.layers' report."""
+    """The sidecar's content (see the module doc). `layers` is edge_swin.trt.layer_report's report."""
     return {
         "format": FORMAT,
         "engine": {"file": engine_path.name, "sha256": sha256_file(engine_path), "bytes": engine_path.stat().st_size},

@@ -18,7 +18,7 @@ from pathlib import Path
 from edge_swin.data import IMAGENET_MEAN, IMAGENET_STD
 from edge_swin.data.transforms import DEFAULT_CROP_PCT
 from edge_swin.errors import EdgeSwinError
-from edge_swin.stages import NOT_BUILT, Stage
+from edge_swin.utils.manifest import NOT_BUILT, Stage
 from edge_swin.utils.io import sha256_file
 from pipelines.stages.context import RunContext
 

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from edge_swin.errors import EdgeSwinError
 from edge_swin.eval import OrtModel, evaluate
-from edge_swin.stages import Stage
+from edge_swin.utils.manifest import Stage
 from edge_swin.trt.metadata import cuda_gpu
 from edge_swin.utils.io import sha256_file, write_json
 from pipelines.stages.context import RunContext

@@ -12,7 +12,7 @@ import copy
 from torch.utils.data import DataLoader
 
 from edge_swin.data import build_calibration_source
-from edge_swin.stages import Stage
+from edge_swin.utils.manifest import Stage
 from edge_swin.utils.io import sha256_file, write_json, write_text
 from pipelines.stages.context import RunContext
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from edge_swin.trt.layers import inspector_report
+from edge_swin.trt.layer_report import inspector_report
 from edge_swin.trt.metadata import NeedsGPU
 from tests.trt.conftest import needs_trtrtx
 
