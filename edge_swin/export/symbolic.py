@@ -18,7 +18,7 @@ import types
 
 import torch
 
-from edge_swin.export.function import DOMAIN, FUNCTION_VERSION, OP_TYPE
+from edge_swin.op_contract import DOMAIN, FUNCTION_VERSION, OP_TYPE
 from edge_swin.models.window_attention import WindowAttention
 
 
