@@ -33,13 +33,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from edge_swin.errors import EdgeSwinError  # noqa: E402  (after the sys.path line above)
+from edge_swin.bench import backends  # noqa: E402  (after the sys.path line above)
+from edge_swin.errors import EdgeSwinError  # noqa: E402
 from edge_swin.utils.io import write_json  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 BASELINES = ROOT / "benchmarks" / "baselines"
-DEFAULT_BACKENDS = ("pytorch_fp32,pytorch_fp16,onnxruntime_fp32,onnxruntime_int8,onnxruntime_int8_default,"
-                    "tensorrt,tensorrt_plugin,tensorrt_rtx,tensorrt_rtx_plugin")
+DEFAULT_BACKENDS = ",".join(backends.DEFAULT_BACKENDS)  # every backend of the table but those marked not default
 
 
 def parse_args(argv=None):

@@ -5,6 +5,10 @@
     runner.run(x)                   # what is timed
     runner.logits(images)           # float32 CPU logits, for accuracy
 
+The backends are one table, `REGISTRY` ({name: Backend(label, factory, default)}): benchmarks/latency.py takes
+its names and defaults from it, benchmarks/readme_table.py its labels; a new backend is one entry (a factory
+`(name, spec, device, threads) -> Runner` that raises NotAvailable where it cannot run).
+
 Names: pytorch_fp32, pytorch_fp16 (CUDA only), torch_compile, onnxruntime_fp32, onnxruntime_int8 (Q/DQ file,
 MatMulAddFusion disabled: FINDINGS "INT8 on a CPU in ONNX Runtime"), onnxruntime_int8_default (same file,
 default session), tensorrt and tensorrt_rtx (an engine built without our plugin: the native baseline),
@@ -20,10 +24,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-
-BACKENDS = ("pytorch_fp32", "pytorch_fp16", "torch_compile", "onnxruntime_fp32", "onnxruntime_int8",
-            "onnxruntime_int8_default", "tensorrt", "tensorrt_plugin", "tensorrt_rtx", "tensorrt_rtx_plugin")
-
 
 class NotAvailable(Exception):
     """This backend cannot run on this machine or for this model; str() is the reason."""
@@ -186,30 +186,67 @@ def _tensorrt(name: str, spec: ModelSpec, device: str) -> Runner:
         raise NotAvailable(str(e)) from None
 
 
+def _pytorch_fp32(name: str, spec: ModelSpec, device: str, threads: int | None) -> Runner:
+    return TorchRunner(name, _need_torch(spec, name), device, torch.float32)
+
+
+def _pytorch_fp16(name: str, spec: ModelSpec, device: str, threads: int | None) -> Runner:
+    if device != "cuda":
+        raise NotAvailable("fp16 eager needs a CUDA GPU")
+    return TorchRunner(name, _need_torch(spec, name), device, torch.float16)
+
+
+def _torch_compile(name: str, spec: ModelSpec, device: str, threads: int | None) -> Runner:
+    try:
+        importlib.import_module("torch._inductor")
+    except Exception as e:  # inductor missing or broken on this platform
+        raise NotAvailable(f"torch.compile's inductor does not import ({e})") from None
+    return TorchRunner(name, _need_torch(spec, name), device, torch.float32, compile_it=True)
+
+
+def _onnxruntime_fp32(name: str, spec: ModelSpec, device: str, threads: int | None) -> Runner:
+    _ort()
+    return OrtRunner(name, _need_file(spec.onnx_fp32, "FP32 ONNX file"), threads)
+
+
+def _onnxruntime_int8(name: str, spec: ModelSpec, device: str, threads: int | None) -> Runner:
+    _ort()
+    path = _need_file(spec.onnx_int8, "INT8 Q/DQ ONNX file")
+    disabled = ("MatMulAddFusion",) if name == "onnxruntime_int8" else ()
+    return OrtRunner(name, path, threads, disabled, precision="int8")
+
+
+def _engine(name: str, spec: ModelSpec, device: str, threads: int | None) -> Runner:
+    return _tensorrt(name, spec, device)
+
+
+@dataclass(frozen=True)
+class Backend:
+    label: str                                                       # what the README table calls it
+    factory: Callable[[str, ModelSpec, str, int | None], Runner]    # NotAvailable where it cannot run
+    default: bool = True                                             # in benchmarks/latency.py's default list
+
+
+REGISTRY: dict[str, Backend] = {
+    "pytorch_fp32": Backend("PyTorch eager FP32", _pytorch_fp32),
+    "pytorch_fp16": Backend("PyTorch eager FP16", _pytorch_fp16),
+    "torch_compile": Backend("torch.compile FP32", _torch_compile, default=False),  # compiles per batch
+    "onnxruntime_fp32": Backend("ONNX Runtime FP32", _onnxruntime_fp32),
+    "onnxruntime_int8": Backend("ONNX Runtime INT8 (MatMulAddFusion off)", _onnxruntime_int8),
+    "onnxruntime_int8_default": Backend("ONNX Runtime INT8 (Q/DQ, default session)", _onnxruntime_int8),
+    "tensorrt": Backend("TensorRT engine", _engine),
+    "tensorrt_plugin": Backend("TensorRT engine + our plugin", _engine),
+    "tensorrt_rtx": Backend("TensorRT-RTX engine", _engine),
+    "tensorrt_rtx_plugin": Backend("TensorRT-RTX engine + our plugin", _engine),
+}
+BACKENDS = tuple(REGISTRY)
+DEFAULT_BACKENDS = tuple(name for name, backend in REGISTRY.items() if backend.default)
+
+
 def make_runner(name: str, spec: ModelSpec, device: str = "cpu", threads: int | None = None) -> Runner:
     """The runner for backend `name`, or NotAvailable(reason)."""
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend '{name}': use one of {', '.join(BACKENDS)}")
+    if name not in REGISTRY:
+        raise ValueError(f"unknown backend '{name}': use one of {', '.join(REGISTRY)}")
     if device == "cuda" and not torch.cuda.is_available():
         raise NotAvailable("--device cuda but torch.cuda.is_available() is False")
-    if name == "pytorch_fp32":
-        return TorchRunner(name, _need_torch(spec, name), device, torch.float32)
-    if name == "pytorch_fp16":
-        if device != "cuda":
-            raise NotAvailable("fp16 eager needs a CUDA GPU")
-        return TorchRunner(name, _need_torch(spec, name), device, torch.float16)
-    if name == "torch_compile":
-        try:
-            importlib.import_module("torch._inductor")
-        except Exception as e:  # inductor missing or broken on this platform
-            raise NotAvailable(f"torch.compile's inductor does not import ({e})") from None
-        return TorchRunner(name, _need_torch(spec, name), device, torch.float32, compile_it=True)
-    if name == "onnxruntime_fp32":
-        _ort()
-        return OrtRunner(name, _need_file(spec.onnx_fp32, "FP32 ONNX file"), threads)
-    if name in ("onnxruntime_int8", "onnxruntime_int8_default"):
-        _ort()
-        path = _need_file(spec.onnx_int8, "INT8 Q/DQ ONNX file")
-        disabled = ("MatMulAddFusion",) if name == "onnxruntime_int8" else ()
-        return OrtRunner(name, path, threads, disabled, precision="int8")
-    return _tensorrt(name, spec, device)
+    return REGISTRY[name].factory(name, spec, device, threads)

@@ -21,6 +21,7 @@ import copy
 
 import torch
 
+from edge_swin.op_contract import SCALE_INPUTS
 from edge_swin.plugins.kernels.linear import linear
 from edge_swin.plugins.kernels.window_attention import (
     HEAD_DIM,
@@ -28,7 +29,7 @@ from edge_swin.plugins.kernels.window_attention import (
     window_attention,
 )
 
-NUM_SCALES = 8  # function.SCALE_INPUTS: qkv_x, qkv_w, q, k, softmax, v, proj_x, proj_w
+NUM_SCALES = len(SCALE_INPUTS)  # qkv_x, qkv_w, q, k, softmax, v, proj_x, proj_w
 
 
 def run_node(x: torch.Tensor, qkv_w: torch.Tensor, qkv_b: torch.Tensor, proj_w: torch.Tensor,

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from edge_swin.export import DOMAIN, FUNCTION_VERSION, OP_TYPE, ExportError, export_onnx
-from edge_swin.export.function import INT8_INPUTS, SCALE_INPUTS
+from edge_swin.op_contract import INT8_INPUTS, SCALE_INPUTS
 from tests.export.helpers import make_block
 from tests.helpers import needs_trtrtx
 
@@ -128,7 +128,7 @@ def test_block_node_carries_scales(block, block_onnx):
                                    rtol=1e-5, atol=1e-7)
     assert not any(n.op_type == "QuantizeLinear" and n.input[0] in inits for n in model.graph.node)
     body = model.functions[0]
-    assert list(body.input) == INT8_INPUTS
+    assert tuple(body.input) == INT8_INPUTS
     assert sum(n.op_type == "QuantizeLinear" for n in body.node) == 6  # qkv in, q, k, softmax, v, proj in
 
 
