@@ -222,12 +222,12 @@ def run(args) -> int:
         return record_baseline(args)
     import torch
 
-    from edge_swin.bench import BACKENDS, device_id, plot_latency, run_suite, table
+    from edge_swin.bench import device_id, plot_latency, run_suite, table
 
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = [b for b in backends if b not in BACKENDS]
+    names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in names if b not in backends.REGISTRY]
     if unknown:
-        print(f"unknown backend(s) {', '.join(unknown)}: use {', '.join(BACKENDS)}", file=sys.stderr)
+        print(f"unknown backend(s) {', '.join(unknown)}: use {', '.join(backends.REGISTRY)}", file=sys.stderr)
         return 2
     if not args.model and not args.arch:
         print("give --model (run folder, .onnx, .engine, checkpoint) or --arch", file=sys.stderr)
@@ -236,7 +236,7 @@ def run(args) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     with tempfile.TemporaryDirectory() as tmp:
         spec = build_spec(args, Path(tmp))
-        result = run_suite(spec, backends, batches, device=device, threads=args.threads, warmup=args.warmup,
+        result = run_suite(spec, names, batches, device=device, threads=args.threads, warmup=args.warmup,
                            runs=args.runs, max_seconds=args.max_seconds, rounds=args.rounds)
     if args.note:
         result["note"] = args.note

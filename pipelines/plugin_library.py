@@ -83,7 +83,8 @@ def run(args) -> Path:
     built, covered, notes = build_plugin_library(windows, sms, out_dir=Path(out).resolve(), header_dir=Path(header_dir))
     if built is None:
         raise EdgeSwinError(f"the plugin library was not built: {notes}")
-    print(f"[plugin] kernels for sm_{', sm_'.join(map(str, covered))}" + (f"; {notes}" if notes else ""))
+    have = f"sm_{', sm_'.join(map(str, covered))}" if covered else "the SMs of the given kernel table (no manifest.json)"
+    print(f"[plugin] kernels for {have}" + (f"; {notes}" if notes else ""))
     if target is not None and target.is_jetson and platform.machine() != "aarch64":
         print(f"[plugin] note: built for this {platform.machine()} host, not for {target.name}'s aarch64: on the "
               "Jetson run this command there (or the bundle's build_engine.sh)")

@@ -32,7 +32,7 @@ from edge_swin.export.errors import ExportError
 from edge_swin.export.function import BODIES, MAX_OPSET, MIN_OPSET, window_attention_function
 from edge_swin.export.int8_weights import store_int8_weights
 
-from edge_swin.export.qdq import enabled_quantizers, is_quantized_model, qdq_forward
+from edge_swin.export.qdq import BLOCK_QUANTIZERS, block_scales, enabled_quantizers, is_quantized_model, qdq_forward
 from edge_swin.export.report import graph_report
 from edge_swin.export.simplify import simplify as simplify_model
 from edge_swin.export.symbolic import BLOCK_KEY, custom_op_forward
@@ -315,8 +315,6 @@ def _load_checkpoint(path: Path, precision: str) -> nn.Module:
 
 def _int8_summary(model: nn.Module, blocks, custom_op: bool) -> dict:
     """What the report says about the quantization: quantizers exported and each node's eight scales."""
-    from edge_swin.export.qdq import BLOCK_QUANTIZERS, block_scales
-
     out = {"quantizers_enabled": len(enabled_quantizers(model)), "qdq": "int8, zero point 0, scale = amax / 127"}
     if custom_op:
         out["block_scales"] = {

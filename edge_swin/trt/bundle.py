@@ -40,7 +40,7 @@ from edge_swin.op_contract import DOMAIN, model_windows
 from edge_swin.plugins import library
 from edge_swin.plugins.kernel_cache import compiled_kernels, manifest_sms
 from edge_swin.trt.builder import onnx_for_parser
-from edge_swin.trt.targets import Target
+from edge_swin.trt.targets import Target, load_targets
 from edge_swin.utils.io import sha256_file
 
 FORMAT = "edge-swin-bundle/1"
@@ -124,8 +124,6 @@ def _check_inputs(target: Target, onnx: dict[str, Path]) -> dict[str, Path]:
 
 
 def _jetson_names() -> list[str]:
-    from edge_swin.trt.targets import load_targets
-
     return [t.name for t in load_targets().values() if t.is_jetson]
 
 

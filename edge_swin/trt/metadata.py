@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_swin.errors import EdgeSwinError
+from edge_swin.trt import backend
 from edge_swin.utils.io import sha256_file, write_json
 
 FORMAT = "edge-swin-engine/1"
@@ -131,8 +132,6 @@ def runtime_accepts(built: str, current: str, version_compatible: bool) -> bool:
 
 
 def _installed(flavour: str) -> str | None:
-    from edge_swin.trt import backend
-
     try:
         return backend.load(flavour).version
     except backend.TensorRTUnavailable:

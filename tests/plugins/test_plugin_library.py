@@ -392,3 +392,30 @@ def test_fields_round_trip_and_enqueue_refuses_without_a_gpu(harness, rtx_librar
     assert facts["enqueue"] == "1"
     refused = [line for line in out.splitlines() if line.startswith("log 1 ")]  # severity 1 = kERROR
     assert refused and re.search(r"libcuda\.so\.1|no current CUDA context", refused[0]), out
+
+
+# ---- one command: python -m pipelines.plugin_library -----------------------------------------------------------
+
+def test_one_command_builds_the_library(stub_table, build_dir, monkeypatch, capsys):
+    """Kernels (here the stub table, via EDGE_SWIN_PLUGIN_KERNELS) + CMake, the path printed last. Reuses the
+    11.1 CMake tree of built_library, so the build itself is incremental."""
+    from pipelines import plugin_library as cli
+
+    lib = built_library(RTX_HEADERS, stub_table, build_dir)
+    monkeypatch.setenv("EDGE_SWIN_PLUGIN_KERNELS", str(stub_table))
+    assert cli.main(["--arch", "87", "--headers", str(header_dir(RTX_HEADERS)), "--out", str(lib.parent)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == str(lib) and lib.is_file() and "sm_87" in out[0]
+
+
+def test_one_command_refuses_bad_input(tmp_path, capsys):
+    from pipelines import plugin_library as cli
+
+    for argv, message in ((["--arch", "88"], "the kernels are built for 75, 80, 86, 87, 89, 90"),
+                          (["--arch", "sm87"], "give compute capabilities as numbers"),
+                          (["--target", "rtx5090"], "unknown target 'rtx5090'"),
+                          (["--arch", "87", "--onnx", str(tmp_path / "absent.onnx")], "ONNX file(s) not found"),
+                          (["--arch", "87", "--headers", str(tmp_path)], "no TensorRT headers")):
+        assert cli.main(argv) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    assert not list(tmp_path.iterdir())
