@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_swin.utils.io import sha256_file, write_text
+from edge_swin.utils.io import cache_root, sha256_file, write_text
 
 PLUGINS = Path(__file__).resolve().parent
 KERNELS_CPP, MANIFEST = "embedded_kernels.cpp", "manifest.json"
@@ -46,11 +46,6 @@ class Kernels:
     @property
     def manifest(self) -> Path | None:
         return None if self.folder is None else self.folder / MANIFEST
-
-
-def cache_root() -> Path:
-    """~/.cache/edge_swin (or $XDG_CACHE_HOME/edge_swin): the kernels and the plugin libraries built from them."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edge_swin"
 
 
 def read_manifest(path: str | Path) -> list[dict]:

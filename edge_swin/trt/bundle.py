@@ -38,7 +38,7 @@ from edge_swin import __version__
 from edge_swin.errors import TargetError
 from edge_swin.op_contract import DOMAIN, model_windows
 from edge_swin.plugins import library
-from edge_swin.plugins.kernel_cache import compiled_kernels, manifest_sms
+from edge_swin.plugins.kernel_cache import KERNELS_CPP, MANIFEST, compiled_kernels, manifest_sms
 from edge_swin.trt.builder import onnx_for_parser
 from edge_swin.trt.targets import Target, load_targets
 from edge_swin.utils.io import sha256_file
@@ -216,14 +216,14 @@ def _kernel_table(target: Target, kernels_dir: Path | None,
             return None, None, f"the ahead-of-time kernel build for sm_{target.sm} failed: {kernels.notes}"
         kernels_dir = kernels.folder
     kernels_dir = Path(kernels_dir)
-    cpp = kernels_dir / "embedded_kernels.cpp"
+    cpp = kernels_dir / KERNELS_CPP
     if not cpp.is_file():
         return None, None, f"{cpp} does not exist (run python -m edge_swin.plugins.build)"
     sms = set(manifest_sms(kernels_dir))
     if sms and int(target.sm) not in sms:
         raise BundleError(f"{kernels_dir} has kernels for sm_{', sm_'.join(map(str, sorted(sms)))}, not for "
                           f"{target.name}'s sm_{target.sm}: build them with python -m edge_swin.plugins.build")
-    return cpp, kernels_dir / "manifest.json", ""
+    return cpp, kernels_dir / MANIFEST, ""
 
 
 # ------------------------------------------------------------------------------------------------ scripts, docs

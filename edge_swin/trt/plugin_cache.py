@@ -19,9 +19,9 @@ from edge_swin.errors import EdgeSwinError
 from edge_swin.op_contract import model_windows
 from edge_swin.plugins import library
 from edge_swin.plugins.build import ALL_ARCHS
-from edge_swin.plugins.kernel_cache import cache_root, compiled_kernels, digest, manifest_sms, sources_digest
+from edge_swin.plugins.kernel_cache import compiled_kernels, digest, manifest_sms, sources_digest
 from edge_swin.trt.targets import Target
-from edge_swin.utils.io import sha256_file
+from edge_swin.utils.io import cache_root, sha256_file
 
 
 def target_sms(target: Target) -> list[int]:

@@ -26,12 +26,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from edge_swin.utils.io import cache_root
+
 _STATUS = "not attempted"
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "edge_swin" / "trt"
 
 
 def preload() -> None:
@@ -59,7 +56,7 @@ def _preload() -> None:
         return
     ctypes.CDLL(str(real), mode=ctypes.RTLD_GLOBAL)
     st = real.stat()
-    out = _cache_dir() / f"alias-{st.st_size}-{int(st.st_mtime)}" / "libtensorrt_rtx.so"
+    out = cache_root() / "trt" / f"alias-{st.st_size}-{int(st.st_mtime)}" / "libtensorrt_rtx.so"
     if not out.exists():
         cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
         if cc is None:
