@@ -158,6 +158,8 @@ def test_cpp_plugin_constants_match_the_contract():
     assert constant("kPluginNamespace") == op_contract.PLUGIN_NAMESPACE
     assert int(constant("kFunctionVersion")) == op_contract.FUNCTION_VERSION
     assert int(constant("kHeadDim")) == op_contract.HEAD_DIM
+    assert int(constant("kFp16NodeInputs")) == len(op_contract.INPUTS)
+    assert int(constant("kInt8NodeInputs")) == len(op_contract.INT8_INPUTS)
 
 
 def test_scale_inputs_follow_the_quantizers():
