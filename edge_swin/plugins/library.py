@@ -19,9 +19,8 @@ that function unless the node carries a `plugin_namespace` attribute; with one, 
 (op_type, `plugin_version` or "1", `plugin_namespace`), namespaces compared exactly (measured with
 TensorRT-RTX 1.7.1; the ENABLE_PLUGIN_OVERRIDE parser flag alone searches namespace ""). So the file handed
 to the parser needs `plugin_namespace="edge_swin"` on each SwinWindowAttention node
-(`edge_swin.op_contract.add_plugin_namespace`);
-without the library registered, such a node still builds from its function body, and ONNX Runtime ignores
-the attribute. The plugin has FP16 and INT8 kernels only: build FP32 engines without loading the library.
+(`edge_swin.op_contract.add_plugin_namespace`); without the library registered, such a node still builds
+from its function body, and ONNX Runtime ignores the attribute. The plugin has FP16 and INT8 kernels only: build FP32 engines without loading the library.
 """
 from __future__ import annotations
 
