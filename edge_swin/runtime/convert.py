@@ -49,7 +49,7 @@ def convert(model_or_checkpoint, precision: str = "fp16", *, device: str | torch
     reason = unavailable_reason(device)
     if reason:
         raise RuntimeUnavailable(reason)
-    source = _load(model_or_checkpoint, arch, num_classes)
+    source = load_model(model_or_checkpoint, arch, num_classes)
     quantized = _is_quantized(source)
     if precision == "int8" and not quantized:
         raise EdgeSwinError("precision='int8' needs the quantized model: the QAT checkpoint (runs/<name>/qat/int8.pth) "
@@ -65,7 +65,8 @@ def convert(model_or_checkpoint, precision: str = "fp16", *, device: str | torch
     return runtime
 
 
-def _load(source, arch: str | None, num_classes: int | None) -> nn.Module:
+def load_model(source, arch: str | None = None, num_classes: int | None = None) -> nn.Module:
+    """A model from what convert() accepts: a module as it is, a run's FP32 weights, or the QAT checkpoint."""
     if isinstance(source, nn.Module):
         return source
     path = Path(source)
