@@ -112,6 +112,7 @@ class RuntimeModel(nn.Module):
         self.model = model
         self.precision = precision
         self.dtype = dtype
+        self.img_size = int(model.img_size[0])  # the square input it takes, for an application's transform
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x.to(self.dtype)).float()

@@ -1,6 +1,8 @@
 """convert(): the whole swin_nano on our kernels (Triton's interpreter) against the PyTorch model it came from."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -102,3 +104,24 @@ def test_bad_requests_name_the_fix(nano, nano_int8, tmp_path, monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET")
     with pytest.raises(RuntimeUnavailable, match="TRITON_INTERPRET=1"):
         convert(nano, "fp16", device="cpu")
+
+
+def test_runtime_example_classifies(nano, tmp_path, capsys, monkeypatch):
+    """examples/python/runtime_classify.py on a run folder's FP16 weights (here through the interpreter)."""
+    import json
+    import runpy
+
+    import numpy as np
+    from PIL import Image
+
+    run = tmp_path / "run"
+    (run / "train").mkdir(parents=True)
+    torch.save({"model": nano.state_dict(), "variant": "swin_nano", "classes": list("abcdefghij")},
+               run / "train" / "model.pth")
+    (run / "report.json").write_text(json.dumps({"classes": list("abcdefghij")}))
+    Image.fromarray(np.full((28, 28, 3), 128, np.uint8)).save(tmp_path / "a.png")
+    example = runpy.run_path(str(Path(__file__).resolve().parents[2] / "examples" / "python" / "runtime_classify.py"))
+    assert example["main"]([str(run / "train" / "model.pth"), str(tmp_path / "a.png"), "--fp16"]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'a.png'}: ")
+    assert example["main"]([str(run / "train" / "model.pth"), str(tmp_path / "a.png")]) == 2  # INT8 needs QAT
+    assert "QAT checkpoint" in capsys.readouterr().err
