@@ -227,3 +227,28 @@ def format_markdown(result: dict) -> str:
         lines.append(f"| {row['batch']} | " + " | ".join(cells) + f" | {row['runtime_fp16_over_torch_compile_fp16']}"
                      f" | {row['runtime_int8_over_runtime_fp16']} |")
     return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """python -m edge_swin.runtime.benchmark [--batch 1,8,64] [--fp32 train/model.pth] [--int8 qat/int8.pth] [--out x.json]"""
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batch", default="1,8,64")
+    p.add_argument("--arch", default="swin_t")
+    p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--fp32", default=None, help="a run's train/model.pth: its top-1 in PyTorch FP32 and runtime FP16")
+    p.add_argument("--int8", default=None, help="a run's qat/int8.pth: its top-1 in fake quant and runtime INT8")
+    p.add_argument("--out", default=None, help="write the JSON here")
+    args = p.parse_args(argv)
+    result = whole_model_benchmark(tuple(int(b) for b in args.batch.split(",")), arch=args.arch, runs=args.runs,
+                                   fp32_checkpoint=args.fp32, int8_checkpoint=args.int8, out=args.out)
+    print(format_markdown(result))
+    if result.get("status") == "ok":
+        print(json.dumps({k: result[k] for k in ("first_call_s", "fidelity", "accuracy") if k in result}, indent=1))
+    return 0 if result.get("status") == "ok" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
