@@ -219,6 +219,11 @@ def _compiled(name: str, spec: ModelSpec, device: str) -> Runner:
     """torch_compile_fp16, runtime_fp16, runtime_int8: CUDA only, compiled per batch (see CompiledRunner)."""
     if device != "cuda":
         raise NotAvailable(f"{name} needs a CUDA GPU (--device cuda); this run is on the {device}")
+    from edge_swin.runtime.availability import unavailable_reason
+
+    reason = unavailable_reason("cuda")  # torch.compile's Inductor needs triton for CUDA too
+    if reason:
+        raise NotAvailable(reason)
     if name == "torch_compile_fp16":
         model = _need_torch(spec, name).eval().to(device="cuda", dtype=torch.float16)
         return CompiledRunner(name, model, "fp16", torch.float16, _torch_bytes(model))

@@ -13,8 +13,8 @@ scales. The ops have fake implementations, so torch.compile keeps them in one gr
 Modules: kernel_calls (the only calls into edge_swin.plugins.kernels), ops (custom ops), modules (what
 replaces what), convert, benchmark (whole_model_benchmark for the GPU suite).
 """
+from edge_swin.runtime.availability import unavailable_reason
 from edge_swin.runtime.convert import PRECISIONS, RuntimeUnavailable, convert
-from edge_swin.runtime.kernel_calls import unavailable_reason
 
 __all__ = ["PRECISIONS", "RuntimeUnavailable", "convert", "unavailable_reason", "whole_model_benchmark"]
 

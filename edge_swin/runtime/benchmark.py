@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from edge_swin.runtime.kernel_calls import unavailable_reason
+from edge_swin.runtime.availability import unavailable_reason
 
 CONTENDERS = ("eager_fp16", "torch_compile_fp16", "runtime_fp16", "runtime_int8")
 

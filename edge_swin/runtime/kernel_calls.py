@@ -12,27 +12,12 @@ Today's launches (JIT, the same kernels the AOT build compiles for the C++ plugi
 """
 from __future__ import annotations
 
-import os
-
 import torch
 
 from edge_swin.plugins.kernels.linear import linear
 from edge_swin.plugins.kernels.window_attention import HEAD_DIM, WINDOWS, window_attention
 
-__all__ = ["HEAD_DIM", "WINDOWS", "int8_linear", "unavailable_reason", "window_attention_node"]
-
-
-def unavailable_reason(device: torch.device | str) -> str | None:
-    """None if the kernels can run on `device`; otherwise why not, naming the fix."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return None if torch.cuda.is_available() else "no CUDA GPU: torch.cuda.is_available() is False"
-    if device.type == "cpu":
-        if os.environ.get("TRITON_INTERPRET") == "1":
-            return None
-        return ("the runtime's Triton kernels need a CUDA GPU; on a CPU they run only under Triton's interpreter "
-                "(set TRITON_INTERPRET=1 before anything imports triton; slow, for tests)")
-    return f"device {device.type!r}: the runtime's Triton kernels run on CUDA GPUs (or a CPU under TRITON_INTERPRET=1)"
+__all__ = ["HEAD_DIM", "WINDOWS", "int8_linear", "window_attention_node"]
 
 
 def window_attention_node(x: torch.Tensor, qkv_w: torch.Tensor, qkv_b: torch.Tensor, proj_w: torch.Tensor,

@@ -23,10 +23,11 @@ import torch
 from torch import Tensor
 
 from edge_swin.runtime import kernel_calls
+from edge_swin.runtime.availability import unavailable_reason
 
 
 def _check(x: Tensor) -> None:
-    reason = kernel_calls.unavailable_reason(x.device)
+    reason = unavailable_reason(x.device)
     if reason:
         raise RuntimeError(f"edge_swin runtime op on {x.device}: {reason}")
 

@@ -68,11 +68,13 @@ def _engines(ctx: RunContext, loader) -> dict:
 
 def _runtime(ctx: RunContext, model, loader) -> dict:
     """Top-1 of the model on our kernels as PyTorch ops (edge_swin.runtime), or "not available: <reason>"."""
-    from edge_swin.runtime import convert, unavailable_reason
+    from edge_swin.runtime.availability import unavailable_reason
 
     reason = unavailable_reason("cuda")
     if reason:
         return {name: {"status": f"not available: {reason}"} for name in ("runtime_fp16", "runtime_int8")}
+    from edge_swin.runtime import convert  # imports triton: only where it can run
+
     found = {}
     sources = {"runtime_fp16": (model, "fp16"), "runtime_int8": (ctx.int8_weights, "int8")}
     for name, (source, precision) in sources.items():
