@@ -14,6 +14,9 @@ MatMulAddFusion disabled: FINDINGS "INT8 on a CPU in ONNX Runtime"), onnxruntime
 default session), tensorrt and tensorrt_rtx (an engine built without our plugin: the native baseline),
 tensorrt_plugin and tensorrt_rtx_plugin (the engine whose SwinWindowAttention layers are our plugin). Engines
 run through edge_swin.trt.runtime, which checks their sidecar (GPU, TensorRT release, plugin library) first.
+torch_compile_fp16 (FP16, mode="reduce-overhead": what a PyTorch user would deploy), runtime_fp16 and
+runtime_int8 (edge_swin.runtime: our kernels as PyTorch ops, the INT8 one from the QAT model, both under the same
+torch.compile mode) need a CUDA GPU; each compiles per batch size inside prepare(), reported as compile_seconds.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ class ModelSpec:
     engine: Path | None = None          # a TensorRT / TensorRT-RTX engine without our plugin
     engine_plugin: Path | None = None   # the same model with SwinWindowAttention as our plugin
     plugin_library: Path | None = None  # that engine's plugin library (default: the one its sidecar names)
+    build_int8: Callable[[], torch.nn.Module] | None = None  # the quantized (QAT or calibrated) model, for runtime_int8
     name: str = "model"
 
 
@@ -220,6 +224,60 @@ def _engine(name: str, spec: ModelSpec, device: str, threads: int | None) -> Run
     return _tensorrt(name, spec, device)
 
 
+class CompiledRunner(Runner):
+    """A module under torch.compile(mode="reduce-overhead") on a GPU; prepare() compiles for the batch and times it."""
+
+    def __init__(self, name: str, module: torch.nn.Module, precision: str, dtype: torch.dtype, model_bytes: int):
+        self.name, self.device, self.precision, self.cuda_timing = name, "cuda", precision, True
+        self.dtype, self.model_bytes = dtype, model_bytes
+        self.fn = torch.compile(module, mode="reduce-overhead")
+        self.compile_seconds: dict[int, float] = {}
+
+    def prepare(self, images):
+        import time
+
+        x = images.to(device="cuda", dtype=self.dtype)
+        start = time.perf_counter()
+        self.run(x)  # the first call for a shape compiles (Inductor, then CUDA graph recording on the next calls)
+        torch.cuda.synchronize()
+        self.compile_seconds[int(x.shape[0])] = time.perf_counter() - start
+        return x
+
+    @torch.inference_mode()
+    def run(self, x):
+        return self.fn(x)
+
+
+def _compiled(name: str, spec: ModelSpec, device: str, threads: int | None) -> Runner:
+    """torch_compile_fp16, runtime_fp16, runtime_int8: CUDA only, compiled per batch (see CompiledRunner)."""
+    if device != "cuda":
+        raise NotAvailable(f"{name} needs a CUDA GPU (--device cuda); this run is on the {device}")
+    from edge_swin.runtime.availability import unavailable_reason
+
+    reason = unavailable_reason("cuda")  # torch.compile's Inductor needs triton for CUDA too
+    if reason:
+        raise NotAvailable(reason)
+    if name == "torch_compile_fp16":
+        model = _need_torch(spec, name).eval().to(device="cuda", dtype=torch.float16)
+        return CompiledRunner(name, model, "fp16", torch.float16, _torch_bytes(model))
+    from edge_swin.errors import EdgeSwinError
+    from edge_swin.runtime import convert
+
+    precision = name.removeprefix("runtime_")
+    if precision == "int8":
+        if spec.build_int8 is None:
+            raise NotAvailable("runtime_int8 needs the quantized model: a run folder with qat/int8.pth, or "
+                               "--int8-calibrate N with PyTorch weights")
+        source = spec.build_int8()
+    else:
+        source = _need_torch(spec, name)
+    try:
+        module = convert(source, precision, device="cuda")
+    except EdgeSwinError as e:
+        raise NotAvailable(str(e)) from None
+    return CompiledRunner(name, module, precision + " (edge_swin.runtime)", torch.float32, _torch_bytes(module))
+
+
 @dataclass(frozen=True)
 class Backend:
     label: str                                                       # what the README table calls it
@@ -238,6 +296,9 @@ REGISTRY: dict[str, Backend] = {
     "tensorrt_plugin": Backend("TensorRT engine + our plugin", _engine),
     "tensorrt_rtx": Backend("TensorRT-RTX engine", _engine),
     "tensorrt_rtx_plugin": Backend("TensorRT-RTX engine + our plugin", _engine),
+    "torch_compile_fp16": Backend("torch.compile FP16 (reduce-overhead)", _compiled),
+    "runtime_fp16": Backend("edge_swin.runtime FP16", _compiled),
+    "runtime_int8": Backend("edge_swin.runtime INT8", _compiled),
 }
 BACKENDS = tuple(REGISTRY)
 DEFAULT_BACKENDS = tuple(name for name, backend in REGISTRY.items() if backend.default)
