@@ -46,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="calibration images, drawn class-balanced from the training split (default: %(default)s)")
     p.add_argument("--calib-method", default="max", choices=["max", "percentile", "entropy"],
                    help="activation calibrator (default: %(default)s)")
+    p.add_argument("--quant-recipe", default="swin_int8", metavar="NAME",
+                   help="INT8 placement, a recipe of edge_swin/quant/config.py RECIPES (default: %(default)s)")
     p.add_argument("--max-drop", type=float, default=1.0,
                    help="fail when INT8 top-1 is more than this many points below FP32 (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=128, help="training batch size (default: %(default)s)")
@@ -93,6 +95,10 @@ def run(args: argparse.Namespace) -> dict:
         from edge_swin.trt.builder import check_build_host
 
         check_build_host(target)
+    if args.quant_recipe != "swin_int8":  # a typo fails now, not after training (modelopt's import: only then)
+        from edge_swin.quant.config import get_recipe
+
+        get_recipe(args.quant_recipe)
     variant = resolve_name(args.model)
     data_name = Path(args.data).name if args.data else "fashion-mnist"
     out_dir = args.out or Path("runs") / f"{variant}-{data_name}"

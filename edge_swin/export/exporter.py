@@ -18,7 +18,7 @@ strongly typed INT8 engine (TensorRT 11, TensorRT-RTX) then runs in FP16 instead
 
 INT8 (QAT/PTQ, Q/DQ), `precision="int8"` on a modelopt-quantized model (or the
 path of an `edge_swin.quant.save_quantized` checkpoint): the same exporter;
-`edge_swin.export.quant.qdq_forward` turns every enabled quantizer into
+`edge_swin.export.qdq.qdq_forward` turns every enabled quantizer into
 QuantizeLinear/DequantizeLinear for the export, each SwinWindowAttention node
 gets 15 inputs (the eight block scales after the mask, function.py) and the
 15-input function body quantize-dequantizes where the fake-quant model does.
@@ -35,15 +35,15 @@ import torch
 import torch.nn as nn
 
 from edge_swin.export.errors import ExportError
-from edge_swin.export.function import (BODIES, DOMAIN, DOMAIN_VERSION, INPUTS, INT8_INPUTS, MAX_OPSET, MIN_OPSET, OP_TYPE,
-                                       window_attention_function)
+from edge_swin.export.function import BODIES, MAX_OPSET, MIN_OPSET, window_attention_function
 from edge_swin.export.int8_weights import store_int8_weights
-
-PLUGIN_NAMESPACE = DOMAIN  # the namespace our TensorRT plugin creator registers under
-from edge_swin.export.quant import enabled_quantizers, is_quantized_model, qdq_forward
+from edge_swin.export.qdq import (BLOCK_QUANTIZERS, _tensor_quantizer_cls, block_scales, enabled_quantizers,
+                                  is_quantized_model, qdq_forward)
 from edge_swin.export.report import graph_report
 from edge_swin.export.simplify import simplify as simplify_model
 from edge_swin.export.symbolic import BLOCK_KEY, custom_op_forward
+from edge_swin.op_contract import (DOMAIN, DOMAIN_VERSION, INPUTS, INT8_INPUTS, OP_TYPE, add_plugin_namespace,
+                                   attention_nodes)
 from edge_swin.models.window_attention import WindowAttention, padded_size
 from edge_swin.utils.io import atomic_path, write_json
 
@@ -169,21 +169,19 @@ def _finish_model(mp: onnx.ModelProto, opset: int, body: str | None, int8: bool 
         if o.domain == DOMAIN:
             o.version = DOMAIN_VERSION
     n_inputs = len(INT8_INPUTS if int8 else INPUTS)
-    for node in mp.graph.node:
-        if node.domain == DOMAIN and node.op_type == OP_TYPE:
-            # TensorRT's parser wants every formal input of a local function on the node: absent ones as "".
-            while len(node.input) < n_inputs:
-                node.input.append("")
-            # TensorRT's ONNX parser imports a local-function node as its body unless the node names a plugin
-            # namespace; with this attribute it maps the node to our plugin when that is registered (exact
-            # namespace match) and still uses the body when it is not. ONNX Runtime ignores it.
-            if not any(a.name == "plugin_namespace" for a in node.attribute):
-                node.attribute.append(onnx.helper.make_attribute("plugin_namespace", PLUGIN_NAMESPACE))
-            block = {p.key: p.value for p in node.metadata_props}.get(BLOCK_KEY)
-            if block:
-                node.name = block
+    for node in attention_nodes(mp):
+        # TensorRT's parser wants every formal input of a local function on the node: absent ones as "".
+        while len(node.input) < n_inputs:
+            node.input.append("")
+        block = {p.key: p.value for p in node.metadata_props}.get(BLOCK_KEY)
+        if block:
+            node.name = block
+    # TensorRT's ONNX parser imports a local-function node as its body unless the node names a plugin
+    # namespace; with this attribute it maps the node to our plugin when that is registered (exact
+    # namespace match) and still uses the body when it is not. ONNX Runtime ignores it.
+    add_plugin_namespace(mp)
     del mp.functions[:]
-    if any(n.domain == DOMAIN and n.op_type == OP_TYPE for n in mp.graph.node):
+    if attention_nodes(mp):
         mp.functions.append(window_attention_function(body, opset, int8=int8, float_body=float_body))
     return mp
 
@@ -300,7 +298,7 @@ def export_onnx(
     except Exception as e:
         raise ExportError(f"the exported model fails onnx.checker / shape inference: {e}") from e
 
-    n_custom = sum(1 for n in mp.graph.node if n.domain == DOMAIN and n.op_type == OP_TYPE)
+    n_custom = len(attention_nodes(mp))
     if custom_op and n_custom != len(blocks):
         raise ExportError(f"expected one {OP_TYPE} node per block ({len(blocks)}), found {n_custom}")
     if not custom_op and n_custom:
@@ -331,8 +329,6 @@ def export_onnx(
 def _half_except_quantizers(model: nn.Module) -> None:
     """Parameters and buffers to float16, but not the quantizers' (their amax keeps its float32 value: the
     scales come from it)."""
-    from edge_swin.export.quant import _tensor_quantizer_cls
-
     quantizer = _tensor_quantizer_cls()
     inside = {id(m) for q in model.modules() if isinstance(q, quantizer) for m in q.modules()}
     for m in model.modules():
@@ -357,8 +353,6 @@ def _load_checkpoint(path: Path, precision: str) -> nn.Module:
 
 def _int8_summary(model: nn.Module, blocks, custom_op: bool) -> dict:
     """What the report says about the quantization: quantizers exported and each node's eight scales."""
-    from edge_swin.export.quant import BLOCK_QUANTIZERS, block_scales
-
     out = {"quantizers_enabled": len(enabled_quantizers(model)), "qdq": "int8, zero point 0, scale = amax / 127"}
     if custom_op:
         out["block_scales"] = {

@@ -85,16 +85,19 @@ from __future__ import annotations
 import onnx
 from onnx import AttributeProto, TensorProto, helper
 
-DOMAIN = "edge_swin"
-OP_TYPE = "SwinWindowAttention"
-DOMAIN_VERSION = 1
-FUNCTION_VERSION = 2  # the `version` attribute; the plugin refuses what it does not know
+# The op's identity, inputs and attributes: edge_swin.op_contract (shared with the plugin and the TensorRT side).
+from edge_swin.op_contract import (  # noqa: F401  (re-exported)
+    ATTRIBUTES,
+    DOMAIN,
+    DOMAIN_VERSION,
+    FUNCTION_VERSION,
+    INPUTS,
+    INT8_INPUTS,
+    OP_TYPE,
+    SCALE_INPUTS,
+)
 
-INPUTS = ["x", "qkv_w", "qkv_b", "proj_w", "proj_b", "rel_bias", "mask"]
-SCALE_INPUTS = ["qkv_x_scale", "qkv_w_scale", "q_scale", "k_scale", "softmax_scale", "v_scale", "proj_x_scale",
-                "proj_w_scale"]  # INT8 nodes: inputs 7..14 (edge_swin.export.quant.BLOCK_QUANTIZERS, same order)
-INT8_INPUTS = INPUTS + SCALE_INPUTS
-ATTRIBUTES = ["num_heads", "window_size", "shift_size", "scale", "version"]
+
 BODIES = ("matmul", "attention23")
 # The lowest default-domain opset each body needs (Attention: 23).
 MIN_OPSET = {"matmul": 17, "attention23": 23}
@@ -237,9 +240,9 @@ def _build(body_kind: str, int8: bool = False, float_body: bool = False) -> onnx
 
     opset = MIN_OPSET[body_kind]
     return helper.make_function(
-        DOMAIN, OP_TYPE, INT8_INPUTS if int8 else INPUTS, ["y"], b.nodes,
+        DOMAIN, OP_TYPE, list(INT8_INPUTS if int8 else INPUTS), ["y"], b.nodes,
         opset_imports=[helper.make_opsetid("", opset)],
-        attributes=ATTRIBUTES,
+        attributes=list(ATTRIBUTES),
         doc_string=f"Swin W-MSA/SW-MSA on [B, H, W, C] ({body_kind} body{', INT8 Q/DQ' if int8 else ''}"
                    f"{', computed in float32 between casts' if float_body else ''}, "
                    f"signature version {FUNCTION_VERSION}); "

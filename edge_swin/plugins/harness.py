@@ -24,6 +24,7 @@ import os
 import sys
 from pathlib import Path
 
+from edge_swin.op_contract import FUNCTION_VERSION, HEAD_DIM, INPUTS, INT8_INPUTS
 from edge_swin.plugins import library
 
 HARNESS_NAME = "libedge_swin_node_harness.so"
@@ -31,11 +32,8 @@ HARNESS_TARGET = "edge_swin_node_harness"
 ABI_VERSION = 1  # csrc/node_c_api.cpp kHarnessAbiVersion
 DEFAULT_OUT = Path("build/plugins")  # as python -m edge_swin.plugins.build
 DEFAULT_KERNELS = DEFAULT_OUT / "embedded_kernels.cpp"
-HEAD_DIM = 32
-FP16_INPUTS, INT8_INPUTS = 7, 15
-INPUT_NAMES = ("x", "qkv_w", "qkv_b", "proj_w", "proj_b", "rel_bias", "mask", "qkv_x_scale", "qkv_w_scale",
-               "q_scale", "k_scale", "softmax_scale", "v_scale", "proj_x_scale", "proj_w_scale")
-FUNCTION_VERSION = 2  # edge_swin.export.function.FUNCTION_VERSION, the version the C API assumes
+INPUT_NAMES = INT8_INPUTS  # the node's inputs in order (edge_swin.op_contract); FP16 nodes have the first 7
+FP16_INPUTS = len(INPUTS)
 ERROR_BYTES = 4096
 BUILD_HINT = ("build it with `python -m edge_swin.plugins.build --arch <sm>` then `python -m edge_swin.plugins.harness` "
               "(or edge_swin.plugins.harness.build_harness)")
@@ -259,9 +257,9 @@ class NodeLaunch:
         self.scale = float(attrs["scale"])
         if attrs.get("version", FUNCTION_VERSION) != FUNCTION_VERSION:
             raise HarnessError(f"node version {attrs['version']}: the harness runs version {FUNCTION_VERSION}")
-        if len(tensors) != FP16_INPUTS or (self.int8 and len(scales) != INT8_INPUTS - FP16_INPUTS):
+        if len(tensors) != FP16_INPUTS or (self.int8 and len(scales) != len(INT8_INPUTS) - FP16_INPUTS):
             raise HarnessError(f"{len(tensors)} tensors and {0 if scales is None else len(scales)} scales: a node "
-                               f"has {FP16_INPUTS} tensors and, for INT8, {INT8_INPUTS - FP16_INPUTS} scales")
+                               f"has {FP16_INPUTS} tensors and, for INT8, {len(INT8_INPUTS) - FP16_INPUTS} scales")
         io = torch.float32 if self.int8 else torch.float16  # the shipped (mode, io) pairs, README "Variants"
         x = tensors[0]
         if not x.is_cuda:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge_swin.errors import EdgeSwinError
+from edge_swin.plugins import library
 from edge_swin.trt import backend as trt_backend
 from edge_swin.trt.metadata import (
     GpuInfo,
@@ -24,6 +25,7 @@ from edge_swin.trt.metadata import (
     cuda_gpu,
     read_metadata,
 )
+from edge_swin.trt.trt_logger import capture_logger
 
 _TORCH_DTYPES = {"FLOAT": "float32", "HALF": "float16", "INT32": "int32", "INT64": "int64", "INT8": "int8",
                  "BF16": "bfloat16", "BOOL": "bool"}
@@ -52,10 +54,10 @@ class EngineRunner:
         self.backend = trt_backend.load(flavour)
         trt = self.backend.trt
         if plugin_library:
-            self._plugin = trt_backend.load_plugin_library(plugin_library, self.backend.flavour)
+            self._plugin = library.load_library(plugin_library, trt)
         self.device = torch.device("cuda", device)
         torch.cuda.set_device(self.device)
-        self.logger = trt_backend.capture_logger(self.backend.flavour)
+        self.logger = capture_logger(self.backend.flavour)
         self.runtime = trt.Runtime(self.logger)
         self.engine = self.runtime.deserialize_cuda_engine(self.path.read_bytes())
         if self.engine is None:

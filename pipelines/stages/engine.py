@@ -21,8 +21,14 @@ from pathlib import Path
 from edge_swin.data import IMAGENET_MEAN, IMAGENET_STD
 from edge_swin.data.transforms import DEFAULT_CROP_PCT
 from edge_swin.errors import EdgeSwinError
-from edge_swin.stages import NOT_BUILT, Stage
+from edge_swin.plugins import library as plugin_library
+from edge_swin.trt import backend, rtx_alias
+from edge_swin.trt.builder import build_engine, check_build_host, log_path, on_jetson_with_tensorrt
+from edge_swin.trt.bundle import write_bundle
+from edge_swin.trt.metadata import sidecar_path
+from edge_swin.trt.plugin_cache import copy_into, plugin_library_for
 from edge_swin.utils.io import sha256_file
+from edge_swin.utils.manifest import Stage
 from pipelines.stages.context import RunContext
 
 BUILDER_VERSION = 1  # bump when the builder's settings change what an engine contains
@@ -30,8 +36,6 @@ PLUGIN_PRECISIONS = ("fp16", "int8")  # the plugin has FP16 and INT8 kernels onl
 
 
 def run(ctx: RunContext) -> None:
-    from edge_swin.trt.builder import check_build_host, on_jetson_with_tensorrt
-
     target = ctx.target
     if target.build_on == "device":
         on_device, why = on_jetson_with_tensorrt(target)
@@ -76,30 +80,21 @@ def accuracy(ctx: RunContext, precision: str) -> dict | None:
 def _plugin_library(ctx: RunContext, stage: Stage, flavour: str) -> tuple[Path | None, list[int], str]:
     """(library in the stage folder, SMs with kernels, notes) when our plugin library can be had here, else
     (None, [], why not)."""
-    from edge_swin.trt import backend
-    from edge_swin.trt.plugin_cache import copy_into, plugin_library_for
-
-    if flavour == "tensorrt_rtx":
-        status = backend.rtx_alias_status()
-        if not status.startswith(("alias loaded", "unversioned library present")):
-            return None, [], f"the TensorRT-RTX parser would abort on a plugin node: {status}"
+    if flavour == "tensorrt_rtx" and not rtx_alias.usable():
+        return None, [], f"the TensorRT-RTX parser would abort on a plugin node: {rtx_alias.status()}"
     sources = [path for p, path in _sources(ctx).items() if p in PLUGIN_PRECISIONS]
     library, sms, notes = plugin_library_for(sources, ctx.target)
     if library is None:
         return None, [], notes
     library = copy_into(library, stage.path("plugin"))
     try:
-        backend.load_plugin_library(library, flavour)
+        plugin_library.load_library(library, backend.load(flavour).trt)
     except EdgeSwinError as e:
         return None, [], f"the plugin library does not load: {e}"
     return library, sms, notes
 
 
 def _build(ctx: RunContext) -> None:
-    from edge_swin.trt import backend
-    from edge_swin.trt.builder import build_engine, log_path
-    from edge_swin.trt.metadata import sidecar_path
-
     target, args = ctx.target, ctx.args
     be = backend.load(target.flavour)
     sources = _sources(ctx)
@@ -207,13 +202,6 @@ def _bundle(ctx: RunContext, why_not_here: str) -> None:
     """A Jetson target off the device: write the bundle the device builds its engines from."""
     target = ctx.target
     ctx.engines = {}
-    try:
-        from edge_swin.trt.bundle import write_bundle
-    except ImportError as e:
-        note = f"{target.name} engines build on the device ({why_not_here}); the bundle writer is not in this version ({e})"
-        print(f"[engine] not built: {note}")
-        ctx.stages["engine"] = {"stage": "engine", "status": NOT_BUILT, "note": note}
-        return
     sources = _sources(ctx)
     fields = {"classes": ctx.classes, "preprocess": preprocess(ctx)}
     accuracies = {p: accuracy(ctx, p) for p in sources}

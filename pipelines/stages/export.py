@@ -22,7 +22,7 @@ import torch
 
 from edge_swin.eval import OrtModel, max_relative_error
 from edge_swin.export import ExportError, export_onnx
-from edge_swin.stages import Stage
+from edge_swin.utils.manifest import Stage
 from edge_swin.utils.io import sha256_file
 from pipelines.stages.context import RunContext
 

@@ -12,7 +12,7 @@ import copy
 from torch.utils.data import DataLoader
 
 from edge_swin.data import build_calibration_source
-from edge_swin.stages import Stage
+from edge_swin.utils.manifest import Stage
 from edge_swin.utils.io import sha256_file, write_json, write_text
 from pipelines.stages.context import RunContext
 
@@ -23,7 +23,7 @@ def run(ctx: RunContext) -> None:
                     "batch_size": args.batch_size, "seed": args.seed}
     inputs = {"weights_sha256": sha256_file(ctx.weights), "data": ctx.data_info,
               "calibration": {"size": args.calib_size, "seed": args.seed, "method": args.calib_method,
-                              "class_balanced": True},
+                              "class_balanced": True, "recipe": args.quant_recipe},
               "qat": qat_settings, "max_drop": args.max_drop}
     stage = Stage(ctx.out_dir, "qat", inputs)
     if stage.up_to_date():
@@ -38,7 +38,8 @@ def run(ctx: RunContext) -> None:
     student = copy.deepcopy(teacher)
     loader, calib_set = quant.calibration_loader(build_calibration_source(args.data, ctx.img_size), size=args.calib_size,
                                                  seed=args.seed, batch_size=32)
-    calibration = quant.calibrate(student, loader, method=args.calib_method, cache_dir=stage.path("calibration"),
+    calibration = quant.calibrate(student, loader, method=args.calib_method, recipe=args.quant_recipe,
+                                  cache_dir=stage.path("calibration"),
                                   calib_set=calib_set, device=ctx.device)
     summary = quant.format_quant_summary(student)
     print(summary)

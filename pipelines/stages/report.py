@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from edge_swin.stages import versions
+from edge_swin.utils.manifest import versions
 from edge_swin.utils.io import write_json, write_text
 from pipelines.stages.context import RunContext
 

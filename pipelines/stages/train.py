@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from edge_swin.stages import SKIPPED, Stage
+from edge_swin.utils.manifest import SKIPPED, Stage
 from edge_swin.train import TrainConfig, train
 from edge_swin.train.trainer import LAST
 from edge_swin.utils.io import save_torch, sha256_file, write_json

@@ -93,6 +93,7 @@ def test_default_stages_write_manifests_and_report_then_skip_on_rerun(capsys, tm
     assert "onnxruntime_int8" in accuracy
     if not torch.cuda.is_available():  # engines are evaluated where they can run, else listed with the reason
         assert accuracy["tensorrt_rtx_int8"]["status"].startswith("not available: ") and "GPU" in accuracy["tensorrt_rtx_int8"]["status"]
+        assert accuracy["runtime_int8"]["status"].startswith("not available: ") and "GPU" in accuracy["runtime_int8"]["status"]
     md = (out / "report.md").read_text()
     assert "model_int8.onnx" in md and "## Engines" in md and "`engine/model_int8.engine` | int8 |" in md
     assert "| tensorrt_rtx_int8 | not available" in md or torch.cuda.is_available()

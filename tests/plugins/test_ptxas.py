@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from edge_swin.plugins import kernel_cache
 from edge_swin.plugins import ptxas as px
 from edge_swin.trt import bundle, plugin_cache
 from edge_swin.trt.targets import get_target, load_targets
@@ -63,18 +64,39 @@ def test_build_cli_names_the_missing_ptxas(tmp_path):
     assert not (tmp_path / "k").exists()
 
 
-def test_kernel_cache_keys_include_the_ptxas(tmp_path):
-    a = px.Ptxas(path=None, version="12.9", source="triton")
-    b = px.Ptxas(path=tmp_path / "ptxas", version="12.6", source="nvidia-cuda-nvcc-cu12")
-    assert bundle._kernel_cache_key(87, ["linear"], a) != bundle._kernel_cache_key(87, ["linear"], b)
+def test_kernel_cache_keys_include_the_ptxas(tmp_path, monkeypatch):
+    """kernel_cache.compiled_kernels (the one kernel build of the engine stage and the bundle): the same windows
+    and SM with another ptxas are another cache entry, and the build is told the CUDA release."""
+    tools = {None: px.Ptxas(path=None, version="12.9", source="triton"),
+             "12.6": px.Ptxas(path=tmp_path / "ptxas", version="12.6", source="nvidia-cuda-nvcc-cu12")}
+    monkeypatch.setattr(kernel_cache, "bundled_ptxas", lambda: tools[None])
+    monkeypatch.setattr(kernel_cache, "ptxas_for_cuda", lambda cuda: tools[cuda])
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    calls = []
+
+    def fake_run(cmd, env=None, **kwargs):
+        calls.append(cmd)
+        out = Path(cmd[cmd.index("--out") + 1])
+        out.mkdir(parents=True)
+        (out / kernel_cache.KERNELS_CPP).write_text("// stand-in\n")
+        entries = [{"family": "linear", "sm": 87}, {"family": "window_attention", "window": [7, 7], "sm": 87}]
+        (out / kernel_cache.MANIFEST).write_text(json.dumps({"kernels": entries}))
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(kernel_cache.subprocess, "run", fake_run)
+    bundled = kernel_cache.compiled_kernels([(7, 7)], [87])
+    jetpack6 = kernel_cache.compiled_kernels([(7, 7)], [87], cuda="12.6")
+    assert bundled.sms == jetpack6.sms == [87] and bundled.folder != jetpack6.folder
+    assert len(calls) == 2 and "--cuda" not in calls[0] and calls[1][calls[1].index("--cuda") + 1] == "12.6"
+    assert kernel_cache.compiled_kernels([(7, 7)], [87], cuda="12.6").folder == jetpack6.folder and len(calls) == 2
 
 
 def test_jetson_bundle_without_the_ptxas_says_so(monkeypatch, tmp_path):
     monkeypatch.setattr(px, "wheel_ptxas", lambda dist: None)
-    out, reason = bundle._build_kernels(87, {(7, 7)}, "12.6")
-    assert out is None and "nvidia-cuda-nvcc-cu12" in reason
-    table, sms, why = plugin_cache.kernel_table([(7, 7)], [87], "12.6")
-    assert table is None and sms == [] and "nvidia-cuda-nvcc-cu12" in why
+    cpp, manifest, reason = bundle._kernel_table(get_target("jetson-orin"), None, {(7, 7)})
+    assert cpp is None and manifest is None and "nvidia-cuda-nvcc-cu12" in reason
+    library, sms, why = plugin_cache.build_plugin_library([(7, 7)], [87], header_dir=tmp_path, cuda="12.6")
+    assert library is None and sms == [] and "nvidia-cuda-nvcc-cu12" in why
 
 
 @pytest.mark.slow

@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from edge_swin.trt.layers import inspector_report
+from edge_swin.trt.layer_report import inspector_report
 from edge_swin.trt.metadata import NeedsGPU
-from tests.trt.conftest import needs_trtrtx
+from tests.helpers import needs_trtrtx
 
 ROOT = Path(__file__).resolve().parents[2]
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given on a machine without a GPU")
