@@ -1,0 +1,168 @@
+"""torch.distributed for the train and QAT stages: join torchrun's process group, rank queries, rank-0-only work.
+
+torchrun starts one process per GPU (or per CPU worker) and sets RANK,
+WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT. `init` joins that group
+(NCCL on GPUs, Gloo on CPUs, with a timeout so a hung peer cannot block the
+others forever); without those variables every helper here is a no-op for one
+process, so the same code runs both ways.
+
+Rank 0 alone writes files. `on_main(fn)` runs `fn` there while the other ranks
+wait, then hands them its result, or its error as `PeerFailed` (which the CLI
+prints nowhere: rank 0 has already said what went wrong, once).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import sys
+from typing import Callable, TypeVar
+
+import torch
+import torch.distributed as dist
+
+from edge_swin.errors import EdgeSwinError
+
+TIMEOUT_ENV = "EDGE_SWIN_DIST_TIMEOUT"  # seconds a collective may wait for a peer before the run stops
+DEFAULT_TIMEOUT_S = 1800
+T = TypeVar("T")
+
+
+class PeerFailed(EdgeSwinError):
+    """Rank 0 failed inside `on_main`; it has printed the reason, the other ranks stop quietly."""
+
+
+class PeerLost(EdgeSwinError):
+    """A collective failed: another rank died or hung past the timeout."""
+
+
+def launched() -> bool:
+    """True in a process torchrun started as one of several."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def active() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    return dist.get_rank() if active() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if active() else 1
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def timeout() -> dt.timedelta:
+    return dt.timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S)))
+
+
+def init(device: str) -> str:
+    """Join torchrun's process group if this process is one of several; returns the device this rank uses.
+
+    device "cuda" becomes "cuda:LOCAL_RANK" (one GPU a process, NCCL); "cpu" uses Gloo.
+    Ranks other than 0 print nothing to stdout and show no progress bars.
+    """
+    if not launched() or active():
+        return device
+    if device.startswith("cuda"):
+        if device != "cuda":
+            raise EdgeSwinError(f"--device {device}: under torchrun each process uses cuda:LOCAL_RANK; pass "
+                                "--device cuda (or auto) and choose GPUs with CUDA_VISIBLE_DEVICES")
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if local_rank >= torch.cuda.device_count():
+            raise EdgeSwinError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPU(s) here: "
+                                "--nproc_per_node must not exceed the GPUs of a machine")
+        torch.cuda.set_device(local_rank)
+        device, backend = f"cuda:{local_rank}", "nccl"
+    else:
+        backend = "gloo"
+    dist.init_process_group(backend, timeout=timeout())
+    if not is_main():
+        os.environ["TQDM_DISABLE"] = "1"  # tqdm reads TQDM_* defaults per bar
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
+    return device
+
+
+def shutdown() -> None:
+    if active():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if active():
+        dist.barrier()
+
+
+def broadcast_from_main(value: T) -> T:
+    """Rank 0's `value` on every rank (any picklable object)."""
+    if not active():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def all_reduce_sum(values: list[float], device: str | torch.device = "cpu") -> list[float]:
+    """Element-wise sums of `values` over all ranks (float64, so counts stay exact)."""
+    if not active():
+        return list(values)
+    # NCCL reduces CUDA tensors only; Gloo CPU ones.
+    where = device if dist.get_backend() == "nccl" else "cpu"
+    tensor = torch.tensor(values, dtype=torch.float64, device=where)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def on_main(fn: Callable[[], T]) -> T:
+    """Run `fn` on rank 0 only; every rank returns its result (picklable), or raises its error.
+
+    The other ranks wait (at most the process-group timeout). Rank 0 re-raises
+    the original exception; the others raise `PeerFailed`.
+    """
+    if not active():
+        return fn()
+    outcome: tuple[str, object] = ("ok", None)
+    error: BaseException | None = None
+    if is_main():
+        try:
+            outcome = ("ok", fn())
+        except BaseException as err:  # noqa: BLE001 (the others must hear of any failure, then it propagates)
+            outcome, error = ("error", f"{type(err).__name__}: {err}"), err
+    outcome = broadcast_from_main(outcome)
+    if error is not None:
+        raise error
+    if outcome[0] == "error":
+        raise PeerFailed(f"rank 0 failed: {outcome[1]}")
+    return outcome[1]
+
+
+def lost_peer_message(err: BaseException, checkpoint_hint: str) -> str:
+    return (f"rank {rank()} of {world_size()}: the other ranks stopped answering ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:200] if str(err) else 'no detail'}). {checkpoint_hint}")
+
+
+def is_collective_failure(err: BaseException) -> bool:
+    """True for the errors a collective raises when a peer died, closed its connection or timed out."""
+    if not active():
+        return False
+    if isinstance(err, dist.DistError):
+        return True
+    text = str(err).lower()
+    return isinstance(err, RuntimeError) and any(w in text for w in ("gloo", "nccl", "connection closed", "timed out",
+                                                                     "connection reset", "broken pipe"))
+
+
+@contextlib.contextmanager
+def peer_loss_stops_cleanly(hint: str):
+    """Turn a collective's failure (a peer died or timed out) into one `PeerLost` message ending in `hint`."""
+    try:
+        yield
+    except Exception as err:
+        if is_collective_failure(err):
+            raise PeerLost(lost_peer_message(err, hint)) from None
+        raise
