@@ -74,6 +74,29 @@ class IndexBatches:
         return len(self.micro_batches)
 
 
+class RankBatches:
+    """A DataLoader `batch_sampler` yielding this rank's share of each global batch (one micro-batch a step).
+
+    `set_epoch(seed)` draws the epoch's order and reseeds a `SeededSamples`
+    dataset; a borrowed image (a last batch smaller than the world) counts in
+    its rank's mean, the only place N processes differ from one.
+    """
+
+    def __init__(self, dataset: SeededSamples, batch_size: int, world_size: int = 1, rank: int = 0, seed: int = 0):
+        self.dataset, self.batch_size, self.world_size, self.rank = dataset, batch_size, world_size, rank
+        self.set_epoch(seed)
+
+    def set_epoch(self, seed: int) -> None:
+        self.dataset.epoch_seed = seed
+        self.batches = GlobalBatches(len(self.dataset), self.batch_size, seed, self.world_size, self.rank)
+
+    def __iter__(self):
+        return (mb.indices for mb in self.batches.schedule())
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
 def sample_seed(epoch_seed: int, index: int) -> int:
     return (epoch_seed * 2_654_435_761 + index) % (2 ** 63)
 

@@ -118,27 +118,26 @@ def all_reduce_sum(values: list[float], device: str | torch.device = "cpu") -> l
     return tensor.tolist()
 
 
-def on_main(fn: Callable[[], T]) -> T:
-    """Run `fn` on rank 0 only; every rank returns its result (picklable), or raises its error.
+def on_main(fn: Callable[[], T]) -> T | None:
+    """Run `fn` on rank 0 only, while the other ranks wait; rank 0 gets its result, the others None.
 
-    The other ranks wait (at most the process-group timeout). Rank 0 re-raises
-    the original exception; the others raise `PeerFailed`.
+    An error in `fn` propagates on rank 0 and reaches the others as `PeerFailed`,
+    so no rank is left waiting for a rank 0 that gave up.
     """
     if not active():
         return fn()
-    outcome: tuple[str, object] = ("ok", None)
-    error: BaseException | None = None
+    status, result, error = "ok", None, None
     if is_main():
         try:
-            outcome = ("ok", fn())
-        except BaseException as err:  # noqa: BLE001 (the others must hear of any failure, then it propagates)
-            outcome, error = ("error", f"{type(err).__name__}: {err}"), err
-    outcome = broadcast_from_main(outcome)
+            result = fn()
+        except BaseException as err:  # noqa: BLE001 (the others must hear of any failure; then it propagates)
+            status, error = f"{type(err).__name__}: {err}", err
+    status = broadcast_from_main(status)
     if error is not None:
         raise error
-    if outcome[0] == "error":
-        raise PeerFailed(f"rank 0 failed: {outcome[1]}")
-    return outcome[1]
+    if status != "ok":
+        raise PeerFailed(f"rank 0 failed: {status}")
+    return result
 
 
 def lost_peer_message(err: BaseException, checkpoint_hint: str) -> str:
