@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import sys
@@ -100,9 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         run(args)
     except distributed.PeerFailed:
         return 2  # rank 0 printed the reason
+    except distributed.PeerLost as err:
+        if distributed.is_main():  # one message, from rank 0 (if it is the one that died, torchrun names it)
+            print(f"error: {err}", file=sys.stderr, flush=True)
+        os._exit(2)  # no group teardown: it would wait on the dead peer until torchrun kills this process
     except EdgeSwinError as err:
-        if distributed.is_main() or not isinstance(err, distributed.PeerLost):  # a lost peer: rank 0 says it once
-            print(f"error: {err}", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished stages are kept; rerun with --resume to continue training from its last "

@@ -83,9 +83,19 @@ def init(device: str) -> str:
         backend = "gloo"
     dist.init_process_group(backend, timeout=timeout())
     if not is_main():
-        os.environ["TQDM_DISABLE"] = "1"  # tqdm reads TQDM_* defaults per bar
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
+        _quiet()
     return device
+
+
+def _quiet() -> None:
+    """No stdout and no progress bars on this rank (stderr stays: its errors and tracebacks are worth reading)."""
+    import functools
+
+    from tqdm import tqdm
+
+    # tqdm reads TQDM_DISABLE when it is imported, long before this: switch its default off on the class itself.
+    tqdm.__init__ = functools.partialmethod(tqdm.__init__, disable=True)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
 
 
 def shutdown() -> None:
