@@ -58,8 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="global batch size of training and QAT, whatever the number of torchrun processes: each "
                         "process takes batch/processes/accum-steps images a pass (default: %(default)s)")
     p.add_argument("--accum-steps", type=int, default=1,
-                   help="gradient accumulation: passes per optimiser step, for a global batch larger than memory "
-                        "allows (default: %(default)s)")
+                   help="gradient accumulation in training: passes per optimiser step, for a global batch larger "
+                        "than memory allows (QAT's short distillation takes its batch in one pass) (default: %(default)s)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="training and QAT arithmetic: auto = bf16 on GPUs that have it, fp16 with gradient scaling "
                         "on older GPUs, fp32 on a CPU (default: %(default)s)")
@@ -88,6 +88,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stop-after", choices=["model", "train", "qat"],
                    help="end the run after this stage (e.g. train and QAT on a GPU cluster, export and build elsewhere)")
     args = p.parse_args(argv)
+    if args.accum_steps < 1:
+        p.error(f"--accum-steps must be 1 or more, got {args.accum_steps}")
+    if args.mixup < 0 or args.cutmix < 0:
+        p.error("--mixup and --cutmix are Beta-distribution alphas: 0 (off) or more")
+    if args.drop_path is not None and not 0.0 <= args.drop_path < 1.0:
+        p.error(f"--drop-path is a probability in [0, 1), got {args.drop_path}")
     args.command_line = "python -m pipelines.build " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     return args
 
@@ -143,6 +149,11 @@ def run(args: argparse.Namespace) -> dict:
     ctx.epochs = args.epochs if args.epochs is not None else (0 if args.checkpoint else SCRATCH_EPOCHS)
     ctx.lr = args.lr or (1e-4 if args.checkpoint else 1.5e-3)
     ctx.device = distributed.init(ctx.device)  # under torchrun: join the group, one device a process
+    parts = distributed.world_size() * args.accum_steps
+    if args.batch_size % parts:
+        raise EdgeSwinError(f"--batch-size {args.batch_size} is the global batch: it must split into "
+                            f"{distributed.world_size()} process(es) x {args.accum_steps} accumulation step(s); "
+                            f"choose a multiple of {parts}")
     world = f", {distributed.world_size()} processes" if distributed.active() else ""
     print(f"edge-swin: {variant} for {target.name} ({target.description}) -> {out_dir}{world}")
     _ = ctx.datasets  # a bad --data fails here, before any stage writes

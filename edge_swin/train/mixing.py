@@ -11,13 +11,15 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
 
+from edge_swin.errors import EdgeSwinError
+
 SWIN_MIXUP, SWIN_CUTMIX = 0.8, 1.0
 
 
 def batch_mixer(mixup: float, cutmix: float, num_classes: int):
     """A callable (images, labels) -> (mixed images, soft labels [B, C]), or None when both alphas are 0."""
     if mixup < 0 or cutmix < 0:
-        raise ValueError(f"mixup and cutmix alphas must be >= 0, got {mixup}, {cutmix}")
+        raise EdgeSwinError(f"Mixup and CutMix alphas must be 0 (off) or more, got {mixup}, {cutmix}")
     parts = []
     if mixup > 0:
         parts.append(v2.MixUp(alpha=mixup, num_classes=num_classes))

@@ -79,3 +79,15 @@ def test_two_processes_write_what_one_writes_and_only_rank_0_writes(tmp_path, fa
         torch.testing.assert_close(b[name], a[name], rtol=1e-4, atol=1e-6, msg=name)
     sidecars = [json.loads((d / "qat" / "int8.json").read_text()) for d in (one, two)]
     assert sidecars[0]["format"] == sidecars[1]["format"] and sidecars[0]["config"] == sidecars[1]["config"]
+
+
+def test_recipe_flags_refuse_bad_values_before_any_stage(capsys, tmp_path):
+    for bad, message in ((["--accum-steps", "0"], "--accum-steps must be 1 or more"),
+                         (["--mixup", "-1"], "--mixup and --cutmix are Beta-distribution alphas"),
+                         (["--drop-path", "1.5"], "--drop-path is a probability")):
+        with pytest.raises(SystemExit):
+            main([*bad, "--out", str(tmp_path / "r")])
+        assert message in capsys.readouterr().err
+    assert main(["--batch-size", "10", "--accum-steps", "4", "--target", "jetson-orin", "--out", str(tmp_path / "r")]) == 2
+    assert "choose a multiple of 4" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
