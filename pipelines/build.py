@@ -106,13 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(args)
     except distributed.PeerFailed:
-        return 2  # rank 0 printed the reason
+        distributed.barrier()  # exit after rank 0 has written its report and said why: torchrun stops it otherwise
+        return 2
     except distributed.PeerLost as err:
         if distributed.is_main():  # one message, from rank 0 (if it is the one that died, torchrun names it)
             print(f"error: {err}", file=sys.stderr, flush=True)
         os._exit(2)  # no group teardown: it would wait on the dead peer until torchrun kills this process
     except EdgeSwinError as err:
-        print(f"error: {err}", file=sys.stderr)
+        rank = f"rank {distributed.rank()}: " if not distributed.is_main() else ""
+        print(f"{rank}error: {err}", file=sys.stderr, flush=True)
+        if getattr(err, "peers_told", False):
+            distributed.barrier()  # the other ranks wait there (PeerFailed) until this message is out
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished stages are kept; rerun with --resume to continue training from its last "

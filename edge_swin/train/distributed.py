@@ -144,6 +144,7 @@ def on_main(fn: Callable[[], T]) -> T | None:
             status, error = f"{type(err).__name__}: {err}", err
     status = broadcast_from_main(status)
     if error is not None:
+        error.peers_told = True  # the CLI holds the others at a barrier until rank 0 has reported it
         raise error
     if status != "ok":
         raise PeerFailed(f"rank 0 failed: {status}")

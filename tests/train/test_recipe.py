@@ -58,3 +58,15 @@ def test_resume_may_change_precision_and_accumulation_but_not_the_recipe(tmp_pat
     assert train(fresh_model(), *datasets(), changed, tmp_path, resume=True).resumed_from_epoch == 1
     with pytest.raises(EdgeSwinError, match="mixup: checkpoint 0.0, now 0.8"):
         train(fresh_model(), *datasets(), TrainConfig(**{**base.__dict__, "mixup": 0.8}), tmp_path, resume=True)
+
+
+def test_throughput_benchmark_times_each_precision(tmp_path):
+    import json
+
+    from benchmarks.train_throughput import main
+
+    out = tmp_path / "throughput.json"
+    assert main(["--arch", "swin_nano", "--device", "cpu", "--batch", "4", "--steps", "2", "--precisions", "fp32,bf16",
+                 "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert [r["precision"] for r in rows] == ["fp32", "bf16"] and all(r["images_per_second"] > 0 for r in rows)
