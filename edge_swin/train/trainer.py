@@ -111,7 +111,7 @@ def train(
     scheduler = cosine_with_warmup(optimizer, config.epochs * steps_per_epoch,
                                    max(1, int(config.warmup_epochs * steps_per_epoch)), config.min_lr_ratio)
     scaler = grad_scaler(precision, device)
-    mixer = batch_mixer(config.mixup, config.cutmix, len(train_set.classes))
+    mixer = batch_mixer(config.mixup, config.cutmix, len(train_set.classes)) if config.mixup or config.cutmix else None
     # DDP averages gradients over ranks; per-sample losses are summed and divided by the global batch, times world.
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world > 1 \
         else model
