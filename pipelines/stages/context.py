@@ -40,7 +40,9 @@ class RunContext:
 
     @cached_property
     def model_overrides(self) -> dict:
-        return {k: v for k, v in {"img_size": self.args.img_size, "window_size": self.args.window_size}.items() if v}
+        given = {"img_size": self.args.img_size, "window_size": self.args.window_size,
+                 "drop_path_rate": getattr(self.args, "drop_path", None)}
+        return {k: v for k, v in given.items() if v is not None}
 
     @cached_property
     def img_size(self) -> int:
