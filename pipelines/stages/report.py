@@ -66,7 +66,8 @@ def to_markdown(report: dict) -> str:
             qdq = f", {e['qdq_pairs']} Q/DQ pairs + {e['qdq_pairs_in_function']} in the function body" if e.get("qdq_pairs") else ""
             lines.append(f"- `export/model_{precision}.onnx`: {e['custom_ops']} SwinWindowAttention nodes ({e['attention_body']} "
                          f"body, opset {e['opset']}){qdq}, {e['bytes'] / 1e6:.2f} MB; ONNX Runtime vs PyTorch max "
-                         f"relative error {e['ort_max_relative_error']:.1e}")
+                         f"relative error {e['ort_max_relative_error']:.1e}"
+                         + (f"; `export/{e['inlined_copy']}` for trtexec without the plugin" if e.get("inlined_copy") else ""))
     lines += _engines(stages.get("engine") or {})
     if ((stages.get("train") or {}).get("artifacts") or {}).get("curve"):
         lines += ["", "![training curve](train/curve.png)"]
