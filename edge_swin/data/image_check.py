@@ -60,7 +60,8 @@ class ImageCheck:
     def error(self, shown: int = 20) -> BadImagesError:
         lines = [f"  {path}: {reason}" for path, reason in sorted(self.bad.items())[:shown]]
         if len(self.bad) > shown:
-            lines.append(f"  ... and {len(self.bad) - shown} more (all listed in {self.cache_path})")
+            where = f" (all listed in {self.cache_path})" if self.cache_path else ""
+            lines.append(f"  ... and {len(self.bad) - shown} more{where}")
         return BadImagesError(f"{len(self.bad)} of {self.checked} images under {self.root} cannot be read:\n"
                               + "\n".join(lines) + f"\n{SKIP_HINT}")
 
@@ -123,5 +124,8 @@ def check_images(root: str | Path, *, workers: int | None = None, progress: bool
     result = ImageCheck(root, len(images),
                         {str(p.relative_to(root)): r for p, r in zip(images, reasons) if r is not None},
                         [str(p.relative_to(root)) for p in others], cache_path=cached)
-    write_json(cached, {"key": key, "checked": result.checked, "bad": result.bad, "non_images": result.non_images})
+    try:
+        write_json(cached, {"key": key, "checked": result.checked, "bad": result.bad, "non_images": result.non_images})
+    except OSError:  # a read-only cache folder costs the next run a recheck, nothing else
+        result.cache_path = None
     return result
