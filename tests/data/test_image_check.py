@@ -67,6 +67,18 @@ def test_check_lists_the_bad_image_and_the_non_image_and_is_cached(messy):
     assert not fixed.from_cache and fixed.bad == {}
 
 
+def test_a_long_list_is_cut_and_points_to_the_full_one(tmp_path):
+    from edge_swin.data.image_check import ImageCheck
+
+    check = ImageCheck(tmp_path, 100, {f"train/c/{i:02d}.jpg": "OSError: image file is truncated" for i in range(25)},
+                       cache_path=tmp_path / "full.json")
+    error = check.error()
+    assert isinstance(error, BadImagesError)
+    lines = str(error).splitlines()
+    assert lines[0].startswith("25 of 100 images") and len(lines) == 1 + 20 + 1 + 1
+    assert lines[21] == f"  ... and 5 more (all listed in {tmp_path / 'full.json'})"
+
+
 def test_excluded_images_are_left_out_of_the_dataset(messy):
     check = check_images(messy, progress=False)
     train, val = build_datasets(str(messy), 32, exclude=check.bad_paths)
