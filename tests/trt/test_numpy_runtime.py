@@ -147,9 +147,10 @@ TORCH_FREE_APP = """
 import importlib.abc, importlib.util, json, sys
 
 class BlockTorch(importlib.abc.MetaPathFinder):
+    # torch as on a Jetson without it; tomllib as on JetPack 6's Python 3.10, which has none
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "torchvision"):
-            raise ModuleNotFoundError(f"torch is blocked in this test: {name}")
+        if name.split(".")[0] in ("torch", "torchvision", "tomllib", "tomli"):
+            raise ModuleNotFoundError(f"{name} is blocked in this test")
 
 sys.meta_path.insert(0, BlockTorch())
 sys.path.insert(0, sys.argv[1])
@@ -162,7 +163,7 @@ spec = importlib.util.spec_from_file_location("classify", sys.argv[1] + "/exampl
 classify = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(classify)
 status = classify.main(sys.argv[3:])
-print(json.dumps({"status": status, "torch_loaded": sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision")),
+print(json.dumps({"status": status, "torch_loaded": sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision", "tomllib")),
                   "calls": sorted({c[0] for c in fake.CALLS})}))
 """
 
