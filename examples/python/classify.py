@@ -115,10 +115,20 @@ def main(argv=None) -> int:
         names = class_names(metadata, args.engine, args.report)
         transform = SidecarTransform(metadata.get("preprocess"))  # the run's eval transform, in numpy
         run, max_batch = make_runner(runtime_for(args.runtime), args.engine, args.plugin_library)
+        unreadable = 0
         for start in range(0, len(images), max_batch):
-            chunk = images[start:start + max_batch]
-            batch = np.stack([transform(Image.open(p)) for p in chunk])
-            probs = softmax(run(batch).astype(np.float64))
+            chunk, arrays = [], []
+            for path in images[start:start + max_batch]:
+                try:
+                    with Image.open(path) as image:
+                        arrays.append(transform(image))
+                    chunk.append(path)
+                except (OSError, SyntaxError, ValueError) as err:  # PIL's ways of saying "not a readable image"
+                    print(f"error: cannot read {path}: {err}", file=sys.stderr)
+                    unreadable += 1
+            if not chunk:
+                continue
+            probs = softmax(run(np.stack(arrays)).astype(np.float64))
             top = np.argsort(-probs, axis=1, kind="stable")[:, :min(args.top, probs.shape[1])]
             for path, p, ranked_ids in zip(chunk, probs, top):
                 ranked = ", ".join(f"{names[k] if names else k} {100 * p[k]:.1f}%" for k in ranked_ids.tolist())
@@ -126,7 +136,7 @@ def main(argv=None) -> int:
     except EdgeSwinError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return 0
+    return 1 if unreadable else 0  # the readable images are classified; the exit status says some were not
 
 
 if __name__ == "__main__":

@@ -184,8 +184,11 @@ def test_classify_app_runs_with_torch_blocked(tmp_path, binding):
     rng = np.random.default_rng(2)
     for i, (w, h) in enumerate([(40, 30), (33, 61), (64, 64), (50, 41), (35, 35)]):  # 5 images: two launches
         Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(photos / f"{i}.png")
-    result, lines, _ = run_app(binding, engine, photos, "--top", "2")
-    assert result["status"] == 0 and result["torch_loaded"] == []
+    whole = (photos / "0.png").read_bytes()
+    (photos / "broken.png").write_bytes(whole[: len(whole) // 2])  # sorts last: the 5 good ones are printed first
+    result, lines, err = run_app(binding, engine, photos, "--top", "2")
+    assert result["status"] == 1 and result["torch_loaded"] == []  # 1: one image could not be read
+    assert f"error: cannot read {photos / 'broken.png'}: " in err and "Traceback" not in err
     assert ("pycuda.htod" if binding == "pycuda" else "cudart.cudaMemcpyAsync") in result["calls"]
     assert "trt.execute_async_v3" in result["calls"]
     # the printed top-2 is the fake engine's arithmetic on the sidecar's preprocessing
