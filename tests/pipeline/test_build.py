@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from edge_swin.eval import OrtModel, max_relative_error
 from edge_swin.models import create_swin
 from pipelines.build import main
 from tests.helpers import make_image_folder
@@ -89,6 +90,10 @@ def test_default_stages_write_manifests_and_report_then_skip_on_rerun(capsys, tm
     assert int8["inlined_copy"] == "model_int8.inlined.onnx" and "int8_inlined" in stages["export"]["artifacts"]
     assert "`export/model_int8.inlined.onnx` for trtexec without the plugin" in (out / "report.md").read_text()
     _stock_parser_builds(inlined)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for precision in ("fp32", "int8"):  # the same model, only the functions inlined: ONNX Runtime agrees
+        original, copy = (OrtModel(out / "export" / f"model_{precision}{s}.onnx", exact_qdq=True)(x) for s in ("", ".inlined"))
+        assert max_relative_error(copy, original) < 1e-6
     accuracy = stages["evaluate"]["numbers"]
     top1 = accuracy["pytorch_fp32"]["top1"]
     assert top1 == pytest.approx(stages["train"]["numbers"]["val_top1"])
