@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the checkpoint was trained with another window (e.g. 7 at 224, now --window-size 12 at 384): "
                         "interpolate its relative-position tables")
     p.add_argument("--data", help="ImageFolder root with train/ and val/ (default: the embedded Fashion-MNIST)")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="train without the images of --data that cannot be decoded (every image is checked once "
+                        "before training; by default an unreadable one stops the run with the list)")
     p.add_argument("--img-size", type=int, help="input resolution (default: the variant's)")
     p.add_argument("--window-size", type=int, help="attention window (default: the variant's)")
     p.add_argument("--epochs", type=int,
@@ -166,7 +169,7 @@ def run(args: argparse.Namespace) -> dict:
                             f"choose a multiple of {parts}")
     world = f", {distributed.world_size()} processes" if distributed.active() else ""
     print(f"edge-swin: {variant} for {target.name} ({target.description}) -> {out_dir}{world}")
-    _ = ctx.datasets  # a bad --data fails here, before any stage writes
+    _ = ctx.datasets  # a bad --data (layout, unreadable images) fails here, before any stage writes
 
     distributed.on_main(lambda: model.run(ctx))  # rank 0 writes the starting weights ...
     if not distributed.is_main():

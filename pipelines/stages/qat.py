@@ -47,8 +47,8 @@ def run(ctx: RunContext) -> None:
 
     teacher = ctx.build_model(ctx.weights).eval()
     student = copy.deepcopy(teacher)
-    loader, calib_set = quant.calibration_loader(build_calibration_source(args.data, ctx.img_size), size=args.calib_size,
-                                                 seed=args.seed, batch_size=32)
+    source = build_calibration_source(args.data, ctx.img_size, exclude=ctx.excluded_images)
+    loader, calib_set = quant.calibration_loader(source, size=args.calib_size, seed=args.seed, batch_size=32)
 
     def calibrate():
         return quant.calibrate(student, loader, method=args.calib_method, recipe=args.quant_recipe,
