@@ -29,9 +29,10 @@ Public API:
 - `quant_summary(model) -> list[dict]`, `format_quant_summary(model) -> str`
 - `distillation_loss(student_logits, teacher_logits, targets, temperature=2.0, alpha=0.5) -> DistillationTerms`,
   `DistillationLoss`
-- `qat_step(student, teacher, images, targets, optimizer, loss_fn, clip_grad=None) -> dict`
+- `qat_step(student, teacher, images, targets, optimizer, loss_fn, clip_grad=None, precision="fp32", scaler=None) -> dict`
 - `qat_finetune(student, teacher, train_loader, config=QATConfig(), checkpoint_dir=None, resume=True,
-  val_loader=None, on_step=None) -> QATResult`
+  val_loader=None, on_step=None) -> QATResult`  (`QATConfig.precision`: auto/bf16/fp16/fp32; under torchrun
+  the student is wrapped in DDP, give each rank a loader over its share, e.g. `edge_swin.train.batches.RankBatches`)
 - `save_quantized(model, path, metadata=None) -> Path`, `load_quantized(path, model=None) -> nn.Module`
   (`mto.save` / `mto.restore` format; importing this package registers `QuantWindowAttention`,
   which `mto.restore` needs)

@@ -202,7 +202,9 @@ def calibrate(model: nn.Module, loader: DataLoader, method: str = "max", *, conf
     loop = _forward_loop(loader, device, f"calibrate ({method})", progress)
     insert_quantizers(model, config, method)
     if method == "max":
-        mtq.calibrate(model, algorithm="max", forward_loop=loop)
+        # One process calibrates on all of its images: no amax all-reduce across torchrun ranks (modelopt's
+        # default when a process group exists, which would wait for ranks that restore the cache instead).
+        mtq.calibrate(model, algorithm={"method": "max", "distributed_sync": False}, forward_loop=loop)
     else:
         _histogram_calibrate(model, loop, method, method_kwargs)
     num = _check_scales(model)

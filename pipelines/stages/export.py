@@ -15,6 +15,13 @@ model is also written with an FP16 graph
 io in FP16, Q/DQ as in model_int8.onnx), what a strongly typed INT8 engine
 (TensorRT 11, TensorRT-RTX) should be built from; ONNX Runtime must reproduce
 the fake-quant model with it to 3% of the largest logit (FP16 rounding included).
+
+Next to each file that has local functions goes `model_<precision>.inlined.onnx`,
+the same model with every SwinWindowAttention call replaced by its body under
+fresh names (edge_swin.trt.builder.onnx_for_parser, the Jetson bundle's copy):
+a stock `trtexec` or Polygraphy, without our plugin, parses that file, while
+TensorRT-RTX 1.7's parser refuses the INT8 original (the Q/DQ layers of a
+function body get the same name on every call).
 """
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ import torch
 from edge_swin.eval import OrtModel, max_relative_error
 from edge_swin.export import ExportError, export_onnx
 from edge_swin.utils.manifest import Stage
-from edge_swin.utils.io import sha256_file
+from edge_swin.utils.io import atomic_path, sha256_file
 from pipelines.stages.context import RunContext
 
 PARITY_IMAGES = 16
@@ -48,7 +55,7 @@ def run(ctx: RunContext) -> None:
     float_precisions = ("fp32", "fp16") if "fp16" in target.precisions else ("fp32",)
     inputs = {"weights_sha256": sha256_file(ctx.weights), "attention": target.attention, "dynamic_batch": True,
               "int8_sha256": sha256_file(ctx.int8_weights) if ctx.int8_weights else None,
-              "custom_op": custom_op, "float_precisions": list(float_precisions),
+              "custom_op": custom_op, "float_precisions": list(float_precisions), "inlined_copies": True,
               "int8_graphs": ["fp32", "fp16"] if wants_int8_fp16_graph(target) else ["fp32"]}
     stage = Stage(ctx.out_dir, "export", inputs)
     if stage.up_to_date():
@@ -92,12 +99,32 @@ def _export(model, precision: str, body: str, stage: Stage, images: torch.Tensor
                           "the export is wrong; please report it with this run folder")
     report = result.report
     artifacts[precision], artifacts[f"{precision}_report"] = result.path, result.report_path
+    inlined = _write_inlined_copy(result.path)
+    if inlined is not None:
+        artifacts[f"{precision}_inlined"] = inlined
     numbers[precision] = {"opset": result.opset, "attention_body": body, "custom_ops": report["custom_op_count"],
                           "nodes": report["nodes"], "qdq_pairs": report["qdq_pairs"],
                           "qdq_pairs_in_function": report["qdq_pairs_in_functions"], "bytes": result.path.stat().st_size,
-                          "ort_max_relative_error": float(f"{error:.3g}"), "simplified_with": result.simplified_with}
+                          "ort_max_relative_error": float(f"{error:.3g}"), "simplified_with": result.simplified_with,
+                          "inlined_copy": inlined.name if inlined is not None else None}
     qdq = (f", {report['qdq_pairs']} + {report['qdq_pairs_in_functions']} Q/DQ pairs"
            if precision.startswith("int8") else "")
     what = f"{len(result.blocks)} SwinWindowAttention nodes, {body} body" if custom_op else "plain graph, --no-custom-op"
     print(f"[export] {result.path} ({what}{qdq}); "
           f"ONNX Runtime vs PyTorch max relative error {error:.1e}")
+    if inlined is not None:
+        print(f"[export] {inlined} (functions inlined: for trtexec/Polygraphy without the plugin)")
+
+
+def _write_inlined_copy(path):
+    """model_X.inlined.onnx beside model_X.onnx when the file has local functions; None when it has none."""
+    import onnx
+
+    from edge_swin.trt.builder import onnx_for_parser  # imports onnx only, not TensorRT
+
+    if not onnx.load(str(path), load_external_data=False).functions:
+        return None  # a --no-custom-op export: already what every parser reads
+    inlined = path.with_name(path.stem + ".inlined.onnx")
+    with atomic_path(inlined) as tmp:
+        tmp.write_bytes(onnx_for_parser(path, inline_functions=True))
+    return inlined
