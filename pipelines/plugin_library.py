@@ -38,6 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     which.add_argument("--arch", metavar="SM", help=f"compute capabilities, comma separated (of {', '.join(map(str, ALL_ARCHS))})")
     p.add_argument("--onnx", type=Path, nargs="+", help="build only the kernels these exported files need")
     p.add_argument("--headers", type=Path, help="TensorRT include/ folder to build against (default: the target's)")
+    p.add_argument("--cuda", metavar="RELEASE", help="compile the kernels with this CUDA release's ptxas (e.g. 12.6; "
+                   "edge_swin/plugins/ptxas.py); default: the target's `cuda` (targets.toml), with --arch Triton's own")
     p.add_argument("--out", type=Path, help=f"output folder (default: {DEFAULT_OUT}/<target or sm_NN>)")
     return p.parse_args(argv)
 
@@ -80,7 +82,8 @@ def run(args) -> Path:
     out = args.out or DEFAULT_OUT / (target.name if target else "sm_" + "_".join(map(str, sms)))
     print(f"[plugin] {library.LIBRARY_NAME} for sm_{', sm_'.join(map(str, sms))}, windows "
           f"{', '.join(f'{h}x{w}' for h, w in windows)}, TensorRT headers {header_dir}")
-    built, covered, notes = build_plugin_library(windows, sms, out_dir=Path(out).resolve(), header_dir=Path(header_dir))
+    built, covered, notes = build_plugin_library(windows, sms, out_dir=Path(out).resolve(), header_dir=Path(header_dir),
+                                                 cuda=args.cuda or (target.cuda if target else None))
     if built is None:
         raise EdgeSwinError(f"the plugin library was not built: {notes}")
     have = f"sm_{', sm_'.join(map(str, covered))}" if covered else "the SMs of the given kernel table (no manifest.json)"

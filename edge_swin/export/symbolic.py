@@ -55,7 +55,7 @@ def node_inputs(m: WindowAttention, x: torch.Tensor, scales=None) -> list[torch.
         mask = torch.zeros(1, 1, 1, dtype=dtype)
     qkv_w, proj_w = _raw_weight(m.qkv), _raw_weight(m.proj)
     if scales is not None:
-        qkv_w, proj_w = fake_quant(qkv_w, scales[1]), fake_quant(proj_w, scales[7])
+        qkv_w, proj_w = fake_quant(qkv_w, scales[1]), fake_quant(proj_w, scales[7])  # fp16 in an FP16 graph
     inputs = [x, qkv_w, qkv_b, m.proj.bias, m.relative_position_bias().to(dtype), mask]
     inputs.insert(3, proj_w)
     if scales is not None:

@@ -1,14 +1,17 @@
 """The plugin's Triton kernels for some windows and SMs, compiled ahead of time (no GPU) and cached.
 
     kernels = compiled_kernels([(4, 4)], [86, 87, 89])   # Kernels(folder, sms, notes); folder None: notes say why
+    kernels = compiled_kernels([(4, 4)], [87], cuda="12.6")   # cubins from CUDA 12.6's ptxas (JetPack 6)
     kernels.cpp                                          # embedded_kernels.cpp, for library.build_library
     read_manifest(kernels.folder)                        # the manifest's entries, one per cubin
 
 The one kernel build both the engine stage (edge_swin.trt.plugin_cache) and the Jetson bundle
 (edge_swin.trt.bundle) use. `python -m edge_swin.plugins.build` runs in a child process: it refuses a
 process with TRITON_INTERPRET set (the kernels would be interpreter objects), and a child keeps Triton's
-state out of ours. Its output folder is cached under ~/.cache/edge_swin/kernels/ by everything it depends
-on (the SMs, the variants, Triton's version, build.py and the kernel sources), so a pipeline rerun, a
+state out of ours. `cuda`, the target's CUDA release (targets.toml `cuda`, passed in by the caller: plugins/
+does not read the targets table), picks the ptxas that makes the cubins (edge_swin/plugins/ptxas.py; None:
+Triton's bundled one). Its output folder is cached under ~/.cache/edge_swin/kernels/ by everything it depends
+on (the SMs, the variants, Triton's version, the ptxas, build.py and the kernel sources), so a pipeline rerun, a
 second run folder or the test suite pay for it once. An SM whose kernels do not compile, or for which the
 build does not make every kernel these windows need, is left out (once, remembered in a `.failed` file
 beside the cache entry) and named in the notes: callers record the SMs they got, and loading refuses others.
@@ -25,6 +28,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_swin.plugins.ptxas import PtxasError, bundled_ptxas, ptxas_for_cuda
 from edge_swin.utils.io import cache_root, sha256_file, write_text
 
 PLUGINS = Path(__file__).resolve().parent
@@ -60,6 +64,23 @@ def read_manifest(path: str | Path) -> list[dict]:
     return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
 
+def manifest_ptxas(path: str | Path | None) -> dict | None:
+    """The ptxas a kernel build's cubins were compiled with ({"version", "source": its wheel or "triton"}), from
+    its manifest.json (`path`: the file or its folder); None when absent or from a build that did not record it."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir():
+        path = path / MANIFEST
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or "ptxas_version" not in data:
+        return None
+    tool = data.get("ptxas") or {}
+    return {"version": data["ptxas_version"], "source": tool.get("source", "triton")}
+
+
 def manifest_sms(path: str | Path) -> list[int]:
     """The SMs a kernel build has cubins for."""
     return sorted({int(e["sm"]) for e in read_manifest(path) if "sm" in e})
@@ -90,16 +111,26 @@ def _triton_version() -> str:
         return "none"
 
 
-def compiled_kernels(windows, sms) -> Kernels:
-    """The kernels a model with these attention windows needs, for these SMs: cached, else built (module doc)."""
+def compiled_kernels(windows, sms, cuda: str | None = None) -> Kernels:
+    """The kernels a model with these attention windows needs, for these SMs: cached, else built (module doc).
+
+    cuda: the target's CUDA release (targets.toml `cuda`): the cubins come from that release's ptxas
+    (ptxas.ptxas_for_cuda; 12.6 for JetPack 6); None: Triton's bundled ptxas.
+    """
     windows = sorted({(int(h), int(w)) for h, w in windows})
     only = variants_for(windows)
+    try:
+        ptxas = ptxas_for_cuda(cuda) if cuda else bundled_ptxas()
+    except PtxasError as e:
+        return Kernels(None, [], str(e))
+    except ImportError as e:  # no Triton: nothing to compile with
+        return Kernels(None, [], f"Triton is not installed, the kernels cannot be compiled ({e})")
     left_out: dict[int, str] = {}
     for _ in range(len(sms)):
         todo = [sm for sm in sms if sm not in left_out]
         if not todo:
             break
-        key = digest(todo, only, _triton_version(), sources_digest(PLUGINS, "build.py"),
+        key = digest(todo, only, _triton_version(), ptxas.source, ptxas.version, sources_digest(PLUGINS, "build.py"),
                      sources_digest(PLUGINS / "kernels", "*.py"))
         out = cache_root() / "kernels" / f"plugin-{key}"
         failed = out.with_suffix(".failed")
@@ -111,7 +142,7 @@ def compiled_kernels(windows, sms) -> Kernels:
             env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGINS.parents[1]), env.get("PYTHONPATH")]))
             cmd = [sys.executable, "-m", "edge_swin.plugins.build", "--out", str(out), "--arch",
-                   ",".join(map(str, todo)), "--no-progress", "--only", *only]
+                   ",".join(map(str, todo)), "--no-progress", "--only", *only, *(["--cuda", cuda] if cuda else [])]
             print(f"[plugin] compiling the kernels for sm_{', sm_'.join(map(str, todo))} ({', '.join(only)})")
             proc = subprocess.run(cmd, env=env, check=False, capture_output=True, text=True)
             if proc.returncode == 0 and (out / KERNELS_CPP).is_file():

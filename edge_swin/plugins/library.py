@@ -114,7 +114,7 @@ def cmake_build(header_dir: Path, kernels_cpp: Path, out_dir: Path, library_name
     """Configure csrc/ and build `target` (default: all); copy `library_name` to out_dir atomically. The CMake
     tree stays beside it, keyed on its inputs, so rebuilds are incremental (the plugin library and harness.py's)."""
     cmake = cmake_executable()
-    key = hashlib.sha256(f"{target}\n{header_dir}\n{kernels_cpp}\n{cuda_include_dir}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{target}\n{header_dir}\n{kernels_cpp}\n{cuda_include_dir}\n{options}".encode()).hexdigest()[:12]
     tree = out_dir / f".cmake-{key}"
     configure = [cmake, "-S", str(CSRC), "-B", str(tree), "-DCMAKE_BUILD_TYPE=Release", *options,
                  f"-DTENSORRT_INCLUDE_DIR={header_dir}", f"-DEDGE_SWIN_KERNELS_CPP={kernels_cpp}"]

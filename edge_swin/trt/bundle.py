@@ -38,7 +38,7 @@ from edge_swin import __version__
 from edge_swin.errors import TargetError
 from edge_swin.op_contract import DOMAIN, model_windows
 from edge_swin.plugins import library
-from edge_swin.plugins.kernel_cache import KERNELS_CPP, MANIFEST, compiled_kernels, manifest_sms
+from edge_swin.plugins.kernel_cache import KERNELS_CPP, MANIFEST, compiled_kernels, manifest_ptxas, manifest_sms
 from edge_swin.trt.builder import onnx_for_parser
 from edge_swin.trt.targets import Target, load_targets
 from edge_swin.utils.io import sha256_file
@@ -200,7 +200,8 @@ def _copy_plugin(target: Target, dest: Path, kernels_dir: Path | None, windows: 
     if kernel_manifest is not None and kernel_manifest.is_file():
         shutil.copyfile(kernel_manifest, dest / "kernels" / "manifest.json")
     return {**plugin, "available": True, "kernels": "plugin/kernels/embedded_kernels.cpp",
-            "kernel_table_sha256": sha256_file(dest / "kernels" / "embedded_kernels.cpp")}
+            "kernel_table_sha256": sha256_file(dest / "kernels" / "embedded_kernels.cpp"),
+            "ptxas": manifest_ptxas(kernel_manifest)}
 
 
 def _kernel_table(target: Target, kernels_dir: Path | None,
@@ -208,10 +209,11 @@ def _kernel_table(target: Target, kernels_dir: Path | None,
     """(embedded_kernels.cpp, manifest.json, "") for the target's SM, or (None, None, why not).
 
     kernels_dir: a `python -m edge_swin.plugins.build` output to use; None: the model's kernels for the
-    target's SM from edge_swin.plugins.kernel_cache (built ahead of time here, cached).
+    target's SM from edge_swin.plugins.kernel_cache (built ahead of time here, cached), with the ptxas of the
+    target's CUDA release (`cuda` in targets.toml; 12.6 for JetPack 6, edge_swin/plugins/ptxas.py).
     """
     if kernels_dir is None:
-        kernels = compiled_kernels(windows, [int(target.sm)])
+        kernels = compiled_kernels(windows, [int(target.sm)], cuda=target.cuda)
         if kernels.folder is None:
             return None, None, f"the ahead-of-time kernel build for sm_{target.sm} failed: {kernels.notes}"
         kernels_dir = kernels.folder

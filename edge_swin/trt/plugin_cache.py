@@ -4,7 +4,8 @@
 
 Two steps, each cached under ~/.cache/edge_swin/ by everything it depends on, so a pipeline rerun, a second
 run folder or the test suite pay for them once: the Triton kernels the model needs (its attention windows,
-both linears) for the target's SMs (`edge_swin.plugins.kernel_cache.compiled_kernels`), then
+both linears) for the target's SMs, with the ptxas of the target's CUDA release
+(`edge_swin.plugins.kernel_cache.compiled_kernels`), then
 `edge_swin.plugins.library.build_library` (CMake) against the TensorRT headers of the target (or the default
 ones). An SM whose kernels do not compile is left out, once, and said so: the sidecar of a plugin engine
 lists the SMs its library has kernels for, and loading refuses other GPUs.
@@ -40,11 +41,13 @@ def target_header_dir(target: Target | None) -> Path | None:
     return library.default_header_dir()
 
 
-def build_plugin_library(windows, sms: list[int], out_dir: Path | None = None,
-                         header_dir: Path | None = None) -> tuple[Path | None, list[int], str]:
+def build_plugin_library(windows, sms: list[int], out_dir: Path | None = None, header_dir: Path | None = None,
+                         cuda: str | None = None) -> tuple[Path | None, list[int], str]:
     """(libedge_swin_plugins.so, SMs with kernels, notes) for these windows and SMs, or (None, [], why not).
 
     out_dir: where the library goes; default a cache folder keyed on the kernel table, the headers and csrc/.
+    cuda: the target's CUDA release (targets.toml `cuda`): its ptxas compiles the cubins (edge_swin/plugins/ptxas.py);
+    None: Triton's bundled ptxas.
     """
     header_dir = header_dir or library.default_header_dir()
     if header_dir is None:
@@ -54,7 +57,7 @@ def build_plugin_library(windows, sms: list[int], out_dir: Path | None = None,
     if explicit:
         kernels_cpp, sms, notes = Path(explicit), manifest_sms(Path(explicit).parent), ""
     else:
-        kernels = compiled_kernels(windows, sms)
+        kernels = compiled_kernels(windows, sms, cuda)
         if kernels.folder is None:
             return None, [], kernels.notes
         kernels_cpp, sms, notes = kernels.cpp, kernels.sms, kernels.notes
@@ -76,7 +79,8 @@ def plugin_library_for(onnx_paths, target: Target) -> tuple[Path | None, list[in
     windows = model_windows(onnx_paths)
     if not windows:
         return None, [], "the ONNX files have no SwinWindowAttention nodes (a --no-custom-op export)"
-    return build_plugin_library(windows, target_sms(target), header_dir=library.default_header_dir())
+    return build_plugin_library(windows, target_sms(target), header_dir=library.default_header_dir(),
+                                cuda=target.cuda)
 
 
 def copy_into(library_path: Path, folder: Path) -> Path:

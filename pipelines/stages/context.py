@@ -26,6 +26,7 @@ class RunContext:
     onnx_fp32: Path | None = None  # the export stage's float ONNX file
     onnx_fp16: Path | None = None  # its FP16 twin (written when the target allows FP16)
     onnx_int8: Path | None = None  # and its Q/DQ file from the QAT model
+    onnx_int8_fp16: Path | None = None  # the same Q/DQ with an FP16 graph (targets allowing FP16)
     engines: dict[str, Path] = field(default_factory=dict)  # engine stage: "int8", "int8_plugin", ... -> .engine
 
     @cached_property

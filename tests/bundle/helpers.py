@@ -68,7 +68,8 @@ def kernel_dir(path: Path, sms=(87,), windows=((4, 4),)) -> Path:
     entries = [{"family": "linear", "mode": "int8", "sm": sm, "symbol": "swin_linear_int8"} for sm in sms]
     entries += [{"family": "window_attention", "mode": "int8", "sm": sm, "window": list(w),
                  "symbol": "swin_window_attention_int8"} for sm in sms for w in windows]
-    (path / "manifest.json").write_text(json.dumps({"kernels": entries}))
+    (path / "manifest.json").write_text(json.dumps({"kernels": entries, "ptxas_version": "12.6",
+                                                    "ptxas": {"source": "nvidia-cuda-nvcc-cu12"}}))
     return path
 
 

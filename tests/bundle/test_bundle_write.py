@@ -59,6 +59,8 @@ def test_bundle_is_complete(bundle, onnx_files):
     assert manifest["accuracy"] == ACCURACY and manifest["engine_metadata_fields"] == FIELDS
     assert manifest["plugin"]["available"] and manifest["plugin"]["sm"] == 87
     assert manifest["plugin"]["windows"] == [[4, 4]] and manifest["onnx"]["int8"]["custom_ops"] == 1
+    # the cubins' ptxas (the kernel manifest's): JetPack 6's CUDA 12.6
+    assert manifest["plugin"]["ptxas"] == {"version": "12.6", "source": "nvidia-cuda-nvcc-cu12"}
     assert manifest["versions"]["edge_swin"]
     env = _env(bundle)
     assert (env["BATCH_MIN"], env["BATCH_OPT"], env["BATCH_MAX"]) == tuple(map(str, target.batch))
@@ -116,11 +118,14 @@ def test_without_kernels_the_bundle_says_why(tmp_path, onnx_files, monkeypatch):
     """No kernel table: the bundle is still written, and says --no-plugin is the way (build_engine.sh refuses)."""
     from edge_swin.trt import bundle as bundle_module
 
-    monkeypatch.setattr(bundle_module, "compiled_kernels", lambda windows, sms: Kernels(None, [], "no triton here"))
+    asked = []
+    monkeypatch.setattr(bundle_module, "compiled_kernels",
+                        lambda windows, sms, cuda=None: asked.append((sms, cuda)) or Kernels(None, [], "no triton here"))
     out = write_bundle(tmp_path / "bundle", target=get_target("orin-nano"), onnx=onnx_files, accuracy=None)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["plugin"]["available"] is False
     assert manifest["plugin"]["reason"] == "the ahead-of-time kernel build for sm_87 failed: no triton here"
+    assert asked == [([87], "12.6")]  # the target's SM, and its CUDA release picks the ptxas
     assert _env(out)["PLUGIN_AVAILABLE"] == "0"
     assert "--no-plugin" in (out / "README.md").read_text()
 
@@ -140,8 +145,11 @@ def test_kernels_are_built_for_the_sm_and_windows_and_cached(tmp_path, monkeypat
     from edge_swin.plugins import kernel_cache
 
     calls = []
+    real_run = subprocess.run
 
-    def fake_run(cmd, env, **kwargs):
+    def fake_run(cmd, env=None, **kwargs):
+        if cmd[1:3] != ["-m", "edge_swin.plugins.build"]:  # e.g. `ptxas --version` (the cache key names it)
+            return real_run(cmd, env=env, **kwargs)
         calls.append((cmd, env))
         out = Path(cmd[cmd.index("--out") + 1])
         only = cmd[cmd.index("--only") + 1:]

@@ -85,13 +85,21 @@ def test_default_stages_write_manifests_and_report_then_skip_on_rerun(capsys, tm
     int8 = stages["export"]["numbers"]["int8"]
     assert int8["attention_body"] == "matmul" and int8["custom_ops"] == 4 and int8["qdq_pairs"] > 0
     assert int8["qdq_pairs_in_function"] > 0 and int8["ort_max_relative_error"] < 1e-2
+    # rtx builds INT8 strongly typed: the same Q/DQ with an FP16 graph, which the INT8 plugin engine is built from
+    # where the plugin takes fp16 io for its INT8 node (else from model_int8.onnx, saying why)
+    assert stages["export"]["numbers"]["int8_fp16"]["ort_max_relative_error"] < 3e-2
+    int8_plugin = stages["engine"]["numbers"]["engines"].get("int8_plugin")
+    if int8_plugin and int8_plugin["status"] == "built":
+        assert int8_plugin["onnx"] == "model_int8_fp16.onnx" or "fp16_graph_fallback" in int8_plugin, int8_plugin
     inlined = sorted((out / "export").glob("*.inlined.onnx"))
-    assert [f.name for f in inlined] == ["model_fp16.inlined.onnx", "model_fp32.inlined.onnx", "model_int8.inlined.onnx"]
+    assert [f.name for f in inlined] == ["model_fp16.inlined.onnx", "model_fp32.inlined.onnx",
+                                         "model_int8.inlined.onnx", "model_int8_fp16.inlined.onnx"]
     assert int8["inlined_copy"] == "model_int8.inlined.onnx" and "int8_inlined" in stages["export"]["artifacts"]
+    assert stages["export"]["numbers"]["int8_fp16"]["inlined_copy"] == "model_int8_fp16.inlined.onnx"
     assert "`export/model_int8.inlined.onnx` for trtexec without the plugin" in (out / "report.md").read_text()
     _stock_parser_builds(inlined)
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    for precision in ("fp32", "int8"):  # the same model, only the functions inlined: ONNX Runtime agrees
+    for precision in ("fp32", "int8", "int8_fp16"):  # the same model, only the functions inlined: ONNX Runtime agrees
         original, copy = (OrtModel(out / "export" / f"model_{precision}{s}.onnx", exact_qdq=True)(x) for s in ("", ".inlined"))
         assert max_relative_error(copy, original) < 1e-6
     accuracy = stages["evaluate"]["numbers"]
@@ -167,6 +175,7 @@ def _stock_parser_builds(files):
     assert done.returncode == 0, done.stderr[-3000:]
     result = {Path(k).name: v for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
     assert result == {"model_fp16.inlined.onnx": "built", "model_int8.inlined.onnx": "built",
+                      "model_int8_fp16.inlined.onnx": "built",
                       "model_fp32.inlined.onnx": "built with decomposable attention"}
 
 
