@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from edge_swin.data.batches import BatchLoader, BatchRecipe, cache_geometry
+from edge_swin.data.batches import BatchLoader, BatchRecipe, IndexBatchLoader, cache_geometry
 from edge_swin.utils.progress import progress
 
 
@@ -43,12 +43,18 @@ class ArrayImageDataset(Dataset):
 
     def batch_loader(self, batch_size: int, shuffle: bool = False, generator=None) -> BatchLoader:
         """Whole batches in torch, the fast path (`edge_swin.data.batches`); needs a `batch_recipe`."""
+        return BatchLoader(*self._batch_data(), batch_size, shuffle, generator)
+
+    def index_loader(self, batch_sampler, seeds=None) -> IndexBatchLoader:
+        """Whole batches for a batch sampler's index lists, augmented per image from (seeds.epoch_seed, index)."""
+        return IndexBatchLoader(*self._batch_data(), batch_sampler, seeds)
+
+    def _batch_data(self) -> tuple[torch.Tensor, torch.Tensor, BatchRecipe]:
         if self.batch_recipe is None:
             raise ValueError(f"{self.name} has no batch recipe: use a DataLoader")
         if self._cached is None:  # resize once, with the per-image transform's PIL calls
             self._cached = cache_geometry(self.images, self.batch_recipe.geometry)
-        labels = torch.as_tensor(self.targets, dtype=torch.int64)
-        return BatchLoader(self._cached, labels, self.batch_recipe, batch_size, shuffle, generator)
+        return self._cached, torch.as_tensor(self.targets, dtype=torch.int64), self.batch_recipe
 
     def export_image_folder(self, root: str | Path) -> Path:
         """Write the images as root/<class>/<index>.png: the same data as a plain ImageFolder tree."""

@@ -31,6 +31,8 @@ def _model(name, stage, n) -> str:
 def _train(name, stage, n) -> str:
     line = (f"{n['epochs']} epochs: val top-1 {n['val_top1']:.2f}%, top-5 {n['val_top5']:.2f}%; "
             f"{n['images_per_second']:.0f} img/s (last epoch), {n['train_minutes']:.1f} min training")
+    if n.get("processes", 1) > 1 or n.get("precision") not in (None, "fp32"):  # i17: torchrun / mixed precision
+        line += f" ({n.get('processes', 1)} process(es), {n.get('precision', 'fp32')})"
     return f"{line}; {_path(name, stage, 'weights')}"
 
 
@@ -53,7 +55,8 @@ def _export(name, stage, n) -> str:
         if not isinstance(e, dict) or "bytes" not in e:
             continue
         files.append(f"{_path(name, stage, precision) or precision} {e['bytes'] / 1e6:.2f} MB, "
-                     f"{e['custom_ops']} SwinWindowAttention, ONNX Runtime vs PyTorch {e['ort_max_relative_error']:.1e}")
+                     f"{e['custom_ops']} SwinWindowAttention, ONNX Runtime vs PyTorch {e['ort_max_relative_error']:.1e}"
+                     + (f" (inlined copy `{name}/{e['inlined_copy']}`)" if e.get("inlined_copy") else ""))
     return "; ".join(files)
 
 

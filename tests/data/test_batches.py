@@ -95,3 +95,46 @@ def test_training_on_batches_resumes_exactly(tmp_path):
     train(resumed, train_set, val_set, config, tmp_path / "broken", resume=True)
     for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_index_batches_augment_each_image_from_its_seed_not_its_batch():
+    from edge_swin.data import index_loader
+    from edge_swin.train.batches import IndexBatches, MicroBatch, SeededSamples
+
+    data = arrays_dataset(n=24, transform=train_transform(SIZE, "small"), recipe=train_batch_recipe(SIZE, "small"))
+    seeded = SeededSamples(data, epoch_seed=7)
+
+    def images(chunks):
+        loader = index_loader(seeded, IndexBatches([MicroBatch(c, len(c)) for c in chunks]))
+        assert not isinstance(loader, DataLoader)  # the whole-batch path
+        out = {}
+        for chunk, (batch, labels) in zip(chunks, loader):
+            assert labels.tolist() == [data.targets[i] for i in chunk]
+            out.update(zip(chunk, batch))
+        return out
+
+    whole = images([list(range(24))])
+    split = images([[5, 0, 17], list(range(6, 17)), [23, 1, 2, 3, 4], list(range(18, 23))])  # other batches, orders
+    assert all(torch.equal(whole[i], split[i]) for i in range(24))
+    seeded.epoch_seed = 8  # another epoch: other draws
+    assert sum(not torch.equal(whole[i], images([list(range(24))])[i]) for i in range(24)) > 12
+
+
+def test_trainer_takes_the_batch_path_with_exact_epoch_boundaries(monkeypatch, tmp_path):
+    from edge_swin.data import batches
+
+    served = []
+    original = batches.IndexBatchLoader.__iter__
+
+    def spy(self):
+        for item in original(self):
+            served.append(len(item[1]))
+            yield item
+
+    monkeypatch.setattr(batches.IndexBatchLoader, "__iter__", spy)
+    train_set = arrays_dataset(n=20, transform=train_transform(SIZE, "small"), recipe=train_batch_recipe(SIZE, "small"))
+    val_set = arrays_dataset(n=8, seed=1, transform=eval_transform(SIZE, 1.0), recipe=eval_batch_recipe(SIZE, 1.0))
+    torch.manual_seed(0)
+    train(create_swin("swin_nano", num_classes=4), train_set, val_set, TrainConfig(epochs=1, batch_size=8, seed=1),
+          tmp_path)
+    assert served == [8, 8, 4]  # exact epoch boundary: 20 images in global batches of 8

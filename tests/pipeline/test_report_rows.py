@@ -53,6 +53,15 @@ def test_every_row_carries_its_numbers():
     assert "pytorch_fp32 88.10%, onnxruntime_int8 87.95%, tensorrt_int8 not available" in table["evaluate"]
 
 
+def test_rows_carry_the_numbers_of_torchrun_and_inlined_copies():
+    train = {"numbers": {**STAGES["train"]["numbers"], "processes": 2, "precision": "bf16"}}
+    assert "(2 process(es), bf16)" in stage_summary("train", train)
+    assert "process" not in stage_summary("train", {"numbers": {**STAGES["train"]["numbers"], "processes": 1,
+                                                                "precision": "fp32"}})
+    export = {"numbers": {"int8": {**STAGES["export"]["numbers"]["int8"], "inlined_copy": "model_int8_inlined.onnx"}}}
+    assert "(inlined copy `export/model_int8_inlined.onnx`)" in stage_summary("export", export)
+
+
 def test_a_manifest_of_another_version_falls_back_to_its_plain_numbers():
     odd = {"status": "done", "numbers": {"fp32": {"top1": 1.0}, "checked": "qat", "passed": True}}  # no ptq/qat drops
     assert stage_summary("qat", odd) == "FP32 1.00%; QAT drop check passed"

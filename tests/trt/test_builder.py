@@ -5,10 +5,11 @@ import json
 
 import pytest
 
-from edge_swin.errors import TargetError
+from edge_swin.errors import PluginLibraryError, TargetError
 from edge_swin.trt import backend, builder, metadata
 from edge_swin.utils.io import sha256_file
-from tests.trt.conftest import CLASSES, needs_trtrtx
+from tests.helpers import needs_trtrtx
+from tests.trt.conftest import CLASSES
 
 pytestmark = [pytest.mark.trtrtx, needs_trtrtx]
 
@@ -61,7 +62,7 @@ def test_missing_onnx_unknown_target_and_precision(tmp_path, onnx_files):
 
 
 def test_missing_plugin_library(tmp_path, onnx_files):
-    with pytest.raises(backend.PluginLibraryError, match="plugin library not found.*edge_swin.plugins.build"):
+    with pytest.raises(PluginLibraryError, match="plugin library not found.*python -m pipelines.plugin_library --target rtx"):
         builder.build_engine(onnx_files["int8"], tmp_path / "x.engine", "rtx", precision="int8",
                              plugin_library=tmp_path / "libnope.so")
     assert not list(tmp_path.iterdir())

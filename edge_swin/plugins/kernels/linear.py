@@ -33,10 +33,8 @@ import torch
 import triton
 import triton.language as tl
 
-from edge_swin.plugins.kernels.spec import DIVISIBLE_16, POINTER_TYPES, KernelVariant
-
-# 1.5 * 2**23: adding it to |t| <= 2**22 leaves t rounded to an integer (see the docstring).
-_RNE_MAGIC = tl.constexpr(12582912.0)
+from edge_swin.plugins.kernels.int8 import rne_int8
+from edge_swin.plugins.kernels.spec import DIVISIBLE_16, POINTER_TYPES, SHIPPED_IO, KernelVariant
 
 # One tile for both modes: 64 rows x 32 output columns x 32 of K, 4 warps, no pipelining. BLOCK_N = 32
 # divides every N_OUT of the node (C and 3C, C = heads * 32), so no column block is partly wasted; int8
@@ -48,13 +46,6 @@ _RNE_MAGIC = tl.constexpr(12582912.0)
 TILE = {"BLOCK_M": 64, "BLOCK_N": 32, "BLOCK_K": 32}
 NUM_WARPS = 4
 NUM_STAGES = 1
-
-
-@triton.jit
-def _rne_int8(t):
-    """float32 -> int8 with saturation and round half to even (see the module docstring)."""
-    t = tl.minimum(tl.maximum(t, -128.0), 127.0)
-    return ((t + _RNE_MAGIC) - _RNE_MAGIC).to(tl.int8)
 
 
 @triton.jit
@@ -98,8 +89,8 @@ def swin_linear_int8(x, w, b, y, x_scale, w_scale, M, N_OUT, K,
         k_ok = (k0 + ks) < K
         xt = tl.load(x_ptrs, mask=row_ok[:, None] & k_ok[None, :], other=0.0)
         wt = tl.load(w_ptrs, mask=col_ok[:, None] & k_ok[None, :], other=0.0)
-        xq = _rne_int8(xt.to(tl.float32) * inv_x)
-        wq = _rne_int8(wt.to(tl.float32) * inv_w[:, None])
+        xq = rne_int8(xt.to(tl.float32) * inv_x)
+        wq = rne_int8(wt.to(tl.float32) * inv_w[:, None])
         if INT8_DOT:
             acc = tl.dot(xq, tl.trans(wq), acc, out_dtype=tl.int32)
         else:
@@ -118,7 +109,6 @@ def swin_linear_int8(x, w, b, y, x_scale, w_scale, M, N_OUT, K,
 # ---------------------------------------------------------------------------------------------------
 # Variants for the ahead-of-time build (edge_swin/plugins/build.py): the shipped (mode, io) pairs.
 
-SHIPPED_IO = {"fp16": "fp16", "int8": "fp32"}  # mode -> io (README "Variants")
 _POINTERS = ("x", "w", "b", "y")
 _SCALES = ("x_scale", "w_scale")
 _RUNTIME_INTS = ("M", "N_OUT", "K")

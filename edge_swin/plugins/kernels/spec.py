@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 FAMILIES = ("linear", "window_attention")
 MODES = ("fp16", "int8")
 IO_TYPES = ("fp16", "fp32")
+SHIPPED_IO = {"fp16": "fp16", "int8": "fp32"}  # mode -> the io the kernels ship with (README "Variants")
 POINTER_TYPES = {"fp16": "*fp16", "fp32": "*fp32"}  # io dtype -> Triton pointer type in a signature
 DIVISIBLE_16 = [["tt.divisibility", 16]]  # the attrs value for a 16-byte aligned pointer or a multiple of 16
 

@@ -46,11 +46,9 @@ import torch
 import triton
 import triton.language as tl
 
-from edge_swin.plugins.kernels.spec import DIVISIBLE_16, POINTER_TYPES, KernelVariant
-
-HEAD_DIM = 32
-# 1.5 * 2**23: adding it to |t| <= 2**22 leaves t rounded to an integer (see the docstring).
-_RNE_MAGIC = tl.constexpr(12582912.0)
+from edge_swin.op_contract import HEAD_DIM
+from edge_swin.plugins.kernels.int8 import rne_int8
+from edge_swin.plugins.kernels.spec import DIVISIBLE_16, POINTER_TYPES, SHIPPED_IO, KernelVariant
 
 WINDOWS = ((4, 4), (7, 7), (12, 12))
 # Tiles per window area N: (BLOCK_M, num_warps). BLOCK_N = next power of 2 >= N (the contract). Chosen by
@@ -67,13 +65,6 @@ TILES = {16: (16, 1), 49: (64, 4), 144: (16, 4)}
 SM75_BLOCK_M = {49: 16}
 WINDOW_SMS = {144: (80, 86, 87, 89, 90)}
 NUM_STAGES = 1  # nothing to pipeline: one K/V block per program
-
-
-@triton.jit
-def _rne_int8(t):
-    """float32 -> int8, saturating, round half to even (see the module docstring)."""
-    t = tl.minimum(tl.maximum(t, -128.0), 127.0)
-    return ((t + _RNE_MAGIC) - _RNE_MAGIC).to(tl.int8)
 
 
 @triton.jit
@@ -187,15 +178,15 @@ def swin_window_attention_int8(qkv, qkv_b, bias, mask, out, q_scale, k_scale, p_
     q = _load_head(qkv + q_part, qkv_b + q_part, q_row * (3 * C), q_real, HEAD_DIM).to(tl.float32)
     k = _load_head(qkv + (C + q_part), qkv_b + (C + q_part), k_off, k_real, HEAD_DIM).to(tl.float32)
     v = _load_head(qkv + (2 * C + q_part), qkv_b + (2 * C + q_part), k_off, k_real, HEAD_DIM).to(tl.float32)
-    qi = _rne_int8(q * scale * tl.math.div_rn(1.0, qs))
-    ki = _rne_int8(k * tl.math.div_rn(1.0, ks))
-    vi = _rne_int8(v * tl.math.div_rn(1.0, vs))
+    qi = rne_int8(q * scale * tl.math.div_rn(1.0, qs))
+    ki = rne_int8(k * tl.math.div_rn(1.0, ks))
+    vi = rne_int8(v * tl.math.div_rn(1.0, vs))
 
     s = _int_dot(qi, tl.trans(ki), INT8_DOT).to(tl.float32) * qs * ks
     s += _scores_extra(bias, mask, win, head, first, WH, WW, BLOCK_M, BLOCK_N, SHIFTED)
     p = tl.exp(s - tl.max(s, axis=1)[:, None])
     p = p / tl.sum(p, axis=1)[:, None]           # INT8 quantizes the normalised probabilities
-    pi = _rne_int8(p * tl.math.div_rn(1.0, ps))
+    pi = rne_int8(p * tl.math.div_rn(1.0, ps))
     o = _int_dot(pi, vi, PV_INT8).to(tl.float32) * ps * vs
 
     d = tl.arange(0, HEAD_DIM)
@@ -206,7 +197,6 @@ def swin_window_attention_int8(qkv, qkv_b, bias, mask, out, q_scale, k_scale, p_
 # ---------------------------------------------------------------------------------------------------
 # Variants for the ahead-of-time build (edge_swin/plugins/build.py): shipped (mode, io) pairs only.
 
-SHIPPED_IO = {"fp16": "fp16", "int8": "fp32"}  # mode -> io (README "Variants")
 _POINTERS = ("qkv", "qkv_b", "bias", "mask", "out")
 _SCALES = ("q_scale", "k_scale", "p_scale", "v_scale")
 _RUNTIME_INTS = ("H", "W", "SHIFT_H", "SHIFT_W", "C")
