@@ -19,9 +19,12 @@ from edge_swin.train import distributed
 from edge_swin.train.mixing import SWIN_CUTMIX, SWIN_MIXUP
 from edge_swin.train.precision import PRECISIONS
 from edge_swin.trt import get_target, target_names
+from edge_swin.utils.progress import set_progress
 
 DEFAULT_MODEL = "swin_nano"
-SCRATCH_EPOCHS = 3
+# The default run's recipe (embedded data, swin_nano): epochs sized so the whole pipeline fits in 10 minutes
+# on 2 quiet x86 cores (README "What the default run does, measured"; benchmarks/results/default_run_*.json).
+SCRATCH_EPOCHS = 7
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -82,7 +85,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--label-smoothing", type=float, default=0.1, help="(default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed for init, data order and augmentation (default: %(default)s)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: %(default)s: cuda when present)")
-    p.add_argument("--num-workers", type=int, default=0, help="data-loading processes (default: %(default)s)")
+    p.add_argument("--num-workers", type=int, default=0,
+                   help="data-loading processes for image folders; the embedded data needs none (default: %(default)s)")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads torch may use (default: torch's, one per core); 1 runs better on a machine "
+                        "other jobs share")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars even on a terminal (elsewhere, e.g. a log file, there are none anyway: "
+                        "one line per epoch and stage)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted training run from its last finished epoch")
     p.add_argument("--no-custom-op", action="store_true",
                    help="export the plain graph (window attention inlined, no SwinWindowAttention nodes) for comparison")
@@ -145,6 +155,13 @@ def run(args: argparse.Namespace) -> dict:
     from pipelines.stages.context import RunContext
 
     target = get_target(args.target)  # fail on a bad target before any work
+    set_progress(not args.no_progress)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise EdgeSwinError(f"--threads {args.threads}: give 1 or more (or leave it out for one per core)")
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.dla and target.dla != "optional":
         raise TargetError(f"--dla: target {target.name} has no DLA (dla = {target.dla!r} in edge_swin/trt/targets.toml)")
     if target.build_on in ("cpu", "gpu"):  # an engine this host cannot build fails now, not after training

@@ -5,12 +5,12 @@ from contextlib import nullcontext
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from edge_swin.bench.backends import ModelSpec, NotAvailable, Runner, make_runner
 from edge_swin.bench.env import header
 from edge_swin.bench.memory import CudaPeak, PeakRSS, release_freed
 from edge_swin.bench.timing import summarize, time_call, timed_runs
+from edge_swin.utils.progress import progress
 
 
 def _inputs(batch: int, img_size: int, seed: int = 0) -> torch.Tensor:
@@ -50,7 +50,7 @@ def run_suite(spec: ModelSpec, backends, batches, device: str = "cpu", threads: 
                            "runs": per_round * rounds, "rounds": rounds, "max_seconds_per_batch": max_seconds,
                            "timer": "CUDA events" if device == "cuda" else "time.perf_counter per call"},
               "backends": {}}
-    bar = tqdm(total=len(backends) * len(batches) * per_round * rounds, desc="latency", unit="run")
+    bar = progress(total=len(backends) * len(batches) * per_round * rounds, desc="latency", unit="run")
     live = {}  # name -> (runner, inputs, times, memory)
     for r in range(rounds):
         for name in backends:

@@ -5,8 +5,10 @@ from edge_swin.data.arrays import ArrayImageDataset
 from edge_swin.data.embedded import embedded_dataset
 from edge_swin.data.fingerprint import data_fingerprint
 from edge_swin.data.folder import check_same_classes, image_folder
+from edge_swin.data.batches import data_loader, index_loader
 from edge_swin.data.image_check import BadImagesError, ImageCheck, check_images
-from edge_swin.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+from edge_swin.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, eval_batch_recipe, eval_transform,
+                                       train_batch_recipe, train_transform)
 
 
 def build_datasets(data_dir: str | None, img_size: int, train_recipe: str | None = None, crop_pct: float | None = None,
@@ -20,9 +22,10 @@ def build_datasets(data_dir: str | None, img_size: int, train_recipe: str | None
     of a folder (`ImageCheck.bad_paths`, with --skip-bad-images).
     """
     if data_dir is None:
-        crop_pct = 1.0 if crop_pct is None else crop_pct
-        train = embedded_dataset("train", train_transform(img_size, train_recipe or "small"))
-        val = embedded_dataset("val", eval_transform(img_size, crop_pct))
+        crop_pct, recipe = 1.0 if crop_pct is None else crop_pct, train_recipe or "small"
+        # In memory: training and evaluation take whole batches (data_loader), other uses one image at a time.
+        train = embedded_dataset("train", train_transform(img_size, recipe), train_batch_recipe(img_size, recipe))
+        val = embedded_dataset("val", eval_transform(img_size, crop_pct), eval_batch_recipe(img_size, crop_pct))
         return train, val
     kwargs = {} if crop_pct is None else {"crop_pct": crop_pct}
     train = image_folder(data_dir, "train", train_transform(img_size, train_recipe or "imagenet"), exclude)
@@ -43,7 +46,8 @@ def build_calibration_source(data_dir: str | None, img_size: int, crop_pct: floa
 __all__ = [
     "build_calibration_source", "BadImagesError", "ImageCheck", "check_images",
     "data_fingerprint",
-    "ArrayImageDataset", "IMAGENET_MEAN", "IMAGENET_STD", "build_datasets", "check_same_classes",
+    "ArrayImageDataset", "IMAGENET_MEAN", "IMAGENET_STD", "build_datasets", "check_same_classes", "data_loader",
+    "index_loader",
     "embedded_dataset", "eval_transform", "image_folder", "train_transform",
 ]
 

@@ -55,9 +55,9 @@ def load_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(images[..., None], 3, axis=-1), labels
 
 
-def embedded_dataset(split: str, transform=None) -> ArrayImageDataset:
+def embedded_dataset(split: str, transform=None, batch_recipe=None) -> ArrayImageDataset:
     images, labels = load_arrays(split)
-    return ArrayImageDataset(images, labels, CLASSES, transform, name=f"{NAME}/{split}")
+    return ArrayImageDataset(images, labels, CLASSES, transform, name=f"{NAME}/{split}", batch_recipe=batch_recipe)
 
 
 def describe() -> dict:

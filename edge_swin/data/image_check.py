@@ -21,9 +21,9 @@ from pathlib import Path
 
 from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS
-from tqdm import tqdm
 
 from edge_swin.data.fingerprint import data_fingerprint
+from edge_swin.utils.progress import progress as progress_bar
 from edge_swin.data.folder import SPLIT_NAMES, split_dir
 from edge_swin.errors import DataError
 from edge_swin.utils.io import write_json
@@ -116,7 +116,8 @@ def check_images(root: str | Path, *, workers: int | None = None, progress: bool
     reasons = []
     # Slices keep the pool's queue short: Executor.map submits a future per item up front (ImageNet: 1.28M).
     with ThreadPoolExecutor(workers or min(32, (os.cpu_count() or 1) + 4)) as pool, \
-            tqdm(total=len(images), desc=f"checking {len(images):,} images", unit="img", disable=not progress) as bar:
+            progress_bar(total=len(images), desc=f"checking {len(images):,} images", unit="img",
+                         disable=not progress) as bar:
         for start in range(0, len(images), SLICE):
             for reason in pool.map(decode_error, images[start:start + SLICE]):
                 reasons.append(reason)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-from tqdm import tqdm
+
+from edge_swin.utils.progress import progress
 
 
 def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks=(1, 5)) -> dict[int, int]:
@@ -19,7 +20,7 @@ def predict(model: nn.Module, loader, device: str = "cpu", desc: str = "predict"
     """All logits and targets of a loader, in loader order (float32 on the CPU)."""
     model.eval()
     logits, targets = [], []
-    for images, labels in tqdm(loader, desc=desc, unit="batch", leave=False):
+    for images, labels in progress(loader, desc=desc, unit="batch", leave=False):
         logits.append(model(images.to(device)).float().cpu())
         targets.append(labels)
     return torch.cat(logits), torch.cat(targets)

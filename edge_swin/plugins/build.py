@@ -294,7 +294,7 @@ def build(out: Path = DEFAULT_OUT, archs=ALL_ARCHS, release: bool = True, only=(
     variants: [(module name, KernelVariant)] to build instead of the kernel modules' VARIANTS (tests, tuning).
     ptxas: a ptxas.Ptxas (ptxas_for_cuda(target.cuda)); None: Triton's bundled ptxas.
     """
-    from tqdm import tqdm
+    from edge_swin.utils.progress import progress as progress_bar
 
     from edge_swin.plugins.ptxas import bundled_ptxas
 
@@ -330,7 +330,7 @@ def build(out: Path = DEFAULT_OUT, archs=ALL_ARCHS, release: bool = True, only=(
         with _environment(**env):
             start = time.perf_counter()
             cubins = []
-            bar = tqdm(total=len(jobs_list), desc="compiling kernels", unit="cubin", disable=not progress,
+            bar = progress_bar(total=len(jobs_list), desc="compiling kernels", unit="cubin", disable=not progress,
                        file=sys.stderr)
             if jobs > 1:
                 with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:

@@ -21,7 +21,6 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Subset, TensorDataset
-from tqdm import tqdm
 
 import modelopt
 import modelopt.torch.opt as mto
@@ -36,6 +35,7 @@ from edge_swin.quant.config import (CALIBRATION_METHODS, DEFAULT_RECIPE, enabled
                                     with_method)
 from edge_swin.quant.errors import QuantizationError
 from edge_swin.utils.io import sha256_json
+from edge_swin.utils.progress import progress as progress_bar
 
 DEFAULT_PERCENTILE = 99.99
 # modelopt's entropy search tries every `stride`-th of its 2048 histogram bins as the clip point, in pure
@@ -119,7 +119,7 @@ def _forward_loop(loader: DataLoader, device: torch.device, desc: str, progress:
     def loop(model: nn.Module) -> None:
         seen = 0
         with torch.no_grad():
-            for images, *_ in tqdm(loader, desc=desc, unit="batch", leave=False, disable=not progress):
+            for images, *_ in progress_bar(loader, desc=desc, unit="batch", leave=False, disable=not progress):
                 model(images.to(device))
                 seen += len(images)
         if seen == 0:

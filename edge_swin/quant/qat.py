@@ -33,7 +33,6 @@ import torch.nn as nn
 from modelopt.torch.quantization.utils import is_quantized
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from edge_swin.errors import CheckpointError
 from edge_swin.eval import evaluate
@@ -44,6 +43,7 @@ from edge_swin.train import distributed
 from edge_swin.train.optim import param_groups
 from edge_swin.train.precision import autocast, grad_scaler, resolve_precision
 from edge_swin.utils.io import atomic_path, save_torch
+from edge_swin.utils.progress import progress, write
 
 LAST = "last.pth"
 # Settings that may differ between an interrupted run and its resumption.
@@ -159,7 +159,7 @@ def qat_finetune(student: nn.Module, teacher: nn.Module, train_loader: DataLoade
         start_epoch, result.history, result.checkpoint = _restore(out_dir, student, optimizer, scheduler, config,
                                                                   start_digest)
         result.resumed_from_epoch = start_epoch
-        tqdm.write(f"QAT: resuming from {out_dir / LAST}: {start_epoch} of {config.epochs} epochs done")
+        write(f"QAT: resuming from {out_dir / LAST}: {start_epoch} of {config.epochs} epochs done")
 
     started = time.perf_counter()
     hint = (f"The last complete QAT checkpoint is in {out_dir}; rerun with --resume to continue from it."
@@ -185,7 +185,7 @@ def _epochs(net, student, teacher, train_loader, config: QATConfig, precision, s
             train_loader.batch_sampler.set_epoch(seed)
         student.train()
         tic, sums, seen = time.perf_counter(), {"loss": 0.0, "kd": 0.0, "ce": 0.0}, 0
-        bar = tqdm(total=steps_per_epoch, desc=f"QAT epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
+        bar = progress(total=steps_per_epoch, desc=f"QAT epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
         for step, (images, targets) in enumerate(train_loader):
             if step >= steps_per_epoch:
                 break
@@ -211,9 +211,9 @@ def _epochs(net, student, teacher, train_loader, config: QATConfig, precision, s
             metrics = evaluate(student, val_loader, config.device, desc=f"QAT val {epoch + 1}")
             record.update(val_top1=metrics["top1"], val_top5=metrics["top5"], val_loss=metrics["loss"])
         result.history.append(record)
-        tqdm.write(f"QAT epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f} (kd {record['kd']:.4f}, "
-                   f"ce {record['ce']:.4f})" + (f", val top-1 {record['val_top1']:.2f}%" if val_loader is not None else "")
-                   + f" ({seconds:.0f} s)")
+        write(f"QAT epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f} (kd {record['kd']:.4f}, "
+              f"ce {record['ce']:.4f})" + (f", val top-1 {record['val_top1']:.2f}%" if val_loader is not None else "")
+              + f" ({seconds:.0f} s)")
         if out_dir is not None:
             result.checkpoint = out_dir / f"epoch_{epoch + 1:03d}.pth"
             if distributed.is_main():

@@ -54,9 +54,9 @@ def whole_model_benchmark(batches=(1, 8, 64), *, arch: str = "swin_t", runs: int
     base, models, fake_quant = _contenders(arch, contenders, calibration_images, device)
     img = base.config["img_size"]
     inputs = {b: torch.randn(b, 3, img, img, generator=torch.Generator().manual_seed(b)).to(device) for b in batches}
-    from tqdm import tqdm
+    from edge_swin.utils.progress import progress as progress_bar
 
-    bar = tqdm(total=len(batches) * len(models), desc="whole model", unit="case", disable=not progress)
+    bar = progress_bar(total=len(batches) * len(models), desc="whole model", unit="case", disable=not progress)
     for b in batches:
         row = {"batch": b}
         for name, (fn, dtype) in models.items():

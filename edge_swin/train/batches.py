@@ -12,7 +12,9 @@ size (times the world size DDP divides by), so N processes compute the
 gradient of the same mean loss one process does.
 
 `SeededSamples` draws each image's random augmentation from (seed, epoch,
-index), whichever rank or worker loads it.
+index), whichever rank or worker loads it; `edge_swin.data.batches.index_loader`
+serves the same index lists as whole in-memory batches with the same seeding
+when the data has a batch recipe (the embedded dataset).
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 from torch.utils.data import Dataset
+
+from edge_swin.data.batches import sample_seed  # shared with the in-memory batch path (IndexBatchLoader)
 
 
 @dataclass(frozen=True)
@@ -95,10 +99,6 @@ class RankBatches:
 
     def __len__(self) -> int:
         return len(self.batches)
-
-
-def sample_seed(epoch_seed: int, index: int) -> int:
-    return (epoch_seed * 2_654_435_761 + index) % (2 ** 63)
 
 
 class SeededSamples(Dataset):

@@ -95,6 +95,9 @@ def _quiet() -> None:
 
     # tqdm reads TQDM_DISABLE when it is imported, long before this: switch its default off on the class itself.
     tqdm.__init__ = functools.partialmethod(tqdm.__init__, disable=True)
+    from edge_swin.utils.progress import set_progress
+
+    set_progress(False)  # and edge_swin.utils.progress, which passes disable= itself
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
 
 

@@ -7,6 +7,10 @@ optimiser steps one process does. Each epoch reseeds the data order and every
 image's augmentation from (seed, epoch[, image]), so a run resumed from the
 checkpoint of its last finished epoch, with any world size, continues as the
 uninterrupted run would have. Rank 0 alone writes the checkpoint.
+
+In-memory data with a batch recipe (the embedded dataset) is served as whole
+batches in torch (`edge_swin.data.batches.index_loader`) for the same index
+lists, with the same per-image seeding; other data through a DataLoader.
 """
 from __future__ import annotations
 
@@ -19,9 +23,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
+from edge_swin.data import index_loader
 from edge_swin.errors import CheckpointError, EdgeSwinError
 from edge_swin.eval.sharded import evaluate_sharded
 from edge_swin.train import distributed
@@ -30,6 +33,7 @@ from edge_swin.train.mixing import batch_mixer, per_sample_loss
 from edge_swin.train.optim import cosine_with_warmup, create_optimizer
 from edge_swin.train.precision import autocast, grad_scaler, resolve_precision
 from edge_swin.utils.io import save_torch
+from edge_swin.utils.progress import progress, write
 
 LAST = "last.pth"
 # Config fields that may change between an interrupted run and its resumption (the world size is not one:
@@ -134,11 +138,12 @@ def train(
             seeded.epoch_seed = seed
             batches = GlobalBatches(len(train_set), config.batch_size, seed, world, rank, config.accum_steps)
             schedule = batches.schedule()
-            loader = DataLoader(seeded, batch_sampler=IndexBatches(schedule), num_workers=config.num_workers)
+            # In-memory data with a batch recipe: whole batches in torch, augmented per image from (seed, index).
+            loader = index_loader(seeded, IndexBatches(schedule), config.num_workers)
             model.train()
             tic, loss_sum, seen = time.perf_counter(), 0.0, 0
             micro = iter(zip(schedule, loader))
-            bar = tqdm(range(len(batches)), desc=f"epoch {epoch + 1}/{config.epochs}", unit="step", leave=False)
+            bar = progress(range(len(batches)), desc=f"epoch {epoch + 1}/{config.epochs}", unit="step", leave=False)
             for step in bar:
                 scale = world / batches.global_count(step)
                 step_loss = 0.0
@@ -179,8 +184,8 @@ def train(
                       "train_seconds": round(train_seconds, 2), "images_per_second": round(seen / train_seconds, 1),
                       "processes": world, "precision": precision}
             result.history.append(record)
-            tqdm.write(f"epoch {epoch + 1}/{config.epochs}: loss {record['train_loss']:.4f}  "
-                       f"val top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  ({train_seconds:.0f} s)")
+            write(f"epoch {epoch + 1}/{config.epochs}: loss {record['train_loss']:.4f}  "
+                  f"val top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  ({train_seconds:.0f} s)")
             if distributed.is_main():
                 save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch + 1,

@@ -7,8 +7,7 @@ the QAT checkpoint), which needs a CUDA GPU but no TensorRT.
 """
 from __future__ import annotations
 
-from torch.utils.data import DataLoader
-
+from edge_swin.data import data_loader
 from edge_swin.errors import EdgeSwinError
 from edge_swin.eval import OrtModel, evaluate
 from edge_swin.utils.manifest import Stage
@@ -30,7 +29,7 @@ def run(ctx: RunContext) -> None:
     else:
         model = ctx.build_model(ctx.weights).to(ctx.device)
         _, val_set = ctx.datasets
-        loader = DataLoader(val_set, batch_size=2 * ctx.args.batch_size, num_workers=ctx.args.num_workers)
+        loader = data_loader(val_set, 2 * ctx.args.batch_size, num_workers=ctx.args.num_workers)
         metrics = {"pytorch_fp32": evaluate(model, loader, ctx.device, desc="evaluate fp32")}
         if ctx.onnx_fp32:
             metrics["onnxruntime_fp32"] = evaluate(OrtModel(ctx.onnx_fp32), loader, desc="evaluate onnxruntime fp32")

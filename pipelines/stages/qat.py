@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import copy
 
-from torch.utils.data import DataLoader
-
-from edge_swin.data import build_calibration_source
+from edge_swin.data import build_calibration_source, data_loader, index_loader
 from edge_swin.errors import EdgeSwinError
 from edge_swin.utils.manifest import Stage
 from edge_swin.train import distributed
@@ -63,9 +61,10 @@ def run(ctx: RunContext) -> None:
 
     train_set, val_set = ctx.datasets
     seeded = SeededSamples(train_set)
-    # This rank's share of each global batch of --batch-size images (qat_finetune reseeds it every epoch).
-    train_loader = DataLoader(seeded, batch_sampler=RankBatches(seeded, args.batch_size, world, distributed.rank()),
-                              num_workers=args.num_workers)
+    # This rank's share of each global batch of --batch-size images (qat_finetune reseeds it every epoch);
+    # whole in-memory batches when the data has a batch recipe (the embedded dataset).
+    train_loader = index_loader(seeded, RankBatches(seeded, args.batch_size, world, distributed.rank()),
+                                args.num_workers)
     config = quant.QATConfig(epochs=args.qat_epochs, lr=args.qat_lr, max_steps_per_epoch=args.qat_steps or None,
                              seed=args.seed, device=ctx.device, precision=args.precision)
     if args.qat_epochs > 0:
@@ -89,7 +88,7 @@ def _write(ctx: RunContext, stage: Stage, quant, student, teacher, calibration, 
     args = ctx.args
     write_text(stage.path("quantizers.txt"), summary + "\n")
     ptq = quant.load_quantized(calibration.path)
-    val_loader = DataLoader(val_set, batch_size=2 * args.batch_size, num_workers=args.num_workers)
+    val_loader = data_loader(val_set, 2 * args.batch_size, num_workers=args.num_workers)
     int8 = quant.save_quantized(student, stage.path("int8.pth"),
                                 metadata={"variant": ctx.variant, "classes": ctx.classes, "calibration": calibration.manifest(),
                                           "qat": qat_settings})

@@ -6,6 +6,7 @@ import datetime as dt
 from edge_swin.utils.manifest import versions
 from edge_swin.utils.io import write_json, write_text
 from pipelines.stages.context import RunContext
+from pipelines.stages.summaries import stage_summary
 
 
 def run(ctx: RunContext) -> dict:
@@ -33,10 +34,12 @@ def to_markdown(report: dict) -> str:
              f"- created: {report['created']}", f"- command: `{report['command']}`",
              f"- target: {target['description']} (TensorRT {target['tensorrt']}, sm {target['sm']})",
              f"- data: {report['data']['name']} (sha256 {report['data']['sha256'][:12]}){_image_check(report['data'])}",
-             f"- device used here: {report['device']}", "", "## Stages", "", "| stage | status | numbers |", "|---|---|---|"]
+             f"- device used here: {report['device']}", "", "## Stages", "", "| stage | status | seconds | numbers |",
+             "|---|---|---|---|"]
     for name, s in stages.items():
-        numbers = ", ".join(f"{k} {_fmt(v)}" for k, v in (s.get("numbers") or {}).items() if not isinstance(v, dict))
-        lines.append(f"| {name} | {s['status']}{': ' + s['note'] if s.get('note') else ''} | {numbers} |")
+        seconds = _fmt(s["seconds"]) if s.get("seconds") is not None else ""
+        lines.append(f"| {name} | {s['status']}{': ' + s['note'] if s.get('note') else ''} | {seconds} | "
+                     f"{stage_summary(name, s)} |")
     ev = (stages.get("evaluate") or {}).get("numbers") or {}
     if ev:
         lines += ["", "## Accuracy (validation split)", "", "| model | top-1 % | top-5 % | images |", "|---|---|---|---|"]

@@ -18,6 +18,12 @@ def image_root(tmp_path_factory):
     return make_image_folder(tmp_path_factory.mktemp("data") / "shapes", per_class=8, size=36)
 
 
+def stage_rows(markdown: str) -> dict[str, str]:
+    """report.md's stage table, rows by stage name."""
+    table = markdown.split("## Stages", 1)[1].split("\n## ", 1)[0]
+    return {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
+
+
 def build(*args) -> int:
     # A 9-image validation set moves 11 points per image: the INT8 drop check gets its own test.
     return main(["--model", "swin_nano", "--batch-size", "8", "--device", "cpu", "--calib-size", "12", "--qat-steps", "2",
@@ -114,6 +120,12 @@ def test_default_stages_write_manifests_and_report_then_skip_on_rerun(capsys, tm
     assert "model_int8.onnx" in md and "## Engines" in md and "`engine/model_int8.engine` | int8 |" in md
     assert "| tensorrt_rtx_int8 | not available" in md or torch.cuda.is_available()
     assert (out / "report.md").read_text().count("| pytorch_fp32 |") == 1
+    rows = stage_rows(md)
+    assert "2 epochs: val top-1" in rows["train"] and "`train/model.pth`" in rows["train"]
+    assert "drop" in rows["qat"] and "QAT drop check passed" in rows["qat"] and "`qat/int8.pth`" in rows["qat"]
+    assert rows["export"].count(" MB, 4 SwinWindowAttention, ONNX Runtime vs PyTorch") == 4  # fp32, fp16, int8, int8_fp16
+    assert "`export/model_int8.onnx`" in rows["export"] and "`engine/model_int8.engine`" in rows["engine"]
+    assert f"pytorch_fp32 {top1:.2f}%" in rows["evaluate"] and "onnxruntime_int8 " in rows["evaluate"]
     assert (out / "train" / "curve.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(out.rglob("*.partial"))
     manifest = json.loads((out / "train" / "manifest.json").read_text())
@@ -231,9 +243,12 @@ def test_int8_drop_over_the_limit_fails_the_run_with_numbers_in_the_report(capsy
     assert "drop check FAILED" in (out / "report.md").read_text()
 
 
-def test_jetson_target_exports_the_matmul_body(capsys, tmp_path, image_root):
+def test_jetson_target_exports_the_matmul_body(capfd, tmp_path, image_root):
     out = tmp_path / "orin"
     assert build("--data", image_root, "--epochs", 1, "--qat-epochs", 0, "--target", "jetson-orin", "--out", out) == 0
+    # Output to a file (pytest's capture), as in CI: no progress bars, a few lines per stage.
+    logged = "".join(capfd.readouterr())
+    assert "\r" not in logged and len(logged.splitlines()) < 80, logged[:2000]
     numbers = json.loads((out / "export" / "manifest.json").read_text())["numbers"]["fp32"]
     assert numbers["attention_body"] == "matmul" and numbers["opset"] < 23  # TensorRT 10.3 has no Attention op
     fp16 = json.loads((out / "export" / "manifest.json").read_text())["numbers"]["fp16"]
@@ -243,6 +258,8 @@ def test_jetson_target_exports_the_matmul_body(capsys, tmp_path, image_root):
     assert engine["status"] == "done" and engine["numbers"]["bundle"] == str(out / "bundle") and not engine["numbers"]["engines"]
     assert (out / "bundle" / "build_engine.sh").is_file() and not list(out.rglob("*.engine"))
     assert "the device builds them from the bundle" in (out / "report.md").read_text()
+    assert "| engine | done: bundle for the device" in (out / "report.md").read_text()
+    assert f"bundle `{out / 'bundle'}` (" in (out / "report.md").read_text()
 
 
 def test_no_custom_op_exports_the_plain_graph(capsys, tmp_path, image_root):

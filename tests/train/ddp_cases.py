@@ -17,5 +17,21 @@ def fresh_model():
     return create_swin("swin_nano", num_classes=4, drop_path_rate=0.0)
 
 
-def datasets():
-    return tensor_dataset(29), tensor_dataset(11, seed=1)
+def datasets(in_memory: bool = False):
+    """29 + 11 ready tensors; in_memory: uint8 images with batch recipes (the embedded dataset's whole-batch path,
+    random crop and flip drawn per image)."""
+    if not in_memory:
+        return tensor_dataset(29), tensor_dataset(11, seed=1)
+    import numpy as np
+
+    from edge_swin.data import ArrayImageDataset
+    from edge_swin.data.transforms import eval_batch_recipe, eval_transform, train_batch_recipe, train_transform
+
+    def arrays(n, seed, transform, recipe):
+        rng = np.random.default_rng(seed)
+        targets = np.arange(n) % 4
+        images = (rng.integers(0, 128, (n, 28, 28, 3)) + 32 * targets.reshape(-1, 1, 1, 1)).astype(np.uint8)
+        return ArrayImageDataset(images, targets, ["a", "b", "c", "d"], transform, batch_recipe=recipe)
+
+    return (arrays(29, 0, train_transform(32, "small"), train_batch_recipe(32, "small")),
+            arrays(11, 1, eval_transform(32, 1.0), eval_batch_recipe(32, 1.0)))

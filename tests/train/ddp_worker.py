@@ -1,6 +1,6 @@
 """Started by torchrun in tests/train/test_distributed.py: train swin_nano on the shared small set, data-parallel.
 
-    torchrun --standalone --nproc_per_node 2 tests/train/ddp_worker.py OUT [--kill-rank R] [--resume]
+    torchrun --standalone --nproc_per_node 2 tests/train/ddp_worker.py OUT [--kill-rank R] [--resume] [--in-memory]
 
 Rank 0 writes OUT/final.pth (the trained weights). With --kill-rank R, rank R
 kills itself (SIGKILL) in the second epoch's second step, as a crashed node would.
@@ -27,6 +27,7 @@ def main() -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--kill-rank", type=int)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--in-memory", action="store_true", help="the whole-batch path (ddp_cases.datasets(in_memory=True))")
     args = p.parse_args()
     torch.set_num_threads(1)
     distributed.init("cpu")
@@ -36,7 +37,7 @@ def main() -> int:
             os.kill(os.getpid(), signal.SIGKILL)
 
     model = fresh_model()
-    train_set, val_set = datasets()
+    train_set, val_set = datasets(args.in_memory)
     result = train(model, train_set, val_set, CONFIG, args.out, resume=args.resume, on_step=on_step)
     if distributed.is_main():
         torch.save({"model": model.state_dict(), "history": result.history}, args.out / "final.pth")
