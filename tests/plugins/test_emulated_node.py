@@ -5,7 +5,8 @@ FP16 (the FP16 export's node: fp16 io, fp16 weights): relative error max |y - re
 against the float module in float64 on the same fp16 input. What remains is fp16 rounding: weights,
 the qkv and attention workspaces and y are fp16 (measured 0.7e-3 .. 1.0e-3).
 
-INT8 (the INT8 export's node: fp32 io, weights on the int8 grid, eight scales) against the modelopt
+INT8 (the INT8 export's node: fp32 io, or fp16 io as in an FP16+INT8 engine; weights on the int8 grid,
+eight fp32 scales; int8 q/k/v and attention-output workspaces) against the modelopt
 fake-quant module (QuantWindowAttention, max-calibrated). Both compute the same integers except where
 a value lands within float rounding of a rounding boundary: the module sums its qkv/proj matmuls in fp32
 (and runs torch's softmax), the kernels sum exactly in int32 and round once, so the two qkv results differ
@@ -159,14 +160,16 @@ def quantize_block(quant, block, calib_x):
 
 
 EXACT = 1e-5          # float-rounding agreement, relative to max |y| (no-flip blocks measure ~5e-7)
+# fp16 io: y is rounded to fp16 once (2**-11 relative) and the biases and rel_bias arrive fp16-rounded
+EXACT_FP16_IO = 1e-3
 MIN_EXACT_TOKENS = 0.9
 MAX_FLIP_ERROR = 0.5  # of the module's own quantization error
 
 
-def _int8_compare(y, ref, ref_fp32) -> dict:
+def _int8_compare(y, ref, ref_fp32, exact=EXACT) -> dict:
     diff = (y.double() - ref.double()).abs()
     scale = float(ref.abs().max())
-    return {"exact_tokens": float((diff.amax(dim=-1) <= EXACT * scale).double().mean()),
+    return {"exact_tokens": float((diff.amax(dim=-1) <= exact * scale).double().mean()),
             "err": float(diff.max()), "rel": float(diff.max()) / scale,
             "qerr": float((ref.double() - ref_fp32.double()).abs().max())}
 
@@ -178,12 +181,28 @@ def _assert_int8_close(name, c):
     assert c["err"] <= MAX_FLIP_ERROR * c["qerr"], name
 
 
-def _int8_check(name, qblock, x, fp32_block):
-    y = run_module(qblock, x)
-    assert y.dtype == torch.float32 and not y.isnan().any(), "NaN poison left in y: a token was not written"
+def _rounded_to(module, io):
+    """A copy whose biases and relative-position table went through `io` and back: the float values an FP16
+    graph holds. Weights stay: the node gets them on the int8 grid, which fp16 holds exactly (|w / s| <= 127 is
+    off by at most 127 * 2**-11 < 0.5 after the rounding), and their quantizers derive scales from them."""
+    module = copy.deepcopy(module)
     with torch.no_grad():
-        c = _int8_compare(y, qblock(x), fp32_block(x))
-    _assert_int8_close(name, c)
+        for name, p in module.named_parameters():
+            if not name.endswith("weight"):
+                p.copy_(p.to(io).float())
+    return module
+
+
+def _int8_check(name, qblock, x, fp32_block, io=torch.float32):
+    """The INT8 node (int8 workspaces) with `io` tensors against the fake-quant module on the same io-rounded x and
+    parameters (fp16 io: otherwise the fp16 biases alone move ~10% of the tokens by a flip)."""
+    x = x.to(io).float()
+    y = run_module(qblock, x.to(io), io=io)
+    qblock, fp32_block = _rounded_to(qblock, io), _rounded_to(fp32_block, io)
+    assert y.dtype == io and not y.isnan().any(), "NaN poison left in y: a token was not written"
+    with torch.no_grad():
+        c = _int8_compare(y, qblock(x), fp32_block(x), EXACT if io == torch.float32 else EXACT_FP16_IO)
+    _assert_int8_close(f"{name} ({str(io).replace('torch.', '')} io)", c)
 
 
 @pytest.mark.parametrize("case", BLOCKS, ids=[c[0] for c in BLOCKS])
@@ -192,6 +211,15 @@ def test_int8_node_matches_fake_quant_module(quant, case):
     fp32 = make_block(dim=dim, heads=heads, feat=feat, window=window, shift=shift, seed=11)
     qblock = quantize_block(quant, copy.deepcopy(fp32), _x((8, *feat, dim), seed=12))
     _int8_check(name, qblock, _x((batch, *feat, dim), seed=13), fp32)
+
+
+@pytest.mark.parametrize("case", BLOCKS[1:3], ids=[c[0] for c in BLOCKS[1:3]])
+def test_int8_fp16_io_node_matches_fake_quant_module(quant, case):
+    """The INT8 node of an FP16+INT8 engine: fp16 x, weights, biases and y, fp32 scales, int8 workspaces."""
+    name, feat, window, shift, dim, heads, batch = case
+    fp32 = make_block(dim=dim, heads=heads, feat=feat, window=window, shift=shift, seed=11)
+    qblock = quantize_block(quant, copy.deepcopy(fp32), _x((8, *feat, dim), seed=12))
+    _int8_check(name, qblock, _x((batch, *feat, dim), seed=13), fp32, io=torch.float16)
 
 
 def test_int8_nano_model_blocks(quant, nano_blocks):
@@ -234,7 +262,7 @@ _GPU_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     from edge_swin.plugins.emulate import run_module
     from tests.export.helpers import make_block
-    from tests.plugins.test_emulated_node import BLOCKS, SWIN_T_STAGE1, _int8_compare, quantize_block
+    from tests.plugins.test_emulated_node import BLOCKS, SWIN_T_STAGE1, EXACT_FP16_IO, _int8_compare, quantize_block
     import edge_swin.quant as quant
     out = {}
     for name, feat, window, shift, dim, heads, batch in BLOCKS + [SWIN_T_STAGE1]:
@@ -250,8 +278,14 @@ _GPU_SCRIPT = textwrap.dedent("""
             qref = qblock(x)
             fp32_ref = block(x)
         y8 = run_module(qblock, x)
+        from tests.plugins.test_emulated_node import _rounded_to
+        x16 = x.half().float()
+        with torch.no_grad():
+            qref16, fp32_ref16 = _rounded_to(qblock, torch.float16)(x16), _rounded_to(block, torch.float16)(x16)
+        y8h = run_module(qblock, x.half(), io=torch.float16)
         out[name] = {"fp16_rel": fp16, "int8": _int8_compare(y8, qref, fp32_ref),
-                     "nan": bool(y.isnan().any() or y8.isnan().any())}
+                     "int8_fp16io": _int8_compare(y8h, qref16, fp32_ref16, EXACT_FP16_IO),
+                     "nan": bool(y.isnan().any() or y8.isnan().any() or y8h.isnan().any())}
     print(json.dumps(out))
 """)
 
@@ -270,3 +304,4 @@ def test_gpu_jit_kernels_match_module():
         print(f"GPU {name}: fp16 rel err {r['fp16_rel']:.2e}")
         assert not r["nan"] and r["fp16_rel"] < 2e-3, name
         _assert_int8_close(f"GPU {name}", r["int8"])
+        _assert_int8_close(f"GPU {name} (fp16 io)", r["int8_fp16io"])
