@@ -260,7 +260,8 @@ def check_plugin_layers(res: RtxBuild, path: Path, io_type: str, n_inputs: int, 
     assert res.parsed and res.built, (res.errors, res.errors_logged())
     assert len(res.plugin_layers) == len(nodes) and "SOFTMAX" not in res.layer_types, res.layer_types
     by_name = {p["name"]: p for p in res.plugin_layers}
-    itemsize = 2 if io_type == "HALF" else 4
+    # workspace elements: int8 for an INT8 node (int8 q/k/v and attention output), the io type for an FP16 node
+    itemsize = 1 if n_inputs == 15 else 2 if io_type == "HALF" else 4
     for node in nodes:
         layer = by_name[node.name]
         assert layer["plugin"] == ("edge_swin", "SwinWindowAttention", "1")
@@ -276,7 +277,8 @@ def check_plugin_layers(res: RtxBuild, path: Path, io_type: str, n_inputs: int, 
         accepted = [p for p in probes if p.endswith("-> yes")]
         assert len(accepted) >= n_inputs + 1 and all(f" {io_type} LINEAR -> yes" in p for p in accepted)
         assert any("LINEAR" not in p and p.endswith("-> no") for p in probes)  # it does probe other formats
-        # ... configuration, workspace (qkv + out at the max batch, 256-byte aligned) and tactics ...
+        # ... configuration, workspace (qkv + out at the max batch, 256-byte aligned; 3C + C bytes a token for INT8)
+        # and tactics ...
         assert res.plugin_log(node.name, f"configurePlugin: {n_inputs} inputs, {io_type}")
         _, h, w, c = layer["x_shape"]
         tokens = max_batch * h * w
@@ -389,6 +391,14 @@ def test_fields_round_trip_and_enqueue_refuses_without_a_gpu(harness, rtx_librar
     assert facts["creators"] == "1 kind PLUGIN CREATOR_V3ONE"
     assert facts["creator"] == "edge_swin SwinWindowAttention 1"
     assert facts["build"] == facts["build64"] == facts["runtime"] == node  # INT32 or INT64 fields; serialised
-    assert facts["enqueue"] == "1"
+    # onShapeChange accepts each node kind (0), then enqueue reaches the driver and refuses (1) ...
+    assert facts["enqueue_fp16"] == facts["enqueue_int8_fp32io"] == facts["enqueue_int8_fp16io"] == "0 1", out
     refused = [line for line in out.splitlines() if line.startswith("log 1 ")]  # severity 1 = kERROR
-    assert refused and re.search(r"libcuda\.so\.1|no current CUDA context", refused[0]), out
+    assert len(refused) == 3 and all(re.search(r"libcuda\.so\.1|no current CUDA context", r) for r in refused), out
+    # ... and the formats offered are what the kernels have: FP16 node HALF; INT8 node HALF or FLOAT io (tensors
+    # 1-6 and y x's type), FLOAT scales
+    formats = {k.removeprefix("format_"): v for k, v in facts.items() if k.startswith("format_")}
+    assert formats == {"fp16_node_x_half": "1", "fp16_node_x_float": "0", "int8_node_x_half": "1",
+                       "int8_node_x_float": "1", "int8_node_x_int8": "0", "int8_half_weight_half": "1",
+                       "int8_half_weight_float": "0", "int8_half_scale_float": "1", "int8_half_scale_half": "0",
+                       "int8_half_y_half": "1", "int8_half_y_float": "0", "int8_float_y_float": "1"}, out
