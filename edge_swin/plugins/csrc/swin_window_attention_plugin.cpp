@@ -326,11 +326,19 @@ bool SwinWindowAttentionPlugin::supportsFormatCombination(
     // Every tensor LINEAR. x (pos 0): HALF, or for an INT8 node HALF or FLOAT (what the kernels have); tensors 1-6
     // and y: x's type; the INT8 scales (7-14): FLOAT. TensorRT asks in position order with the earlier positions
     // fixed, so x's type is settled when the others are asked. Strongly typed: the types are the ONNX file's.
+    // x's type is offered only where the embedded table holds the node's three kernels for it (a table built
+    // without one io leaves TensorRT the other).
     PluginTensorDesc const& d = inOut[pos].desc;
     bool ok = d.format == TensorFormat::kLINEAR;
-    if (pos == 0)
+    if (pos == 0 && ok && ioSupported(nbInputs, d.type))
     {
-        ok = ok && ioSupported(nbInputs, d.type);
+        NodeKernelKeys const node = nodeKernelKeys(
+            modeOf(nbInputs), ioOf(d.type), mParams.windowH, mParams.windowW, mParams.shifted());
+        ok = hasKernel(node.qkv) && hasKernel(node.attention) && hasKernel(node.proj);
+    }
+    else if (pos == 0)
+    {
+        ok = false;
     }
     else
     {

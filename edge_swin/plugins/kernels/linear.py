@@ -45,15 +45,17 @@ _RNE_MAGIC = tl.constexpr(12582912.0)
 # Tiles per SM: (BLOCK_M, BLOCK_N, BLOCK_K, num_warps). The grid is (cdiv(M, BLOCK_M), 1, 1): a program owns
 # BLOCK_M rows and produces every output column, looping over N_OUT in BLOCK_N steps, so x is read from memory
 # once (FINDINGS "Why the linears lose to cuBLAS": the old 64 x 32 grid tile read x N_OUT / 32 times). When
-# K <= BLOCK_K (every Swin stage up to C = 128; Swin-T stage 1, where most tokens are) the rows' whole K is
+# K <= BLOCK_K (C = 96 or 128: stage 1 of Swin-T/S/B, where most tokens are) the rows' whole K is
 # loaded (and, int8, quantized) once, before the N loop; otherwise the K loop re-reads the rows' x per N step
 # from L1/L2, the program's own recent reads. BLOCK_N = 32 divides every N_OUT of the node (C and 3C, C = heads
 # * 32). sm_90: 128 rows, 8 warps (two warpgroups of Hopper's wgmma, which Triton uses there: HGMMA / IGMMA in
-# the SASS). sm_80-89: 64 rows, 4 warps (mma.sync). sm_75: Triton 3.8 has no mma there and lowers tl.dot to
+# the SASS). sm_80-89: 64 rows (mma.sync). sm_75: Triton 3.8 has no mma there and lowers tl.dot to
 # FMAs: 32-wide K tiles (larger ones need far more registers there). int8 needs BLOCK_K >= 32 (the int8
-# mma's k). 8 warps everywhere: with 4, the resident x tile takes 126-219 registers (sm_80, fp32 io), with 8
-# 80-128. Registers from ptxas 12.9 (release build, no spills anywhere), sm_75/80/86-89/90:
-#   linear_fp16_fp16io 186/80/?/116, qkv_linear_int8 fp16io ?/?/?/121, fp32io 199/128/?/174 (see the manifest).
+# mma's k). 8 warps everywhere: with 4, the resident x tile took 124-219 registers on sm_80, with 8 80-128.
+# Registers from ptxas 12.9 (release build, no spill anywhere), sm_75 / sm_80 / sm_86-89 / sm_90:
+#   linear_fp16_fp16io 186/80/80/116, qkv_linear_int8_fp16io 199/95/100/121, qkv_linear_int8_fp32io
+#   199/128/128/174, linear_int8_fp16io 195/80/80/98, linear_int8_fp32io 195/100/100/121.
+# SASS (cuobjdump --dump-sass): HGMMA / IGMMA on sm_90, HMMA / IMMA on sm_80-89. Speed: not measured (no GPU).
 TILES = {75: (64, 32, 32, 8), 80: (64, 32, 128, 8), 86: (64, 32, 128, 8), 87: (64, 32, 128, 8),
          89: (64, 32, 128, 8), 90: (128, 32, 128, 8)}
 DEFAULT_SM = 80  # the tile the interpreter (no GPU) and an SM missing from TILES use
