@@ -110,7 +110,7 @@ def _complete(out: Path, windows: list[tuple[int, int]], sms: list[int], left_ou
     (12x12 attention on sm_75 spills at every tile), and such an SM must not be claimed as covered."""
     entries = json.loads((out / "manifest.json").read_text())["kernels"]
     have = {(e["family"], tuple(e["window"]) if e["family"] == "window_attention" else None, e["sm"]) for e in entries}
-    need = [("linear", None), *(("window_attention", tuple(w)) for w in windows)]
+    need = [("linear", None), ("qkv_linear", None), *(("window_attention", tuple(w)) for w in windows)]
     covered = [sm for sm in sms if all((f, w, sm) in have for f, w in need)]
     for sm in sms:
         if sm not in covered:
