@@ -131,6 +131,45 @@ def test_qkv_int8_writes_the_quantized_projection(io, sm):
     assert not torch.equal(swapped.float(), expect), "k/v scales swapped must show"
 
 
+def _count_x_reads(monkeypatch, x: torch.Tensor) -> list[int]:
+    """Count, in Triton's interpreter, how many times each element of x is loaded (masked-off lanes not counted)."""
+    import numpy as np
+    from triton.runtime import interpreter
+
+    lo, hi = x.data_ptr(), x.data_ptr() + x.numel() * x.element_size()
+    reads = [0]
+    original = interpreter.InterpreterBuilder.create_masked_load
+
+    def counting(self, ptrs, mask, *args):
+        addresses = ptrs.data[np.broadcast_to(mask.data, ptrs.data.shape).astype(bool)]
+        reads[0] += int(((addresses >= lo) & (addresses < hi)).sum())
+        return original(self, ptrs, mask, *args)
+
+    monkeypatch.setattr(interpreter.InterpreterBuilder, "create_masked_load", counting)
+    return reads
+
+
+@pytest.mark.parametrize("sm", [None, 75], ids=["tile80-whole-K", "tile75-K-loop"])
+@pytest.mark.parametrize("kind", ["fp16", "qkv_int8"])
+def test_x_is_read_once_when_its_whole_k_fits(monkeypatch, kind, sm):
+    """The point of the retiling (FINDINGS "Why the linears lose to cuBLAS"): with K <= BLOCK_K (C = 96 here) a
+    program loads its rows of x once and produces every output column from them; the K-loop tile (sm_75's
+    BLOCK_K = 32) reloads them once per BLOCK_N columns (from L1/L2 on a GPU, its own recent reads)."""
+    m, c = 130, 96
+    x, w, b = _data(m, 3 * c, c, seed=13)
+    x = x.half()
+    reads = _count_x_reads(monkeypatch, x)
+    if kind == "fp16":
+        L.linear(x, w.half(), b.half(), mode="fp16", sm=sm)
+    else:
+        x_scale, w_scale, w_q = _int8_inputs(x.float(), w)
+        L.qkv_int8(x, w_q.half(), b.half(), x_scale=x_scale, w_scale=w_scale, q_scale=0.05, k_scale=0.05,
+                   v_scale=0.05, scale=32 ** -0.5, sm=sm)
+    tile = L.tile_for(sm)
+    passes = 1 if c <= tile["BLOCK_K"] else -(-3 * c // tile["BLOCK_N"])
+    assert reads[0] == passes * m * c
+
+
 def test_int8_sm75_route_is_bit_identical():
     """sm_75's cubin multiplies the int8 values as fp16 (no int8 dot there in Triton 3.8): same int32 sums.
 
