@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from edge_swin.plugins.kernels import linear as L
+from edge_swin.plugins.kernels.spec import INT8_FP32_IO_SMS
 
 SHAPES = [  # (M, N_OUT, K): odd everywhere, one tile exactly, a tiny one, a Swin-T-like qkv (C = 96), K > 128
     (67, 97, 45),
@@ -272,5 +273,6 @@ def test_variants_follow_the_contract():
             assert bk >= 32 and 32 % bn == 0, "int8 mma needs K tiles >= 32; BLOCK_N must divide C = heads * 32"
         io_ptr = "*fp16" if v.io == "fp16" else "*fp32"
         assert all(v.signature[p] == io_ptr for p in ("w", "b"))
+        assert v.archs == (INT8_FP32_IO_SMS if (v.mode, v.io) == ("int8", "fp32") else None)
         out = "qkv" if v.family == "qkv_linear" else "y"
         assert v.signature[out] == ("*i8" if v.family == "qkv_linear" else io_ptr)

@@ -52,6 +52,7 @@ from edge_swin.models.window_attention import (
     window_reverse,
 )
 from edge_swin.plugins.kernels import window_attention as wa
+from edge_swin.plugins.kernels.spec import INT8_FP32_IO_SMS
 
 HEAD_DIM = wa.HEAD_DIM
 FP16_BOUND = 2e-3
@@ -379,6 +380,8 @@ def test_variants_follow_the_contract():
         workspace = "*i8" if v.mode == "int8" else io_ptr  # int8 q/k/v in, int8 out (DESIGN "Bytes decide the speed")
         assert [v.signature[p] for p in ("qkv", "qkv_b", "bias", "mask", "out")] == [workspace, io_ptr, io_ptr, io_ptr,
                                                                                     workspace]
+        if (v.mode, v.io) == ("int8", "fp32"):  # strongly typed FP32-graph INT8 only: not for sm_87 (spec.py)
+            assert 87 not in v.archs and set(v.archs) <= set(INT8_FP32_IO_SMS)
 
 
 def test_zz_print_accuracy_report():

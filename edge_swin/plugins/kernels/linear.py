@@ -37,7 +37,7 @@ import torch
 import triton
 import triton.language as tl
 
-from edge_swin.plugins.kernels.spec import DIVISIBLE_16, POINTER_TYPES, KernelVariant
+from edge_swin.plugins.kernels.spec import DIVISIBLE_16, INT8_FP32_IO_SMS, POINTER_TYPES, KernelVariant
 
 # 1.5 * 2**23: adding it to |t| <= 2**22 leaves t rounded to an integer (see the docstring).
 _RNE_MAGIC = tl.constexpr(12582912.0)
@@ -251,10 +251,12 @@ def linear_variant(kind: str, io: str, x_type: str | None = None) -> KernelVaria
     # stores). The C++ launcher must check C % 16 == 0; M (= B*H*W) is arbitrary. The JIT kernel assumes nothing.
     attrs = {name: DIVISIBLE_16 for name, ty in signature.items() if ty.startswith("*") or name in ("N_OUT", "K", "C")}
     family = "qkv_linear" if kind == "qkv_int8" else "linear"
+    warps = {sm: num_warps_for(sm) for sm in TILES if num_warps_for(sm) != num_warps_for(DEFAULT_SM)}
     return KernelVariant(family=family, mode="fp16" if kind == "fp16" else "int8", io=io, kernel=KERNELS[kind].__name__,
                          signature=signature, constexprs=constexprs, num_warps=num_warps_for(DEFAULT_SM),
                          num_stages=NUM_STAGES, attrs=attrs, arch_constexprs=arch_constexprs,
-                         arch_num_warps={sm: num_warps_for(sm) for sm in TILES if num_warps_for(sm) != num_warps_for(DEFAULT_SM)})
+                         arch_num_warps=warps,
+                         archs=INT8_FP32_IO_SMS if kind != "fp16" and io == "fp32" else None)
 
 
 VARIANTS: tuple[KernelVariant, ...] = (

@@ -43,6 +43,11 @@ MODES = ("fp16", "int8")
 IO_TYPES = ("fp16", "fp32")
 POINTER_TYPES = {"fp16": "*fp16", "fp32": "*fp32"}  # io dtype -> Triton pointer type in a signature
 DIVISIBLE_16 = [["tt.divisibility", 16]]  # the attrs value for a 16-byte aligned pointer or a multiple of 16
+# SMs that get the INT8 node's fp32-io kernels. fp32 io exists for strongly typed builds of an FP32-graph INT8
+# export (TensorRT 11, TensorRT-RTX: datacenter and RTX GPUs). Not sm_87: Jetson Orin's TensorRT 10.x builds
+# INT8 weakly typed (the bundle's `--int8 --fp16`), where the plugin's fp16 io serves; this keeps the full AOT
+# build within ~1.5x of what it was before the INT8 node had two io types.
+INT8_FP32_IO_SMS = (75, 80, 86, 89, 90)
 
 
 @dataclass(frozen=True)

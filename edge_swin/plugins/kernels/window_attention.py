@@ -49,7 +49,7 @@ import torch
 import triton
 import triton.language as tl
 
-from edge_swin.plugins.kernels.spec import DIVISIBLE_16, POINTER_TYPES, KernelVariant
+from edge_swin.plugins.kernels.spec import DIVISIBLE_16, INT8_FP32_IO_SMS, POINTER_TYPES, KernelVariant
 
 HEAD_DIM = 32
 # 1.5 * 2**23: adding it to |t| <= 2**22 leaves t rounded to an integer (see the docstring).
@@ -242,6 +242,14 @@ def tile_for(window: tuple[int, int]) -> tuple[int, int]:
     return TILES[n]
 
 
+def _archs(mode: str, io: str, n: int) -> tuple[int, ...] | None:
+    """SMs a variant is built for: WINDOW_SMS's for its window, and for int8 with fp32 io spec.INT8_FP32_IO_SMS."""
+    archs = WINDOW_SMS.get(n)
+    if mode == "int8" and io == "fp32":
+        archs = tuple(sm for sm in (archs or INT8_FP32_IO_SMS) if sm in INT8_FP32_IO_SMS)
+    return archs
+
+
 def attention_variant(mode: str, window: tuple[int, int], shifted: bool, io: str | None = None,
                       block_m: int | None = None, num_warps: int | None = None) -> KernelVariant:
     """The KernelVariant of one (mode, io, window, shifted); block_m / num_warps override TILES (tests, tuning).
@@ -271,7 +279,7 @@ def attention_variant(mode: str, window: tuple[int, int], shifted: bool, io: str
     return KernelVariant(family="window_attention", mode=mode, io=io, kernel=f"swin_window_attention_{mode}",
                          signature=signature, constexprs=constexprs, num_warps=num_warps or default_warps,
                          num_stages=NUM_STAGES, window=tuple(window), shifted=int(bool(shifted)), attrs=attrs,
-                         arch_constexprs=arch_constexprs, archs=WINDOW_SMS.get(n))
+                         arch_constexprs=arch_constexprs, archs=_archs(mode, io, n))
 
 
 VARIANTS: tuple[KernelVariant, ...] = tuple(
