@@ -44,20 +44,23 @@ _RNE_MAGIC = tl.constexpr(12582912.0)
 
 # Tiles per SM: (BLOCK_M, BLOCK_N, BLOCK_K, num_warps). The grid is (cdiv(M, BLOCK_M), 1, 1): a program owns
 # BLOCK_M rows and produces every output column, looping over N_OUT in BLOCK_N steps, so x is read from memory
-# once (FINDINGS "Why the linears lose to cuBLAS": the old 64 x 32 grid tile read x N_OUT / 32 times). When
-# K <= BLOCK_K (C = 96 or 128: stage 1 of Swin-T/S/B, where most tokens are) the rows' whole K is
-# loaded (and, int8, quantized) once, before the N loop; otherwise the K loop re-reads the rows' x per N step
+# once (FINDINGS "Why the linears lose to cuBLAS": the old 64 x 32 grid tile read x N_OUT / 32 times). The rows'
+# first BLOCK_K columns are loaded (and, int8, quantized) once, before the N loop: for K <= BLOCK_K (C = 96 or
+# 128: stage 1 of Swin-T/S/B, where most tokens are) their whole K; the rest of a larger K is re-read per N step
 # from L1/L2, the program's own recent reads. BLOCK_N = 32 divides every N_OUT of the node (C and 3C, C = heads
 # * 32). sm_90: 128 rows, 8 warps (two warpgroups of Hopper's wgmma, which Triton uses there: HGMMA / IGMMA in
 # the SASS). sm_80-89: 64 rows (mma.sync). sm_75: Triton 3.8 has no mma there and lowers tl.dot to
 # FMAs: 32-wide K tiles (larger ones need far more registers there). int8 needs BLOCK_K >= 32 (the int8
-# mma's k). 8 warps everywhere: with 4, the resident x tile took 124-219 registers on sm_80, with 8 80-128.
-# Registers from ptxas 12.9 (release build, no spill anywhere), sm_75 / sm_80 / sm_86-89 / sm_90:
-#   linear_fp16_fp16io 186/80/80/116, qkv_linear_int8_fp16io 199/95/100/121, qkv_linear_int8_fp32io
-#   199/128/128/174, linear_int8_fp16io 195/80/80/98, linear_int8_fp32io 195/100/100/121.
+# mma's k). 8 warps (one exception, TILE_EXCEPTIONS): with 4, the resident x tile took 124-219 registers on
+# sm_80, with 8 80-128. Registers from ptxas 12.9 (release build, no spill anywhere), sm_75 / sm_80 / sm_86-89 /
+# sm_90: linear_fp16_fp16io 190/80/80/115, qkv_linear_int8_fp16io 199/98/98/123, qkv_linear_int8_fp32io
+# 201/128/127/172, linear_int8_fp16io 193/80/80/97, linear_int8_fp32io 195/126/128/118 (4 warps on sm_80-89).
 # SASS (cuobjdump --dump-sass): HGMMA / IGMMA on sm_90, HMMA / IMMA on sm_80-89. Speed: not measured (no GPU).
 TILES = {75: (64, 32, 32, 8), 80: (64, 32, 128, 8), 86: (64, 32, 128, 8), 87: (64, 32, 128, 8),
          89: (64, 32, 128, 8), 90: (128, 32, 128, 8)}
+# (kernel, io, sm) -> tile where the SM's default does not fit: ptxas 12.9 holds swin_linear_int8 with fp32 y at
+# 80 registers with 8 warps on sm_80-89 and spills 8 bytes; with 4 warps it takes 126 and does not.
+TILE_EXCEPTIONS = {("int8", "fp32", sm): (64, 32, 128, 4) for sm in (80, 86, 87, 89)}
 DEFAULT_SM = 80  # the tile the interpreter (no GPU) and an SM missing from TILES use
 NUM_STAGES = 1
 # ROLE constexpr of _linear_body: what the epilogue writes
@@ -163,23 +166,18 @@ def _linear_body(x, w, b, y, x_scale, w_scale, q_scale, k_scale, v_scale, M, N_O
         inv_q = 1.0
         inv_k = 1.0
         inv_v = 1.0
-    if K <= BLOCK_K:
-        # The rows' whole K, read (and quantized) once for all N_OUT columns.
-        xr = _operand(_load_rows(x, rows, row_ok, 0, K, BLOCK_K), inv_x, INT8)
-        for n0 in range(0, N_OUT, BLOCK_N):
-            cols, col_ok, ws, inv_w = _column_block(w, w_scale, n0, N_OUT, BLOCK_N, INT8)
-            wr = _operand(_load_rows(w, cols, col_ok, 0, K, BLOCK_K), inv_w[:, None], INT8)
-            acc = _mma(xr, wr, tl.zeros((BLOCK_M, BLOCK_N), dtype=acc_type), INT8, INT8_DOT)
-            _epilogue(acc, y, b, rows, row_ok, cols, col_ok, xs, ws, N_OUT, C, scale, inv_q, inv_k, inv_v, ROLE)
-    else:
-        for n0 in range(0, N_OUT, BLOCK_N):
-            cols, col_ok, ws, inv_w = _column_block(w, w_scale, n0, N_OUT, BLOCK_N, INT8)
-            acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=acc_type)
-            for k0 in range(0, K, BLOCK_K):
-                xt = _operand(_load_rows(x, rows, row_ok, k0, K, BLOCK_K), inv_x, INT8)
-                wt = _operand(_load_rows(w, cols, col_ok, k0, K, BLOCK_K), inv_w[:, None], INT8)
-                acc = _mma(xt, wt, acc, INT8, INT8_DOT)
-            _epilogue(acc, y, b, rows, row_ok, cols, col_ok, xs, ws, N_OUT, C, scale, inv_q, inv_k, inv_v, ROLE)
+    # The rows' first BLOCK_K columns of x, read (and quantized) once for all N_OUT columns: for K <= BLOCK_K
+    # that is their whole K and the inner loop below never runs.
+    x0 = _operand(_load_rows(x, rows, row_ok, 0, K, BLOCK_K), inv_x, INT8)
+    for n0 in range(0, N_OUT, BLOCK_N):
+        cols, col_ok, ws, inv_w = _column_block(w, w_scale, n0, N_OUT, BLOCK_N, INT8)
+        w0 = _operand(_load_rows(w, cols, col_ok, 0, K, BLOCK_K), inv_w[:, None], INT8)
+        acc = _mma(x0, w0, tl.zeros((BLOCK_M, BLOCK_N), dtype=acc_type), INT8, INT8_DOT)
+        for k0 in range(BLOCK_K, K, BLOCK_K):  # K > BLOCK_K: the rest of K, re-read per column block
+            xt = _operand(_load_rows(x, rows, row_ok, k0, K, BLOCK_K), inv_x, INT8)
+            wt = _operand(_load_rows(w, cols, col_ok, k0, K, BLOCK_K), inv_w[:, None], INT8)
+            acc = _mma(xt, wt, acc, INT8, INT8_DOT)
+        _epilogue(acc, y, b, rows, row_ok, cols, col_ok, xs, ws, N_OUT, C, scale, inv_q, inv_k, inv_v, ROLE)
 
 
 @triton.jit
@@ -214,13 +212,19 @@ _TILE_NAMES = ("BLOCK_M", "BLOCK_N", "BLOCK_K")
 _SCALE_POINTERS = {"int8": ("x_scale", "w_scale"), "qkv_int8": ("x_scale", "w_scale", "q_scale", "k_scale", "v_scale")}
 
 
-def tile_for(sm: int | None) -> dict[str, int]:
-    """{BLOCK_M, BLOCK_N, BLOCK_K} for an SM (TILES; DEFAULT_SM's for None or an SM not in TILES)."""
-    return dict(zip(_TILE_NAMES, TILES.get(sm, TILES[DEFAULT_SM])[:3]))
+def _tile(sm: int | None, kind: str, io: str) -> tuple[int, int, int, int]:
+    sm = sm if sm in TILES else DEFAULT_SM
+    return TILE_EXCEPTIONS.get((kind, io, sm), TILES[sm])
 
 
-def num_warps_for(sm: int | None) -> int:
-    return TILES.get(sm, TILES[DEFAULT_SM])[3]
+def tile_for(sm: int | None, kind: str = "fp16", io: str = "fp16") -> dict[str, int]:
+    """{BLOCK_M, BLOCK_N, BLOCK_K} of a kernel (KERNELS key) and io for an SM (TILES and TILE_EXCEPTIONS;
+    DEFAULT_SM's for None or an SM not in TILES)."""
+    return dict(zip(_TILE_NAMES, _tile(sm, kind, io)[:3]))
+
+
+def num_warps_for(sm: int | None, kind: str = "fp16", io: str = "fp16") -> int:
+    return _tile(sm, kind, io)[3]
 
 
 def linear_variant(kind: str, io: str, x_type: str | None = None) -> KernelVariant:
@@ -240,8 +244,8 @@ def linear_variant(kind: str, io: str, x_type: str | None = None) -> KernelVaria
     signature |= {"M": "i32", "C": "i32", "scale": "fp32"} if kind == "qkv_int8" else \
         {"M": "i32", "N_OUT": "i32", "K": "i32"}
     signature |= {name: "constexpr" for name in _TILE_NAMES}
-    constexprs = tile_for(DEFAULT_SM)
-    arch_constexprs = {sm: tile_for(sm) for sm in TILES if tile_for(sm) != constexprs}
+    constexprs = tile_for(DEFAULT_SM, kind, io)
+    arch_constexprs = {sm: tile_for(sm, kind, io) for sm in TILES if tile_for(sm, kind, io) != constexprs}
     if kind != "fp16":
         signature["INT8_DOT"] = "constexpr"
         constexprs["INT8_DOT"] = 1
@@ -251,9 +255,10 @@ def linear_variant(kind: str, io: str, x_type: str | None = None) -> KernelVaria
     # stores). The C++ launcher must check C % 16 == 0; M (= B*H*W) is arbitrary. The JIT kernel assumes nothing.
     attrs = {name: DIVISIBLE_16 for name, ty in signature.items() if ty.startswith("*") or name in ("N_OUT", "K", "C")}
     family = "qkv_linear" if kind == "qkv_int8" else "linear"
-    warps = {sm: num_warps_for(sm) for sm in TILES if num_warps_for(sm) != num_warps_for(DEFAULT_SM)}
+    default_warps = num_warps_for(DEFAULT_SM, kind, io)
+    warps = {sm: num_warps_for(sm, kind, io) for sm in TILES if num_warps_for(sm, kind, io) != default_warps}
     return KernelVariant(family=family, mode="fp16" if kind == "fp16" else "int8", io=io, kernel=KERNELS[kind].__name__,
-                         signature=signature, constexprs=constexprs, num_warps=num_warps_for(DEFAULT_SM),
+                         signature=signature, constexprs=constexprs, num_warps=default_warps,
                          num_stages=NUM_STAGES, attrs=attrs, arch_constexprs=arch_constexprs,
                          arch_num_warps=warps,
                          archs=INT8_FP32_IO_SMS if kind != "fp16" and io == "fp32" else None)
@@ -283,14 +288,15 @@ def _device_sm(t: torch.Tensor, sm: int | None) -> int | None:
     return sm
 
 
-def _launch(kernel, args, m: int, sm: int | None, int8: bool, device_tensor: torch.Tensor) -> None:
+def _launch(kind: str, args, m: int, sm: int | None, device_tensor: torch.Tensor, io: torch.dtype) -> None:
     """Grid (cdiv(M, BLOCK_M), 1, 1) with the SM's tile (sm None on a CPU: the DEFAULT_SM tile)."""
     sm = _device_sm(device_tensor, sm)
-    constexprs = tile_for(sm)
-    if int8:
+    io_name = "fp32" if io == torch.float32 else "fp16"
+    constexprs = tile_for(sm, kind, io_name)
+    if kind != "fp16":
         constexprs["INT8_DOT"] = 0 if sm == 75 else 1
-    kernel[(triton.cdiv(m, constexprs["BLOCK_M"]), 1, 1)](*args, **constexprs, num_warps=num_warps_for(sm),
-                                                          num_stages=NUM_STAGES)
+    KERNELS[kind][(triton.cdiv(m, constexprs["BLOCK_M"]), 1, 1)](
+        *args, **constexprs, num_warps=num_warps_for(sm, kind, io_name), num_stages=NUM_STAGES)
 
 
 def _check_weights(x, w, b, x_dtypes) -> None:
@@ -330,7 +336,7 @@ def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, *, mode: str, x_sc
             raise ValueError("int8 mode needs x_scale (per tensor) and w_scale (per output row)")
         args += [_fp32_vector(x_scale, x.device, "x_scale", 1), _fp32_vector(w_scale, x.device, "w_scale", n_out)]
     if m and n_out:
-        _launch(KERNELS[mode], [*args, m, n_out, k], m, sm, mode == "int8", x)
+        _launch(mode, [*args, m, n_out, k], m, sm, x, w.dtype)
     return y.reshape(*x.shape[:-1], n_out)
 
 
@@ -353,6 +359,6 @@ def qkv_int8(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, *, x_scale, w_sc
               *(_fp32_vector(s, dev, name, 1) for s, name in ((q_scale, "q_scale"), (k_scale, "k_scale"),
                                                               (v_scale, "v_scale")))]
     if m:
-        _launch(swin_qkv_int8, [x.reshape(m, c).contiguous(), w.contiguous(), b.contiguous(), qkv, *scales, m, c,
-                                float(scale)], m, sm, True, x)
+        _launch("qkv_int8", [x.reshape(m, c).contiguous(), w.contiguous(), b.contiguous(), qkv, *scales, m, c,
+                             float(scale)], m, sm, x, w.dtype)
     return qkv.reshape(*x.shape[:-1], n_out)
