@@ -23,7 +23,8 @@ from edge_swin.plugins import build as B
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = ROOT / "edge_swin" / "plugins" / "csrc" / "embedded_kernels.h"
-VARIANT = "window_attention_int8_fp32io_w7x7_shifted"  # int8: also exercises the sm_75 route and the RNE check
+# int8 (fp16 io: built for every SM): also exercises the sm_75 route and the RNE check
+VARIANT = "window_attention_int8_fp16io_w7x7_shifted"
 GXX = shutil.which("g++")
 
 
@@ -78,7 +79,7 @@ def test_manifest_records_resources_and_no_spills(built):
         assert k["name"] == VARIANT and k["symbol"] == "swin_window_attention_int8"
         assert 0 < k["registers"] <= 255 and k["stack"] == 0 and k["spills"] == 0 and k["spill_stores"] == 0
         assert k["num_warps"] == 4 and k["shared"] > 0
-        assert k["window"] == [7, 7] and k["shifted"] == 1 and (k["mode"], k["io"]) == ("int8", "fp32")
+        assert k["window"] == [7, 7] and k["shifted"] == 1 and (k["mode"], k["io"]) == ("int8", "fp16")
         assert k["constexprs"]["INT8_DOT"] == (0 if k["sm"] == 75 else 1)
         assert k["block"] == [k["constexprs"]["BLOCK_M"], 64, 0]
         assert k["constexprs"]["BLOCK_M"] == (16 if k["sm"] == 75 else 64)
@@ -121,7 +122,7 @@ def test_embedded_table_compiles_and_holds_the_cubins(built, tmp_path):
         checksum = 0
         for byte in image:
             checksum = (checksum * 31 + byte) & 0xFFFFFFFF
-        expected = [1, 1, 0, k["sm"], 7, 7, 1, k["symbol"], k["num_warps"], k["shared"], *k["block"], len(image),
+        expected = [1, 1, 1, k["sm"], 7, 7, 1, k["symbol"], k["num_warps"], k["shared"], *k["block"], len(image),
                     checksum]
         assert row.split() == [str(x) for x in expected]
 
