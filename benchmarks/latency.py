@@ -7,12 +7,15 @@
     python benchmarks/latency.py --arch swin_t --int8-calibrate 16 --batch 1,8 --threads 2   # Swin-T FP32 vs INT8 on a CPU
     python benchmarks/latency.py --record-baseline                        # regression baselines, see below
 
---model is a run folder (uses train/model.pth, export/model_fp32.onnx and export/model_int8.onnx, and the
+--model is a run folder (uses train/model.pth, qat/int8.pth, export/model_fp32.onnx and export/model_int8.onnx, and the
 engine stage's engine/model_int8.engine and model_int8_plugin.engine where present), an .onnx file (--int8-onnx
 adds a Q/DQ file), an .engine (its .json sidecar gives the input size; a *_plugin.engine is timed by the
 *_plugin backends), or a PyTorch checkpoint with --arch.
 With PyTorch weights and no FP32 ONNX file, the model is exported to a temporary file for ONNX Runtime.
 Backends that cannot run here are listed as 'not available: <reason>' and never get a number.
+On a CUDA GPU, torch_compile_fp16 (FP16, reduce-overhead) is the yardstick of runtime_fp16 / runtime_int8
+(edge_swin.runtime, same compile mode; INT8 from qat/int8.pth or --int8-calibrate); each reports its compile
+time per batch apart (compile_seconds), never inside the latency.
 Writes benchmarks/results/latency_<device>.json and .png (or --out). Each run is timed alone
 (perf_counter per call on a CPU, CUDA events on a GPU) after --warmup untimed runs.
 
@@ -33,13 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from edge_swin.errors import EdgeSwinError  # noqa: E402  (after the sys.path line above)
+from edge_swin.bench import backends  # noqa: E402  (after the sys.path line above)
+from edge_swin.errors import EdgeSwinError  # noqa: E402
 from edge_swin.utils.io import write_json  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 BASELINES = ROOT / "benchmarks" / "baselines"
-DEFAULT_BACKENDS = ("pytorch_fp32,pytorch_fp16,onnxruntime_fp32,onnxruntime_int8,onnxruntime_int8_default,"
-                    "tensorrt,tensorrt_plugin,tensorrt_rtx,tensorrt_rtx_plugin")
+DEFAULT_BACKENDS = ",".join(backends.DEFAULT_BACKENDS)  # every backend of the table but those marked not default
 
 
 def parse_args(argv=None):
@@ -119,7 +122,7 @@ def build_spec(args, workdir: Path):
     if model is not None and not model.exists():
         raise EdgeSwinError(f"--model {model} does not exist: give a run folder (runs/<name>), an .onnx, an .engine "
                             "or a checkpoint")
-    ckpt = onnx32 = onnx8 = engine = engine_plugin = None
+    ckpt = onnx32 = onnx8 = engine = engine_plugin = build_int8 = None
     if model is None:
         pass
     elif model.is_dir():
@@ -128,6 +131,11 @@ def build_spec(args, workdir: Path):
         onnx32, onnx8 = model / "export" / "model_fp32.onnx", model / "export" / "model_int8.onnx"
         onnx32, onnx8 = (onnx32 if onnx32.is_file() else None), (onnx8 if onnx8.is_file() else None)
         engine, engine_plugin = _run_engines(model / "engine")
+        qat = model / "qat" / "int8.pth"
+        if qat.is_file():
+            def build_int8():
+                from edge_swin.quant import load_quantized
+                return load_quantized(qat)
     elif model.suffix == ".onnx":
         onnx32 = model
     elif model.suffix in (".engine", ".plan"):
@@ -148,9 +156,11 @@ def build_spec(args, workdir: Path):
             print(f"[latency] exporting {variant} to ONNX for ONNX Runtime ({workdir})")
             onnx32 = export_onnx(build(), workdir / "model_fp32.onnx", dynamic_batch=True, write_report=False).path
             name += "; FP32 ONNX exported from it for this run"
-        if onnx8 is None and args.int8_calibrate:
-            onnx8 = _calibrated_int8(build(), img, args.int8_calibrate, workdir)
-            name += f"; INT8 ONNX calibrated on {args.int8_calibrate} random images for this run"
+        if (onnx8 is None or build_int8 is None) and args.int8_calibrate:
+            calibrated = build()
+            path = _calibrated_int8(calibrated, img, args.int8_calibrate, workdir)
+            onnx8, build_int8 = onnx8 or path, build_int8 or (lambda: calibrated)
+            name += f"; INT8 calibrated on {args.int8_calibrate} random images for this run"
     if img is None and (engine or engine_plugin) is not None:
         img = _engine_img_size(engine or engine_plugin)
     if img is None and onnx32 is not None:
@@ -161,7 +171,7 @@ def build_spec(args, workdir: Path):
         raise SystemExit("cannot tell the input size: give --arch")
     return ModelSpec(img_size=img, build_torch=build, onnx_fp32=onnx32, onnx_int8=onnx8, engine=engine,
                      engine_plugin=engine_plugin, plugin_library=Path(args.plugin_library) if args.plugin_library else None,
-                     name=name)
+                     build_int8=build_int8, name=name)
 
 
 def _run_engines(folder: Path) -> tuple[Path | None, Path | None]:
@@ -222,12 +232,12 @@ def run(args) -> int:
         return record_baseline(args)
     import torch
 
-    from edge_swin.bench import BACKENDS, device_id, plot_latency, run_suite, table
+    from edge_swin.bench import device_id, plot_latency, run_suite, table
 
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = [b for b in backends if b not in BACKENDS]
+    names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in names if b not in backends.REGISTRY]
     if unknown:
-        print(f"unknown backend(s) {', '.join(unknown)}: use {', '.join(BACKENDS)}", file=sys.stderr)
+        print(f"unknown backend(s) {', '.join(unknown)}: use {', '.join(backends.REGISTRY)}", file=sys.stderr)
         return 2
     if not args.model and not args.arch:
         print("give --model (run folder, .onnx, .engine, checkpoint) or --arch", file=sys.stderr)
@@ -236,7 +246,7 @@ def run(args) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     with tempfile.TemporaryDirectory() as tmp:
         spec = build_spec(args, Path(tmp))
-        result = run_suite(spec, backends, batches, device=device, threads=args.threads, warmup=args.warmup,
+        result = run_suite(spec, names, batches, device=device, threads=args.threads, warmup=args.warmup,
                            runs=args.runs, max_seconds=args.max_seconds, rounds=args.rounds)
     if args.note:
         result["note"] = args.note

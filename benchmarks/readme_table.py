@@ -20,20 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from edge_swin.bench.backends import REGISTRY  # noqa: E402  (after the sys.path line above)
+
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_RUN = ROOT / "runs" / "swin_nano_patch4_window4_32-fashion-mnist"
-BACKEND_LABELS = {
-    "pytorch_fp32": "PyTorch eager FP32",
-    "pytorch_fp16": "PyTorch eager FP16",
-    "torch_compile": "torch.compile FP32",
-    "onnxruntime_fp32": "ONNX Runtime FP32",
-    "onnxruntime_int8": "ONNX Runtime INT8 (MatMulAddFusion off)",
-    "onnxruntime_int8_default": "ONNX Runtime INT8 (Q/DQ, default session)",
-    "tensorrt": "TensorRT engine",
-    "tensorrt_rtx": "TensorRT-RTX engine",
-    "tensorrt_plugin": "TensorRT engine + our plugin",
-    "tensorrt_rtx_plugin": "TensorRT-RTX engine + our plugin",
-}
+BACKEND_LABELS = {name: backend.label for name, backend in REGISTRY.items()}  # edge_swin.bench.backends
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,22 @@
 
     python -m pipelines.build --target jetson-orin
     python -m pipelines.build --target t4 --model swin_t --checkpoint swin_tiny.pth --data /data/myset
+    torchrun --nproc_per_node 8 -m pipelines.build --target h100 --model swin_t --data /data/myset   # DDP
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 
 from edge_swin.errors import EdgeSwinError, TargetError
 from edge_swin.models import resolve_name
+from edge_swin.train import distributed
+from edge_swin.train.mixing import SWIN_CUTMIX, SWIN_MIXUP
+from edge_swin.train.precision import PRECISIONS
 from edge_swin.trt import get_target, target_names
 
 DEFAULT_MODEL = "swin_nano"
@@ -33,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the checkpoint was trained with another window (e.g. 7 at 224, now --window-size 12 at 384): "
                         "interpolate its relative-position tables")
     p.add_argument("--data", help="ImageFolder root with train/ and val/ (default: the embedded Fashion-MNIST)")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="train without the images of --data that cannot be decoded (every image is checked once "
+                        "before training; by default an unreadable one stops the run with the list)")
     p.add_argument("--img-size", type=int, help="input resolution (default: the variant's)")
     p.add_argument("--window-size", type=int, help="attention window (default: the variant's)")
     p.add_argument("--epochs", type=int,
@@ -46,9 +55,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="calibration images, drawn class-balanced from the training split (default: %(default)s)")
     p.add_argument("--calib-method", default="max", choices=["max", "percentile", "entropy"],
                    help="activation calibrator (default: %(default)s)")
+    p.add_argument("--quant-recipe", default="swin_int8", metavar="NAME",
+                   help="INT8 placement, a recipe of edge_swin/quant/config.py RECIPES (default: %(default)s)")
     p.add_argument("--max-drop", type=float, default=1.0,
                    help="fail when INT8 top-1 is more than this many points below FP32 (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=128, help="training batch size (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=128,
+                   help="global batch size of training and QAT, whatever the number of torchrun processes: each "
+                        "process takes batch/processes/accum-steps images a pass (default: %(default)s)")
+    p.add_argument("--accum-steps", type=int, default=1,
+                   help="gradient accumulation in training: passes per optimiser step, for a global batch larger "
+                        "than memory allows (QAT's short distillation takes its batch in one pass) (default: %(default)s)")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="training and QAT arithmetic: auto = bf16 on GPUs that have it, fp16 with gradient scaling "
+                        "on older GPUs, fp32 on a CPU (default: %(default)s)")
+    p.add_argument("--drop-path", type=float, metavar="RATE",
+                   help="stochastic depth rate (default: the variant's; Swin's fine-tuning recipe: 0.1-0.2 for T/S, "
+                        "0.2-0.5 for B/L)")
+    p.add_argument("--mixup", type=float, default=0.0,
+                   help=f"Mixup alpha, 0 = off (Swin's fine-tuning recipe: {SWIN_MIXUP}) (default: %(default)s)")
+    p.add_argument("--cutmix", type=float, default=0.0,
+                   help=f"CutMix alpha, 0 = off (Swin's recipe: {SWIN_CUTMIX}; with --mixup too, one of the two per "
+                        "batch) (default: %(default)s)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 1.5e-3 from scratch, 1e-4 fine-tuning)")
     p.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay (default: %(default)s)")
     p.add_argument("--warmup-epochs", type=float, default=0.5, help="linear warm-up before the cosine (default: %(default)s)")
@@ -63,23 +90,54 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="Jetson targets with a DLA (jetson-orin): INT8 layers the DLA can run go to DLA core 0, the rest "
                         "to the GPU (used where the engine is built on the device)")
     p.add_argument("--out", type=Path, help="run folder (default: runs/<model>-<data>)")
+    p.add_argument("--stop-after", choices=["model", "train", "qat"],
+                   help="end the run after this stage (e.g. train and QAT on a GPU cluster, export and build elsewhere)")
     args = p.parse_args(argv)
+    if args.accum_steps < 1:
+        p.error(f"--accum-steps must be 1 or more, got {args.accum_steps}")
+    if args.mixup < 0 or args.cutmix < 0:
+        p.error("--mixup and --cutmix are Beta-distribution alphas: 0 (off) or more")
+    if args.drop_path is not None and not 0.0 <= args.drop_path < 1.0:
+        p.error(f"--drop-path is a probability in [0, 1), got {args.drop_path}")
     args.command_line = "python -m pipelines.build " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if distributed.launched():
+        # torchrun stops the other processes with SIGTERM when one fails: say once what is kept and how to go on.
+        signal.signal(signal.SIGTERM, _stopped_by_launcher)
     try:
         run(args)
+    except distributed.PeerFailed:
+        distributed.barrier()  # exit after rank 0 has written its report and said why: torchrun stops it otherwise
+        return 2
+    except distributed.PeerLost as err:
+        if distributed.is_main():  # one message, from rank 0 (if it is the one that died, torchrun names it)
+            print(f"error: {err}", file=sys.stderr, flush=True)
+        os._exit(2)  # no group teardown: it would wait on the dead peer until torchrun kills this process
     except EdgeSwinError as err:
-        print(f"error: {err}", file=sys.stderr)
+        rank = f"rank {distributed.rank()}: " if not distributed.is_main() else ""
+        print(f"{rank}error: {err}", file=sys.stderr, flush=True)
+        if getattr(err, "peers_told", False):
+            distributed.barrier()  # the other ranks wait there (PeerFailed) until this message is out
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished stages are kept; rerun with --resume to continue training from its last "
               "finished epoch", file=sys.stderr)
         return 130
+    finally:
+        distributed.shutdown()
     return 0
+
+
+def _stopped_by_launcher(signum, frame) -> None:
+    if distributed.is_main():
+        print("error: stopped: another torchrun process failed (torchrun's report below names it). Finished stages "
+              "and the last complete epoch checkpoint are kept: rerun the same command with --resume, on any number "
+              "of processes.", file=sys.stderr, flush=True)
+    raise SystemExit(128 + signum)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -93,22 +151,43 @@ def run(args: argparse.Namespace) -> dict:
         from edge_swin.trt.builder import check_build_host
 
         check_build_host(target)
+    if args.quant_recipe != "swin_int8":  # a typo fails now, not after training (modelopt's import: only then)
+        from edge_swin.quant.config import get_recipe
+
+        get_recipe(args.quant_recipe)
     variant = resolve_name(args.model)
     data_name = Path(args.data).name if args.data else "fashion-mnist"
     out_dir = args.out or Path("runs") / f"{variant}-{data_name}"
     ctx = RunContext(args, target, out_dir)
     ctx.epochs = args.epochs if args.epochs is not None else (0 if args.checkpoint else SCRATCH_EPOCHS)
     ctx.lr = args.lr or (1e-4 if args.checkpoint else 1.5e-3)
-    print(f"edge-swin: {variant} for {target.name} ({target.description}) -> {out_dir}")
-    _ = ctx.datasets  # a bad --data fails here, before any stage writes
+    ctx.device = distributed.init(ctx.device)  # under torchrun: join the group, one device a process
+    parts = distributed.world_size() * args.accum_steps
+    if args.batch_size % parts:
+        raise EdgeSwinError(f"--batch-size {args.batch_size} is the global batch: it must split into "
+                            f"{distributed.world_size()} process(es) x {args.accum_steps} accumulation step(s); "
+                            f"choose a multiple of {parts}")
+    world = f", {distributed.world_size()} processes" if distributed.active() else ""
+    print(f"edge-swin: {variant} for {target.name} ({target.description}) -> {out_dir}{world}")
+    _ = ctx.datasets  # a bad --data (layout, unreadable images) fails here, before any stage writes
 
-    model.run(ctx)
+    distributed.on_main(lambda: model.run(ctx))  # rank 0 writes the starting weights ...
+    if not distributed.is_main():
+        model.run(ctx)  # ... the others read them
+    if args.stop_after == "model":
+        return ctx.stages
     train.run(ctx)
+    if args.stop_after == "train":
+        return ctx.stages
     try:
         qat.run(ctx)
     except EdgeSwinError:
-        report.run(ctx)  # the numbers that failed the check stay readable in report.md
+        if distributed.is_main():
+            report.run(ctx)  # the numbers that failed the check stay readable in report.md
         raise
+    if args.stop_after == "qat" or not distributed.is_main():
+        return ctx.stages  # export, engines, evaluation and the report: rank 0 alone
+    distributed.shutdown()  # the other ranks are done; rank 0 needs no group any more
     export.run(ctx)
     engine.run(ctx)
     evaluate.run(ctx)

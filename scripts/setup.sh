@@ -2,6 +2,9 @@
 # Install edge-swin from scratch into ./.venv: the embedded dataset (Debian package), then the Python package.
 #   bash scripts/setup.sh          runtime: train, quantize, export, build
 #   bash scripts/setup.sh test     runtime + test dependencies
+# A torch already installed for $PYTHON (default python3) inside pyproject.toml's range is reused, not
+# replaced: .venv sees its folder and pip is pinned to that version (scripts/find_torch.py).
+# EDGE_SWIN_CONSTRAINTS=FILE adds a pip constraints file (CI: scripts/ci-constraints.txt, the exact torch it tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
@@ -29,7 +32,30 @@ if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then
   fi
 fi
 
-[ -x .venv/bin/python ] || python3 -m venv .venv
+base_python="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$base_python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-if [ "$extras" = test ]; then .venv/bin/python -m pip install -q -e '.[test]'; else .venv/bin/python -m pip install -q -e .; fi
-echo "setup: done (.venv)"
+
+pip_constraints=()
+if [ -n "${EDGE_SWIN_CONSTRAINTS:-}" ]; then pip_constraints+=(-c "$EDGE_SWIN_CONSTRAINTS"); fi
+# A supported torch that $PYTHON already has: its folder goes on .venv's path (a .pth file) and its version is
+# pinned, so pip counts it as installed instead of downloading another.
+# Not with EDGE_SWIN_CONSTRAINTS (exact versions asked for), nor when .venv already has a torch of its own.
+found_torch=""
+venv_site="$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+if [ -z "${EDGE_SWIN_CONSTRAINTS:-}" ] && ! compgen -G "$venv_site/torch-*.dist-info" >/dev/null; then
+  found_torch="$("$base_python" scripts/find_torch.py)"
+fi
+if [ -n "$found_torch" ]; then
+  site_dir="$(sed -n 's/^site //p' <<<"$found_torch")"
+  if [ "$site_dir" != "$venv_site" ]; then
+    echo "$site_dir" > "$venv_site/edge_swin_user_torch.pth"
+    mkdir -p .venv/constraints
+    grep -v '^site ' <<<"$found_torch" > .venv/constraints/user-torch.txt
+    pip_constraints+=(-c .venv/constraints/user-torch.txt)
+    echo "setup: reusing $(grep '^torch==' <<<"$found_torch") from $site_dir (not downloading another)"
+  fi
+fi
+if [ "$extras" = test ]; then target='.[test]'; else target='.'; fi
+.venv/bin/python -m pip install -q "${pip_constraints[@]}" -e "$target"
+echo "setup: done (.venv; torch $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("torch"))'))"

@@ -1,13 +1,18 @@
-"""Small data the tests make themselves: no download, no ImageNet."""
+"""What several test folders share: small data the tests make themselves (no download, no ImageNet), skip marks."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from edge_swin.data.arrays import ArrayImageDataset
+
+HAS_TRTRTX = importlib.util.find_spec("tensorrt_rtx") is not None
+needs_trtrtx = pytest.mark.skipif(not HAS_TRTRTX, reason="tensorrt_rtx is not importable (pip install tensorrt-rtx-cu13)")
 
 
 def make_image_folder(root: Path, classes=("cat", "dog", "fox"), per_class: int = 6, size: int = 40, seed: int = 0) -> Path:

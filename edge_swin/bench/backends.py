@@ -5,11 +5,18 @@
     runner.run(x)                   # what is timed
     runner.logits(images)           # float32 CPU logits, for accuracy
 
+The backends are one table, `REGISTRY` ({name: Backend(label, factory, default)}): benchmarks/latency.py takes
+its names and defaults from it, benchmarks/readme_table.py its labels; a new backend is one entry (a factory
+`(name, spec, device, threads) -> Runner` that raises NotAvailable where it cannot run).
+
 Names: pytorch_fp32, pytorch_fp16 (CUDA only), torch_compile, onnxruntime_fp32, onnxruntime_int8 (Q/DQ file,
 MatMulAddFusion disabled: FINDINGS "INT8 on a CPU in ONNX Runtime"), onnxruntime_int8_default (same file,
 default session), tensorrt and tensorrt_rtx (an engine built without our plugin: the native baseline),
 tensorrt_plugin and tensorrt_rtx_plugin (the engine whose SwinWindowAttention layers are our plugin). Engines
 run through edge_swin.trt.runtime, which checks their sidecar (GPU, TensorRT release, plugin library) first.
+torch_compile_fp16 (FP16, mode="reduce-overhead": what a PyTorch user would deploy), runtime_fp16 and
+runtime_int8 (edge_swin.runtime: our kernels as PyTorch ops, the INT8 one from the QAT model, both under the same
+torch.compile mode) need a CUDA GPU; each compiles per batch size inside prepare(), reported as compile_seconds.
 """
 from __future__ import annotations
 
@@ -20,10 +27,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-
-BACKENDS = ("pytorch_fp32", "pytorch_fp16", "torch_compile", "onnxruntime_fp32", "onnxruntime_int8",
-            "onnxruntime_int8_default", "tensorrt", "tensorrt_plugin", "tensorrt_rtx", "tensorrt_rtx_plugin")
-
 
 class NotAvailable(Exception):
     """This backend cannot run on this machine or for this model; str() is the reason."""
@@ -39,6 +42,7 @@ class ModelSpec:
     engine: Path | None = None          # a TensorRT / TensorRT-RTX engine without our plugin
     engine_plugin: Path | None = None   # the same model with SwinWindowAttention as our plugin
     plugin_library: Path | None = None  # that engine's plugin library (default: the one its sidecar names)
+    build_int8: Callable[[], torch.nn.Module] | None = None  # the quantized (QAT or calibrated) model, for runtime_int8
     name: str = "model"
 
 
@@ -186,30 +190,124 @@ def _tensorrt(name: str, spec: ModelSpec, device: str) -> Runner:
         raise NotAvailable(str(e)) from None
 
 
+def _pytorch_fp32(name: str, spec: ModelSpec, device: str, threads: int | None) -> Runner:
+    return TorchRunner(name, _need_torch(spec, name), device, torch.float32)
+
+
+def _pytorch_fp16(name: str, spec: ModelSpec, device: str, threads: int | None) -> Runner:
+    if device != "cuda":
+        raise NotAvailable("fp16 eager needs a CUDA GPU")
+    return TorchRunner(name, _need_torch(spec, name), device, torch.float16)
+
+
+def _torch_compile(name: str, spec: ModelSpec, device: str, threads: int | None) -> Runner:
+    try:
+        importlib.import_module("torch._inductor")
+    except Exception as e:  # inductor missing or broken on this platform
+        raise NotAvailable(f"torch.compile's inductor does not import ({e})") from None
+    return TorchRunner(name, _need_torch(spec, name), device, torch.float32, compile_it=True)
+
+
+def _onnxruntime_fp32(name: str, spec: ModelSpec, device: str, threads: int | None) -> Runner:
+    _ort()
+    return OrtRunner(name, _need_file(spec.onnx_fp32, "FP32 ONNX file"), threads)
+
+
+def _onnxruntime_int8(name: str, spec: ModelSpec, device: str, threads: int | None) -> Runner:
+    _ort()
+    path = _need_file(spec.onnx_int8, "INT8 Q/DQ ONNX file")
+    disabled = ("MatMulAddFusion",) if name == "onnxruntime_int8" else ()
+    return OrtRunner(name, path, threads, disabled, precision="int8")
+
+
+def _engine(name: str, spec: ModelSpec, device: str, threads: int | None) -> Runner:
+    return _tensorrt(name, spec, device)
+
+
+class CompiledRunner(Runner):
+    """A module under torch.compile(mode="reduce-overhead") on a GPU; prepare() compiles for the batch and times it."""
+
+    def __init__(self, name: str, module: torch.nn.Module, precision: str, dtype: torch.dtype, model_bytes: int):
+        self.name, self.device, self.precision, self.cuda_timing = name, "cuda", precision, True
+        self.dtype, self.model_bytes = dtype, model_bytes
+        self.fn = torch.compile(module, mode="reduce-overhead")
+        self.compile_seconds: dict[int, float] = {}
+
+    def prepare(self, images):
+        import time
+
+        x = images.to(device="cuda", dtype=self.dtype)
+        start = time.perf_counter()
+        self.run(x)  # the first call for a shape compiles (Inductor, then CUDA graph recording on the next calls)
+        torch.cuda.synchronize()
+        self.compile_seconds[int(x.shape[0])] = time.perf_counter() - start
+        return x
+
+    @torch.inference_mode()
+    def run(self, x):
+        return self.fn(x)
+
+
+def _compiled(name: str, spec: ModelSpec, device: str, threads: int | None) -> Runner:
+    """torch_compile_fp16, runtime_fp16, runtime_int8: CUDA only, compiled per batch (see CompiledRunner)."""
+    if device != "cuda":
+        raise NotAvailable(f"{name} needs a CUDA GPU (--device cuda); this run is on the {device}")
+    from edge_swin.runtime.availability import unavailable_reason
+
+    reason = unavailable_reason("cuda")  # torch.compile's Inductor needs triton for CUDA too
+    if reason:
+        raise NotAvailable(reason)
+    if name == "torch_compile_fp16":
+        model = _need_torch(spec, name).eval().to(device="cuda", dtype=torch.float16)
+        return CompiledRunner(name, model, "fp16", torch.float16, _torch_bytes(model))
+    from edge_swin.errors import EdgeSwinError
+    from edge_swin.runtime import convert
+
+    precision = name.removeprefix("runtime_")
+    if precision == "int8":
+        if spec.build_int8 is None:
+            raise NotAvailable("runtime_int8 needs the quantized model: a run folder with qat/int8.pth, or "
+                               "--int8-calibrate N with PyTorch weights")
+        source = spec.build_int8()
+    else:
+        source = _need_torch(spec, name)
+    try:
+        module = convert(source, precision, device="cuda")
+    except EdgeSwinError as e:
+        raise NotAvailable(str(e)) from None
+    return CompiledRunner(name, module, precision + " (edge_swin.runtime)", torch.float32, _torch_bytes(module))
+
+
+@dataclass(frozen=True)
+class Backend:
+    label: str                                                       # what the README table calls it
+    factory: Callable[[str, ModelSpec, str, int | None], Runner]    # NotAvailable where it cannot run
+    default: bool = True                                             # in benchmarks/latency.py's default list
+
+
+REGISTRY: dict[str, Backend] = {
+    "pytorch_fp32": Backend("PyTorch eager FP32", _pytorch_fp32),
+    "pytorch_fp16": Backend("PyTorch eager FP16", _pytorch_fp16),
+    "torch_compile": Backend("torch.compile FP32", _torch_compile, default=False),  # compiles per batch
+    "onnxruntime_fp32": Backend("ONNX Runtime FP32", _onnxruntime_fp32),
+    "onnxruntime_int8": Backend("ONNX Runtime INT8 (MatMulAddFusion off)", _onnxruntime_int8),
+    "onnxruntime_int8_default": Backend("ONNX Runtime INT8 (Q/DQ, default session)", _onnxruntime_int8),
+    "tensorrt": Backend("TensorRT engine", _engine),
+    "tensorrt_plugin": Backend("TensorRT engine + our plugin", _engine),
+    "tensorrt_rtx": Backend("TensorRT-RTX engine", _engine),
+    "tensorrt_rtx_plugin": Backend("TensorRT-RTX engine + our plugin", _engine),
+    "torch_compile_fp16": Backend("torch.compile FP16 (reduce-overhead)", _compiled),
+    "runtime_fp16": Backend("edge_swin.runtime FP16", _compiled),
+    "runtime_int8": Backend("edge_swin.runtime INT8", _compiled),
+}
+BACKENDS = tuple(REGISTRY)
+DEFAULT_BACKENDS = tuple(name for name, backend in REGISTRY.items() if backend.default)
+
+
 def make_runner(name: str, spec: ModelSpec, device: str = "cpu", threads: int | None = None) -> Runner:
     """The runner for backend `name`, or NotAvailable(reason)."""
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend '{name}': use one of {', '.join(BACKENDS)}")
+    if name not in REGISTRY:
+        raise ValueError(f"unknown backend '{name}': use one of {', '.join(REGISTRY)}")
     if device == "cuda" and not torch.cuda.is_available():
         raise NotAvailable("--device cuda but torch.cuda.is_available() is False")
-    if name == "pytorch_fp32":
-        return TorchRunner(name, _need_torch(spec, name), device, torch.float32)
-    if name == "pytorch_fp16":
-        if device != "cuda":
-            raise NotAvailable("fp16 eager needs a CUDA GPU")
-        return TorchRunner(name, _need_torch(spec, name), device, torch.float16)
-    if name == "torch_compile":
-        try:
-            importlib.import_module("torch._inductor")
-        except Exception as e:  # inductor missing or broken on this platform
-            raise NotAvailable(f"torch.compile's inductor does not import ({e})") from None
-        return TorchRunner(name, _need_torch(spec, name), device, torch.float32, compile_it=True)
-    if name == "onnxruntime_fp32":
-        _ort()
-        return OrtRunner(name, _need_file(spec.onnx_fp32, "FP32 ONNX file"), threads)
-    if name in ("onnxruntime_int8", "onnxruntime_int8_default"):
-        _ort()
-        path = _need_file(spec.onnx_int8, "INT8 Q/DQ ONNX file")
-        disabled = ("MatMulAddFusion",) if name == "onnxruntime_int8" else ()
-        return OrtRunner(name, path, threads, disabled, precision="int8")
-    return _tensorrt(name, spec, device)
+    return REGISTRY[name].factory(name, spec, device, threads)

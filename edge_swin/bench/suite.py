@@ -67,7 +67,16 @@ def run_suite(spec: ModelSpec, backends, batches, device: str = "cpu", threads: 
                 result["backends"][name] = {"status": "ok", "device": runner.device, "precision": runner.precision,
                                             "model_bytes": runner.model_bytes,
                                             "setup_rss_growth_bytes": setup_mem.peak_delta_bytes}
-                inputs = {b: runner.prepare(_inputs(b, spec.img_size)) for b in batches}
+                try:
+                    inputs = {b: runner.prepare(_inputs(b, spec.img_size)) for b in batches}
+                except Exception as e:  # e.g. torch.compile failing on this machine: the other backends still run
+                    result["backends"][name] = {"status": f"not available: failed to prepare ({type(e).__name__}: "
+                                                          f"{str(e)[:300]})"}
+                    bar.update(len(batches) * per_round * rounds)
+                    continue
+                if getattr(runner, "compile_seconds", None):  # compiled backends: compile time apart from latency
+                    result["backends"][name]["compile_seconds"] = {str(b): round(s, 2)
+                                                                   for b, s in runner.compile_seconds.items()}
                 live[name] = (runner, inputs, {}, {}, setup_mem.base)
             if name not in live:
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from edge_swin.errors import DataError
 
@@ -21,11 +22,18 @@ def split_dir(root: str | Path, split: str) -> Path:
     raise DataError(f"{root} has no '{SPLIT_NAMES[split][0]}' folder. {LAYOUT_HINT}")
 
 
-def image_folder(root: str | Path, split: str, transform=None) -> ImageFolder:
-    """The `split` ImageFolder under `root`, with a clear error for every way the tree can be wrong."""
-    folder = split_dir(root, split)
+def image_folder(root: str | Path, split: str, transform=None, exclude: frozenset[str] = frozenset()) -> ImageFolder:
+    """The `split` ImageFolder under `root`, with a clear error for every way the tree can be wrong.
+
+    exclude: absolute paths of images to leave out (the unreadable ones, with --skip-bad-images).
+    """
+    folder = split_dir(Path(root).resolve(), split)
+
+    def wanted(path: str) -> bool:  # torchvision's own suffix rule, minus the excluded files
+        return path.lower().endswith(IMG_EXTENSIONS) and path not in exclude
+
     try:
-        return ImageFolder(str(folder), transform=transform)
+        return ImageFolder(str(folder), transform=transform, is_valid_file=wanted)
     except (FileNotFoundError, RuntimeError) as err:  # torchvision: no class folders / no images
         raise DataError(f"{folder} holds no usable images ({err}). {LAYOUT_HINT}") from None
 

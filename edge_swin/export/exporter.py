@@ -10,9 +10,15 @@ the model's default-domain opset, and nothing that inlines functions runs after
 that (onnxsim/onnxslim keep them, and we check they did). This does not depend
 on the deprecated TorchScript exporter's `export_modules_as_functions`.
 
+INT8 with an FP16 graph (`high_precision_dtype="fp16"`, modelopt's name): everything that is not quantized
+(LayerNorm, GELU, softmax, residual adds, the unquantized linears), the graph's input and output and the
+SwinWindowAttention nodes' tensors are float16, the main graph's Q/DQ take fp16 scales (opset >= 19), and
+the node's function body casts to float32 around its Q/DQ, which keep the float32 scale inputs. What a
+strongly typed INT8 engine (TensorRT 11, TensorRT-RTX) then runs in FP16 instead of FP32.
+
 INT8 (QAT/PTQ, Q/DQ), `precision="int8"` on a modelopt-quantized model (or the
 path of an `edge_swin.quant.save_quantized` checkpoint): the same exporter;
-`edge_swin.export.quant.qdq_forward` turns every enabled quantizer into
+`edge_swin.export.qdq.qdq_forward` turns every enabled quantizer into
 QuantizeLinear/DequantizeLinear for the export, each SwinWindowAttention node
 gets 15 inputs (the eight block scales after the mask, function.py) and the
 15-input function body quantize-dequantizes where the fake-quant model does.
@@ -29,19 +35,21 @@ import torch
 import torch.nn as nn
 
 from edge_swin.export.errors import ExportError
-from edge_swin.export.function import (BODIES, DOMAIN, DOMAIN_VERSION, INPUTS, INT8_INPUTS, MAX_OPSET, MIN_OPSET, OP_TYPE,
-                                       window_attention_function)
+from edge_swin.export.function import BODIES, MAX_OPSET, MIN_OPSET, window_attention_function
 from edge_swin.export.int8_weights import store_int8_weights
-
-PLUGIN_NAMESPACE = DOMAIN  # the namespace our TensorRT plugin creator registers under
-from edge_swin.export.quant import enabled_quantizers, is_quantized_model, qdq_forward
+from edge_swin.export.qdq import (BLOCK_QUANTIZERS, _tensor_quantizer_cls, block_scales, enabled_quantizers,
+                                  is_quantized_model, qdq_forward)
 from edge_swin.export.report import graph_report
 from edge_swin.export.simplify import simplify as simplify_model
 from edge_swin.export.symbolic import BLOCK_KEY, custom_op_forward
+from edge_swin.op_contract import (DOMAIN, DOMAIN_VERSION, INPUTS, INT8_INPUTS, OP_TYPE, add_plugin_namespace,
+                                   attention_nodes)
 from edge_swin.models.window_attention import WindowAttention, padded_size
 from edge_swin.utils.io import atomic_path, write_json
 
 PRECISIONS = ("fp32", "fp16", "int8")
+HIGH_PRECISION_DTYPES = ("fp32", "fp16")  # the float type of an INT8 graph's unquantized parts
+FP16_QDQ_MIN_OPSET = 19  # QuantizeLinear/DequantizeLinear on float16 tensors
 DEFAULT_OPSET = {"matmul": 18, "attention23": 23}
 PLAIN_MIN_OPSET = 17
 
@@ -147,7 +155,8 @@ def _example_input(model: nn.Module, batch: int, dtype: torch.dtype) -> torch.Te
     return torch.randn(batch, chans, *img, dtype=dtype)
 
 
-def _finish_model(mp: onnx.ModelProto, opset: int, body: str | None, int8: bool = False) -> onnx.ModelProto:
+def _finish_model(mp: onnx.ModelProto, opset: int, body: str | None, int8: bool = False,
+                  float_body: bool = False) -> onnx.ModelProto:
     """Set the default-domain opset, declare our domain, append the function (custom-op export)."""
     for o in mp.opset_import:
         if o.domain in ("", "ai.onnx") and o.version != opset:
@@ -160,22 +169,20 @@ def _finish_model(mp: onnx.ModelProto, opset: int, body: str | None, int8: bool 
         if o.domain == DOMAIN:
             o.version = DOMAIN_VERSION
     n_inputs = len(INT8_INPUTS if int8 else INPUTS)
-    for node in mp.graph.node:
-        if node.domain == DOMAIN and node.op_type == OP_TYPE:
-            # TensorRT's parser wants every formal input of a local function on the node: absent ones as "".
-            while len(node.input) < n_inputs:
-                node.input.append("")
-            # TensorRT's ONNX parser imports a local-function node as its body unless the node names a plugin
-            # namespace; with this attribute it maps the node to our plugin when that is registered (exact
-            # namespace match) and still uses the body when it is not. ONNX Runtime ignores it.
-            if not any(a.name == "plugin_namespace" for a in node.attribute):
-                node.attribute.append(onnx.helper.make_attribute("plugin_namespace", PLUGIN_NAMESPACE))
-            block = {p.key: p.value for p in node.metadata_props}.get(BLOCK_KEY)
-            if block:
-                node.name = block
+    for node in attention_nodes(mp):
+        # TensorRT's parser wants every formal input of a local function on the node: absent ones as "".
+        while len(node.input) < n_inputs:
+            node.input.append("")
+        block = {p.key: p.value for p in node.metadata_props}.get(BLOCK_KEY)
+        if block:
+            node.name = block
+    # TensorRT's ONNX parser imports a local-function node as its body unless the node names a plugin
+    # namespace; with this attribute it maps the node to our plugin when that is registered (exact
+    # namespace match) and still uses the body when it is not. ONNX Runtime ignores it.
+    add_plugin_namespace(mp)
     del mp.functions[:]
-    if any(n.domain == DOMAIN and n.op_type == OP_TYPE for n in mp.graph.node):
-        mp.functions.append(window_attention_function(body, opset, int8=int8))
+    if attention_nodes(mp):
+        mp.functions.append(window_attention_function(body, opset, int8=int8, float_body=float_body))
     return mp
 
 
@@ -194,6 +201,7 @@ def export_onnx(
     input_name: str = "input",
     output_name: str = "output",
     write_report: bool = True,
+    high_precision_dtype: str = "fp32",
 ) -> ExportResult:
     """Export `model` to ONNX at `path` (written atomically) and write `<stem>.report.json` beside it.
 
@@ -207,7 +215,9 @@ def export_onnx(
     attention_body: the SwinWindowAttention function body, "matmul" (every TensorRT) or "attention23"
       (ONNX Attention, opset 23; TensorRT >= 10.14). Per target: `edge_swin.trt.get_target(t).attention`.
     custom_op: False exports the plain graph (every op inlined) for comparison.
-    opset: default 18 for "matmul" (and plain), 23 for "attention23".
+    opset: default 18 for "matmul" (and plain), 23 for "attention23"; 19 for an INT8 export with an FP16 graph.
+    high_precision_dtype: INT8 only: "fp32" (default) or "fp16", the float type of everything not quantized, the
+      graph's input/output and the SwinWindowAttention nodes' tensors (modelopt's high_precision_dtype).
     """
     t0 = time.perf_counter()
     path = Path(path)
@@ -216,7 +226,18 @@ def export_onnx(
     body = attention_body if custom_op else None
     if custom_op and attention_body not in BODIES:
         raise ExportError(f"unknown attention body '{attention_body}': use one of {', '.join(BODIES)}")
-    opset = int(opset if opset is not None else DEFAULT_OPSET[body or "matmul"])
+    if high_precision_dtype not in HIGH_PRECISION_DTYPES:
+        raise ExportError(f"high_precision_dtype '{high_precision_dtype}': use one of "
+                          f"{', '.join(HIGH_PRECISION_DTYPES)}")
+    int8_fp16 = high_precision_dtype == "fp16"
+    if int8_fp16 and precision != "int8":
+        raise ExportError(f"high_precision_dtype='fp16' is the float type of an INT8 graph; for precision "
+                          f"'{precision}' leave it at 'fp32' (precision='fp16' is the FP16 export)")
+    default_opset = max(DEFAULT_OPSET[body or "matmul"], FP16_QDQ_MIN_OPSET if int8_fp16 else 0)
+    opset = int(opset if opset is not None else default_opset)
+    if int8_fp16 and opset < FP16_QDQ_MIN_OPSET:
+        raise ExportError(f"opset {opset}: an INT8 graph in FP16 needs opset >= {FP16_QDQ_MIN_OPSET} "
+                          "(QuantizeLinear/DequantizeLinear on float16 tensors)")
     blocks = attention_blocks(model)
     _check_precision(precision, model, body)
     int8 = precision == "int8"
@@ -226,12 +247,14 @@ def export_onnx(
     if batch < 1:
         raise ExportError(f"batch must be >= 1, got {batch}")
 
-    dtype = torch.float16 if precision == "fp16" else torch.float32
+    dtype = torch.float16 if precision == "fp16" or int8_fp16 else torch.float32
     work = model
-    if precision == "fp16" or model.training:
+    if precision == "fp16" or int8_fp16 or model.training:
         work = copy.deepcopy(model).eval()
         if precision == "fp16":
             work = work.half()
+        if int8_fp16:
+            _half_except_quantizers(work)
         blocks = attention_blocks(work)
     # torch.export specialises a dynamic axis whose example size is 1: trace dynamic batches with >= 2.
     trace_batch = max(batch, 2) if dynamic_batch else batch
@@ -262,7 +285,7 @@ def export_onnx(
         first = "\n".join(str(e).strip().splitlines()[:6])
         raise ExportError(f"torch.onnx.export (dynamo) failed for {type(model).__name__}: {first}") from e
 
-    mp = _finish_model(program.model_proto, opset, body, int8)
+    mp = _finish_model(program.model_proto, opset, body, int8, float_body=int8_fp16)
     simplified_with, simplify_info = None, None
     if simplify:
         mp, simplify_info = simplify_model(mp)
@@ -275,7 +298,7 @@ def export_onnx(
     except Exception as e:
         raise ExportError(f"the exported model fails onnx.checker / shape inference: {e}") from e
 
-    n_custom = sum(1 for n in mp.graph.node if n.domain == DOMAIN and n.op_type == OP_TYPE)
+    n_custom = len(attention_nodes(mp))
     if custom_op and n_custom != len(blocks):
         raise ExportError(f"expected one {OP_TYPE} node per block ({len(blocks)}), found {n_custom}")
     if not custom_op and n_custom:
@@ -287,7 +310,7 @@ def export_onnx(
     with atomic_path(path) as tmp:
         onnx.save_model(mp, tmp)
     report = graph_report(mp, path)
-    report.update(precision=precision, attention_body=body, custom_op=custom_op, dynamic_batch=dynamic_batch,
+    report.update(precision=precision, high_precision_dtype=high_precision_dtype, attention_body=body, custom_op=custom_op, dynamic_batch=dynamic_batch,
                   batch=None if dynamic_batch else batch, exporter=f"torch.onnx dynamo (torch {torch.__version__})",
                   onnx=onnx.__version__, simplify=simplify_info, blocks=[n for n, _ in blocks])
     if int8:
@@ -301,6 +324,19 @@ def export_onnx(
         custom_op=custom_op, opset=opset, dynamic_batch=dynamic_batch, batch=batch, input_name=input_name,
         output_name=output_name, input_shape=tuple(x.shape[1:]), simplified_with=simplified_with,
         seconds=time.perf_counter() - t0, blocks=[n for n, _ in blocks])
+
+
+def _half_except_quantizers(model: nn.Module) -> None:
+    """Parameters and buffers to float16, but not the quantizers' (their amax keeps its float32 value: the
+    scales come from it)."""
+    quantizer = _tensor_quantizer_cls()
+    inside = {id(m) for q in model.modules() if isinstance(q, quantizer) for m in q.modules()}
+    for m in model.modules():
+        if id(m) in inside:
+            continue
+        for name, t in [*m.named_parameters(recurse=False), *m.named_buffers(recurse=False)]:
+            if t is not None and t.is_floating_point():
+                t.data = t.data.half()
 
 
 def _load_checkpoint(path: Path, precision: str) -> nn.Module:
@@ -317,8 +353,6 @@ def _load_checkpoint(path: Path, precision: str) -> nn.Module:
 
 def _int8_summary(model: nn.Module, blocks, custom_op: bool) -> dict:
     """What the report says about the quantization: quantizers exported and each node's eight scales."""
-    from edge_swin.export.quant import BLOCK_QUANTIZERS, block_scales
-
     out = {"quantizers_enabled": len(enabled_quantizers(model)), "qdq": "int8, zero point 0, scale = amax / 127"}
     if custom_op:
         out["block_scales"] = {

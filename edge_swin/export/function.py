@@ -85,16 +85,19 @@ from __future__ import annotations
 import onnx
 from onnx import AttributeProto, TensorProto, helper
 
-DOMAIN = "edge_swin"
-OP_TYPE = "SwinWindowAttention"
-DOMAIN_VERSION = 1
-FUNCTION_VERSION = 2  # the `version` attribute; the plugin refuses what it does not know
+# The op's identity, inputs and attributes: edge_swin.op_contract (shared with the plugin and the TensorRT side).
+from edge_swin.op_contract import (  # noqa: F401  (re-exported)
+    ATTRIBUTES,
+    DOMAIN,
+    DOMAIN_VERSION,
+    FUNCTION_VERSION,
+    INPUTS,
+    INT8_INPUTS,
+    OP_TYPE,
+    SCALE_INPUTS,
+)
 
-INPUTS = ["x", "qkv_w", "qkv_b", "proj_w", "proj_b", "rel_bias", "mask"]
-SCALE_INPUTS = ["qkv_x_scale", "qkv_w_scale", "q_scale", "k_scale", "softmax_scale", "v_scale", "proj_x_scale",
-                "proj_w_scale"]  # INT8 nodes: inputs 7..14 (edge_swin.export.quant.BLOCK_QUANTIZERS, same order)
-INT8_INPUTS = INPUTS + SCALE_INPUTS
-ATTRIBUTES = ["num_heads", "window_size", "shift_size", "scale", "version"]
+
 BODIES = ("matmul", "attention23")
 # The lowest default-domain opset each body needs (Attention: 23).
 MIN_OPSET = {"matmul": 17, "attention23": 23}
@@ -149,7 +152,7 @@ class _Body:
         return self.op("Gather", x, idx, axis=axis)
 
 
-def _build(body_kind: str, int8: bool = False) -> onnx.FunctionProto:
+def _build(body_kind: str, int8: bool = False, float_body: bool = False) -> onnx.FunctionProto:
     if body_kind not in BODIES:
         raise ValueError(f"unknown attention body '{body_kind}'; choose one of {', '.join(BODIES)}")
     if int8 and body_kind != "matmul":
@@ -157,6 +160,10 @@ def _build(body_kind: str, int8: bool = False) -> onnx.FunctionProto:
                          "keeps it inside")
     b = _Body()
     x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask = INPUTS
+    if float_body:
+        # The INT8 node of an FP16 graph: fp16 tensors in and out, the body in float32 between two casts, so its
+        # Q/DQ take the float32 scale inputs and quantize exactly as the FP32 graph's node.
+        x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask = (b.op("Cast", t, to=TensorProto.FLOAT) for t in INPUTS)
     qkv_xs, _qkv_ws, q_s, k_s, p_s, v_s, proj_xs, _proj_ws = SCALE_INPUTS
     qdq = b.qdq if int8 else (lambda t, _scale: t)
 
@@ -226,23 +233,29 @@ def _build(body_kind: str, int8: bool = False) -> onnx.FunctionProto:
     back_w = b.op("Squeeze", b.op("Sub", W, sw), b.const([0]))
     out = b.roll(out, back_h, H, axis=1)
     out = b.roll(out, back_w, W, axis=2)
-    b.nodes.append(helper.make_node("Identity", [out], ["y"]))
+    if float_body:
+        b.nodes.append(helper.make_node("CastLike", [out, INPUTS[0]], ["y"]))  # back to the node's io type
+    else:
+        b.nodes.append(helper.make_node("Identity", [out], ["y"]))
 
     opset = MIN_OPSET[body_kind]
     return helper.make_function(
-        DOMAIN, OP_TYPE, INT8_INPUTS if int8 else INPUTS, ["y"], b.nodes,
+        DOMAIN, OP_TYPE, list(INT8_INPUTS if int8 else INPUTS), ["y"], b.nodes,
         opset_imports=[helper.make_opsetid("", opset)],
-        attributes=ATTRIBUTES,
-        doc_string=f"Swin W-MSA/SW-MSA on [B, H, W, C] ({body_kind} body{', INT8 Q/DQ' if int8 else ''}, "
+        attributes=list(ATTRIBUTES),
+        doc_string=f"Swin W-MSA/SW-MSA on [B, H, W, C] ({body_kind} body{', INT8 Q/DQ' if int8 else ''}"
+                   f"{', computed in float32 between casts' if float_body else ''}, "
                    f"signature version {FUNCTION_VERSION}); "
                    "see edge_swin/export/function.py",
     )
 
 
-def window_attention_function(body: str = "matmul", opset: int | None = None, int8: bool = False) -> onnx.FunctionProto:
+def window_attention_function(body: str = "matmul", opset: int | None = None, int8: bool = False,
+                              float_body: bool = False) -> onnx.FunctionProto:
     """The FunctionProto for `body` (`int8`: the 15-input Q/DQ variant); its default-domain opset import is set to
-    `opset` (the model's)."""
-    fn = _build(body, int8)
+    `opset` (the model's). float_body: cast the tensor inputs to float32 and the output back to x's type (the INT8
+    node of an FP16 graph: fp16 io, its Q/DQ on float32 with the float32 scale inputs)."""
+    fn = _build(body, int8, float_body)
     if opset is not None:
         del fn.opset_import[:]
         fn.opset_import.extend([helper.make_opsetid("", opset)])

@@ -6,7 +6,7 @@ from collections import Counter
 
 import onnx
 
-from edge_swin.export.function import DOMAIN, OP_TYPE
+from edge_swin.op_contract import DOMAIN, OP_TYPE, attention_nodes
 
 
 def _qdq_pairs(nodes) -> int:
@@ -22,7 +22,7 @@ def _key(n) -> str:
 def graph_report(model: onnx.ModelProto, path: str | os.PathLike | None = None) -> dict:
     g = model.graph
     funcs = {f"{f.domain}::{f.name}": f for f in model.functions}
-    calls = [n for n in g.node if n.domain == DOMAIN and n.op_type == OP_TYPE]
+    calls = attention_nodes(model)
 
     def shape(v):
         return [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import onnx
 
-from edge_swin.export.function import DOMAIN, OP_TYPE
+from edge_swin.op_contract import attention_nodes
 
 
 def _signature(model: onnx.ModelProto) -> tuple:
-    nodes = sum(1 for n in model.graph.node if n.domain == DOMAIN and n.op_type == OP_TYPE)
+    nodes = len(attention_nodes(model))
     funcs = sorted((f.domain, f.name, len(f.node)) for f in model.functions)
     ios = ([i.name for i in model.graph.input], [o.name for o in model.graph.output])
     # Q/DQ must survive as they are (a folded weight Q/DQ would silently turn INT8 weights back into float).

@@ -8,7 +8,7 @@ threads' models are untouched.
 
 INT8 (`custom_op_forward(blocks, int8=True)`, a modelopt-quantized model): the
 node gets 15 inputs (function.py): the weights fake-quantized per channel in
-the main graph (Q/DQ from `edge_swin.export.quant.fake_quant`) and the eight
+the main graph (Q/DQ from `edge_swin.export.qdq.fake_quant`) and the eight
 scales of the block's quantizers as float32 constants.
 """
 from __future__ import annotations
@@ -18,8 +18,10 @@ import types
 
 import torch
 
-from edge_swin.export.function import DOMAIN, FUNCTION_VERSION, OP_TYPE
+from edge_swin.export.errors import ExportError
+from edge_swin.export.qdq import block_scales, fake_quant
 from edge_swin.models.window_attention import WindowAttention
+from edge_swin.op_contract import DOMAIN, FUNCTION_VERSION, OP_TYPE
 
 
 BLOCK_KEY = "edge_swin.block"  # node metadata: the module path of the block the node came from
@@ -43,7 +45,7 @@ def _raw_weight(linear: torch.nn.Module) -> torch.Tensor:
 def node_inputs(m: WindowAttention, x: torch.Tensor, scales=None) -> list[torch.Tensor | None]:
     """The node's inputs in the function's order (see function.py); for W-MSA the mask is a [1, 1, 1] zero.
 
-    scales: None (FP32/FP16), or the block's eight `QParams` (edge_swin.export.quant.block_scales) for INT8.
+    scales: None (FP32/FP16), or the block's eight `QParams` (edge_swin.export.qdq.block_scales) for INT8.
     """
     dtype = x.dtype
     qkv_b = m.qkv.bias if m.qkv.bias is not None else torch.zeros(3 * m.dim, dtype=dtype)
@@ -53,9 +55,7 @@ def node_inputs(m: WindowAttention, x: torch.Tensor, scales=None) -> list[torch.
         mask = torch.zeros(1, 1, 1, dtype=dtype)
     qkv_w, proj_w = _raw_weight(m.qkv), _raw_weight(m.proj)
     if scales is not None:
-        from edge_swin.export.quant import fake_quant
-
-        qkv_w, proj_w = fake_quant(qkv_w, scales[1]), fake_quant(proj_w, scales[7])
+        qkv_w, proj_w = fake_quant(qkv_w, scales[1]), fake_quant(proj_w, scales[7])  # fp16 in an FP16 graph
     inputs = [x, qkv_w, qkv_b, m.proj.bias, m.relative_position_bias().to(dtype), mask]
     inputs.insert(3, proj_w)
     if scales is not None:
@@ -65,8 +65,6 @@ def node_inputs(m: WindowAttention, x: torch.Tensor, scales=None) -> list[torch.
 
 def _export_forward(self: WindowAttention, x: torch.Tensor) -> torch.Tensor:
     if tuple(x.shape[1:3]) != tuple(self.feat_size) or x.shape[-1] != self.dim:
-        from edge_swin.export.errors import ExportError
-
         raise ExportError(f"built for a [B, {self.feat_size[0]}, {self.feat_size[1]}, {self.dim}] map, got "
                           f"{list(x.shape)} while exporting; export with the input size the model was built for",
                           block=getattr(self, "_export_name", None))
@@ -94,8 +92,6 @@ def custom_op_forward(modules, int8: bool = False):
             name, m = item if isinstance(item, tuple) else (None, item)
             scales = None
             if int8:
-                from edge_swin.export.quant import block_scales
-
                 scales = block_scales(m, name or "")
             m.forward = types.MethodType(_export_forward, m)
             m._export_name = name

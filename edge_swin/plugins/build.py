@@ -1,7 +1,7 @@
 """Ahead-of-time build of the plugin's Triton kernels: one cubin per (variant, SM), no GPU and no driver needed.
 
     python -m edge_swin.plugins.build [--out build/plugins] [--arch 75,80,86,87,89,90] [--release | --debug]
-                                      [--only SUBSTRING ...] [--jobs N]
+                                      [--only SUBSTRING ...] [--jobs N] [--cuda 12.6 | --ptxas PATH]
 
 Collects `VARIANTS` (kernels/spec.KernelVariant) from every module in kernels.KERNEL_MODULES (a module
 that does not import yet is skipped with a warning and listed in the manifest), compiles each with
@@ -20,6 +20,10 @@ Output, under --out (default build/plugins), as in edge_swin/plugins/README.md:
     embedded_kernels.cpp   edge_swin::kEmbeddedKernels / kNumEmbeddedKernels (csrc/embedded_kernels.h)
 The whole directory is written to a temporary sibling and renamed into place only when every cubin
 passed: a failed build leaves the previous output (or nothing) untouched.
+
+ptxas: Triton's bundled one unless --cuda names a target's CUDA release (targets.toml `cuda`; 12.6 for JetPack 6
+builds with the ptxas of the nvidia-cuda-nvcc-cu12 wheel, edge_swin/plugins/ptxas.py) or --ptxas a binary. The
+manifest records which (`ptxas`: path, release, source) and `ptxas_version`.
 """
 from __future__ import annotations
 
@@ -271,7 +275,11 @@ def embedded_kernels_cpp(cubins: list[Cubin]) -> str:
 @contextlib.contextmanager
 def _environment(**values):
     old = {k: os.environ.get(k) for k in values}
-    os.environ.update({k: v for k, v in values.items()})
+    for k, v in values.items():  # None: unset
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     try:
         yield
     finally:
@@ -283,12 +291,15 @@ def _environment(**values):
 
 
 def build(out: Path = DEFAULT_OUT, archs=ALL_ARCHS, release: bool = True, only=(), jobs: int = 1,
-          module_names=None, progress: bool = True, log=print, variants=None) -> dict:
+          module_names=None, progress: bool = True, log=print, variants=None, ptxas=None) -> dict:
     """Compile, check and write everything; returns the manifest. Raises BuildError, leaving `out` untouched.
 
     variants: [(module name, KernelVariant)] to build instead of the kernel modules' VARIANTS (tests, tuning).
+    ptxas: a ptxas.Ptxas (ptxas_for_cuda(target.cuda)); None: Triton's bundled ptxas.
     """
     from tqdm import tqdm
+
+    from edge_swin.plugins.ptxas import bundled_ptxas
 
     out = Path(out)
     bad = [a for a in archs if a not in ALL_ARCHS]
@@ -303,12 +314,22 @@ def build(out: Path = DEFAULT_OUT, archs=ALL_ARCHS, release: bool = True, only=(
     modules = {v.name: m for m, v in variants}
     jobs_list = [(m, v, sm) for m, v in variants for sm in archs if v.archs is None or sm in v.archs]
     not_built = [f"{v.name} sm_{sm}" for _, v in variants for sm in archs if v.archs is not None and sm not in v.archs]
-    tools = _tools()
+    ptxas = ptxas or bundled_ptxas()
+    with _environment(**{"TRITON_PTXAS_PATH": None, **ptxas.env()}):
+        tools = _tools()
+    if ptxas.path is not None and (Path(tools["ptxas"].path).resolve() != ptxas.path.resolve()
+                                   or tools["ptxas"].version != ptxas.version):
+        # Triton falls back to its own ptxas, silently, when TRITON_PTXAS_PATH does not run.
+        raise BuildError(f"Triton would compile with {tools['ptxas'].path} ({tools['ptxas'].version}), not the "
+                         f"requested {ptxas.path} ({ptxas.version})")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         # A private Triton cache: a line-info (debug) compile must never be reused by a release build.
-        env = {"TRITON_CACHE_DIR": str(tmp / "triton-cache"), "TRITON_DISABLE_LINE_INFO": "1" if release else "0"}
+        env = {"TRITON_CACHE_DIR": str(tmp / "triton-cache"), "TRITON_DISABLE_LINE_INFO": "1" if release else "0",
+               **ptxas.env()}
+        if ptxas.path is None:
+            env["TRITON_PTXAS_PATH"] = None  # a TRITON_PTXAS_PATH of the caller must not slip in
         with _environment(**env):
             start = time.perf_counter()
             cubins = []
@@ -339,6 +360,7 @@ def build(out: Path = DEFAULT_OUT, archs=ALL_ARCHS, release: bool = True, only=(
         for cubin in cubins:
             (tmp / "kernels" / cubin.file_name).write_bytes(cubin.image)
         data = manifest(cubins, archs, release, skipped, tools, modules)
+        data["ptxas"] = {**ptxas.as_dict(), "path": tools["ptxas"].path}
         data["compile_seconds"] = round(compile_seconds, 1)
         data["not_built"] = not_built  # (variant, SM) pairs the variant excludes (KernelVariant.archs)
         (tmp / "manifest.json").write_text(json.dumps(data, indent=1) + "\n")
@@ -393,14 +415,23 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="compile in this many processes (default: the CPU count, %(default)s here)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    tool = parser.add_mutually_exclusive_group()
+    tool.add_argument("--cuda", default=None,
+                      help="compile with the ptxas of this CUDA release (a target's `cuda` in targets.toml, e.g. "
+                           "12.6 for JetPack 6); default: Triton's bundled ptxas")
+    tool.add_argument("--ptxas", type=Path, default=None, help="compile with this ptxas binary")
     args = parser.parse_args(argv)
     try:
         archs = tuple(int(a) for a in args.arch.split(",") if a.strip())
     except ValueError:
         parser.error(f"--arch {args.arch!r}: expected comma-separated integers such as 80,87")
+    from edge_swin.plugins.ptxas import PtxasError, ptxas_at, ptxas_for_cuda
+
     try:
-        data = build(args.out, archs, args.release, tuple(args.only), args.jobs, progress=not args.no_progress)
-    except BuildError as exc:
+        ptxas = ptxas_at(args.ptxas) if args.ptxas else ptxas_for_cuda(args.cuda) if args.cuda else None
+        data = build(args.out, archs, args.release, tuple(args.only), args.jobs, progress=not args.no_progress,
+                     ptxas=ptxas)
+    except (BuildError, PtxasError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(summary(data))

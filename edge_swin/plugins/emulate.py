@@ -27,6 +27,7 @@ import copy
 
 import torch
 
+from edge_swin.op_contract import SCALE_INPUTS
 from edge_swin.plugins.kernels.linear import linear, qkv_int8
 from edge_swin.plugins.kernels.window_attention import (
     HEAD_DIM,
@@ -34,7 +35,7 @@ from edge_swin.plugins.kernels.window_attention import (
     window_attention,
 )
 
-NUM_SCALES = 8  # function.SCALE_INPUTS: qkv_x, qkv_w, q, k, softmax, v, proj_x, proj_w
+NUM_SCALES = len(SCALE_INPUTS)  # qkv_x, qkv_w, q, k, softmax, v, proj_x, proj_w
 
 
 def run_node(x: torch.Tensor, qkv_w: torch.Tensor, qkv_b: torch.Tensor, proj_w: torch.Tensor,
@@ -74,11 +75,11 @@ def node_inputs_of(module, x: torch.Tensor, io: torch.dtype | None = None) -> tu
 
     Built by the exporter's own `node_inputs`, so the emulation gets exactly what the ONNX node gets: for a
     quantized block the weights quantize-dequantized per output channel and the eight scales of
-    `edge_swin.export.quant.block_scales` (ExportError if one is off or uncalibrated).
+    `edge_swin.export.qdq.block_scales` (ExportError if one is off or uncalibrated).
     io: the node's tensor dtype (inputs 0-6; the scales stay fp32); default fp16 (FP16 export) for a float
     module, fp32 (INT8 export of an FP32 graph) for a quantized one; fp16 for an INT8 node in an FP16 graph.
     """
-    from edge_swin.export.quant import block_scales, is_quantized_model
+    from edge_swin.export.qdq import block_scales, is_quantized_model
     from edge_swin.export.symbolic import node_attributes, node_inputs
 
     quantized = is_quantized_model(module)

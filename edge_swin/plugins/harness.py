@@ -24,6 +24,7 @@ import os
 import sys
 from pathlib import Path
 
+from edge_swin.op_contract import FUNCTION_VERSION, HEAD_DIM, INPUTS, INT8_INPUTS
 from edge_swin.plugins import library
 
 HARNESS_NAME = "libedge_swin_node_harness.so"
@@ -31,13 +32,10 @@ HARNESS_TARGET = "edge_swin_node_harness"
 ABI_VERSION = 2  # csrc/node_c_api.cpp kHarnessAbiVersion
 DEFAULT_OUT = Path("build/plugins")  # as python -m edge_swin.plugins.build
 DEFAULT_KERNELS = DEFAULT_OUT / "embedded_kernels.cpp"
-HEAD_DIM = 32
-FP16_INPUTS, INT8_INPUTS = 7, 15
+INPUT_NAMES = INT8_INPUTS  # the node's inputs in order (edge_swin.op_contract); FP16 nodes have the first 7
+FP16_INPUTS = len(INPUTS)
 # The C API's int8Mode: the node kind. True / False still mean an INT8 node with fp32 io / an FP16 node.
 FP16_NODE, INT8_NODE_FP32_IO, INT8_NODE_FP16_IO = 0, 1, 2
-INPUT_NAMES = ("x", "qkv_w", "qkv_b", "proj_w", "proj_b", "rel_bias", "mask", "qkv_x_scale", "qkv_w_scale",
-               "q_scale", "k_scale", "softmax_scale", "v_scale", "proj_x_scale", "proj_w_scale")
-FUNCTION_VERSION = 2  # edge_swin.export.function.FUNCTION_VERSION, the version the C API assumes
 ERROR_BYTES = 4096
 BUILD_HINT = ("build it with `python -m edge_swin.plugins.build --arch <sm>` then `python -m edge_swin.plugins.harness` "
               "(or edge_swin.plugins.harness.build_harness)")
@@ -69,9 +67,30 @@ def default_cuda_include_dir() -> Path | None:
     return None
 
 
+# A checked build (sanitize=True): undefined behaviour, bad memory accesses and libstdc++ precondition
+# violations stop the process with a report instead of passing unnoticed. -O0 so nothing is optimised on the
+# assumption that no UB happens; the process that loads it needs the ASan runtime first (sanitizer_preload()).
+SANITIZE_FLAGS = ("-O0 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all "
+                  "-D_GLIBCXX_ASSERTIONS")
+
+
+def sanitizer_preload(compiler: str = "g++") -> str:
+    """LD_PRELOAD value for a Python process loading a sanitize=True harness built by `compiler` (GCC's runtime)."""
+    import subprocess
+
+    libs = [subprocess.run([compiler, f"-print-file-name={name}"], capture_output=True, text=True,
+                           check=True).stdout.strip() for name in ("libasan.so", "libubsan.so")]
+    missing = [lib for lib in libs if not Path(lib).is_absolute() or not Path(lib).exists()]
+    if missing:
+        raise HarnessError(f"{compiler} has no sanitizer runtime ({', '.join(missing)}): install libasan/libubsan "
+                           "(Debian/Ubuntu: the gcc package brings them)")
+    return " ".join(libs)
+
+
 def build_harness(kernels_cpp: str | Path = DEFAULT_KERNELS, out_dir: str | Path = DEFAULT_OUT, *,
                   header_dir: str | Path | None = None, cuda_include_dir: str | Path | None = None,
-                  jobs: int | None = None) -> Path:
+                  jobs: int | None = None, compiler: str | None = None, sanitize: bool = False,
+                  cxx_flags: str = "") -> Path:
     """Configure csrc/ with -DEDGE_SWIN_BUILD_HARNESS=ON and build only the harness target; returns
     `out_dir/libedge_swin_node_harness.so` (replaced atomically; library.cmake_build keeps the CMake tree
     beside it for incremental rebuilds).
@@ -80,6 +99,9 @@ def build_harness(kernels_cpp: str | Path = DEFAULT_KERNELS, out_dir: str | Path
     header_dir: TensorRT headers (the launcher's logger and parameter types use them; nothing links TensorRT);
       default: library.default_header_dir().
     cuda_include_dir: default: default_cuda_include_dir().
+    compiler: the C++ compiler (CMAKE_CXX_COMPILER; default: CMake's choice, $CXX).
+    sanitize: a checked build (SANITIZE_FLAGS; load it in a process started with LD_PRELOAD=sanitizer_preload()).
+    cxx_flags: more compiler flags (e.g. "-O2 -D_GLIBCXX_ASSERTIONS").
     """
     header_dir = Path(header_dir) if header_dir is not None else library.default_header_dir()
     if header_dir is None or not (Path(header_dir) / "NvInferRuntime.h").is_file():
@@ -91,8 +113,17 @@ def build_harness(kernels_cpp: str | Path = DEFAULT_KERNELS, out_dir: str | Path
     if not kernels_cpp.is_file():
         raise HarnessError(f"kernel table {kernels_cpp} does not exist: {library.KERNELS_HINT}")
     cuda_include_dir = cuda_include_dir if cuda_include_dir is not None else default_cuda_include_dir()
+    options = ["-DEDGE_SWIN_BUILD_HARNESS=ON"]
+    if compiler:
+        options.append(f"-DCMAKE_CXX_COMPILER={compiler}")
+    flags = " ".join(filter(None, [SANITIZE_FLAGS if sanitize else "", cxx_flags]))
+    if flags:
+        # Debug: CMake adds no -O/-DNDEBUG of its own after these flags.
+        options += ["-DCMAKE_BUILD_TYPE=Debug", f"-DCMAKE_CXX_FLAGS={flags}"]
+    if sanitize:
+        options.append("-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address,undefined")
     return library.cmake_build(header_dir, kernels_cpp, out_dir, HARNESS_NAME, target=HARNESS_TARGET,
-                               options=("-DEDGE_SWIN_BUILD_HARNESS=ON",), cuda_include_dir=cuda_include_dir, jobs=jobs)
+                               options=tuple(options), cuda_include_dir=cuda_include_dir, jobs=jobs)
 
 
 # ------------------------------------------------------------------------------------------------ load
@@ -231,9 +262,9 @@ class NodeLaunch:
         self.scale = float(attrs["scale"])
         if attrs.get("version", FUNCTION_VERSION) != FUNCTION_VERSION:
             raise HarnessError(f"node version {attrs['version']}: the harness runs version {FUNCTION_VERSION}")
-        if len(tensors) != FP16_INPUTS or (self.int8 and len(scales) != INT8_INPUTS - FP16_INPUTS):
+        if len(tensors) != FP16_INPUTS or (self.int8 and len(scales) != len(INT8_INPUTS) - FP16_INPUTS):
             raise HarnessError(f"{len(tensors)} tensors and {0 if scales is None else len(scales)} scales: a node "
-                               f"has {FP16_INPUTS} tensors and, for INT8, {INT8_INPUTS - FP16_INPUTS} scales")
+                               f"has {FP16_INPUTS} tensors and, for INT8, {len(INT8_INPUTS) - FP16_INPUTS} scales")
         x = tensors[0]
         # README "Variants": an FP16 node has fp16 tensors; an INT8 node fp16 or fp32 ones (x's), fp32 scales
         io = x.dtype if self.int8 and x.dtype in (torch.float16, torch.float32) else torch.float16

@@ -3,8 +3,11 @@
     from edge_swin.plugins import library
     lib = library.build_library("../shared/third_party/tensorrt-11.1/include",
                                 "build/plugins/embedded_kernels.cpp", "build/plugins")
-    library.load_library(lib)          # TensorRT (or TensorRT-RTX) of edge_swin.trt.backend.load()
-    assert library.plugin_registered()
+    trt = edge_swin.trt.backend.load().trt   # the tensorrt (or tensorrt_rtx) module; this package never imports it
+    library.load_library(lib, trt)
+    assert library.plugin_registered(trt)
+
+Or in one command, kernels and library for a target: `python -m pipelines.plugin_library --target jetson-orin`.
 
 Which headers: those of the TensorRT that will load the library. TensorRT-RTX 1.7 loads a library built
 against the 11.1 (or 10.3) headers of shared/third_party (FINDINGS "Proving the plugin on a CPU"); JetPack 6
@@ -15,9 +18,9 @@ Which nodes become plugin layers: TensorRT's ONNX parser imports a node that has
 that function unless the node carries a `plugin_namespace` attribute; with one, it looks the creator up by
 (op_type, `plugin_version` or "1", `plugin_namespace`), namespaces compared exactly (measured with
 TensorRT-RTX 1.7.1; the ENABLE_PLUGIN_OVERRIDE parser flag alone searches namespace ""). So the file handed
-to the parser needs `plugin_namespace="edge_swin"` on each SwinWindowAttention node (`add_plugin_namespace`);
-without the library registered, such a node still builds from its function body, and ONNX Runtime ignores
-the attribute. The plugin has FP16 and INT8 kernels only: build FP32 engines without loading the library.
+to the parser needs `plugin_namespace="edge_swin"` on each SwinWindowAttention node
+(`edge_swin.op_contract.add_plugin_namespace`); without the library registered, such a node still builds
+from its function body, and ONNX Runtime ignores the attribute. The plugin has FP16 and INT8 kernels only: build FP32 engines without loading the library.
 """
 from __future__ import annotations
 
@@ -28,13 +31,11 @@ import subprocess
 from pathlib import Path
 
 from edge_swin.errors import PluginLibraryError
+from edge_swin.op_contract import OP_TYPE, PLUGIN_NAMESPACE, PLUGIN_VERSION
 from edge_swin.utils.io import atomic_path
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 LIBRARY_NAME = "libedge_swin_plugins.so"
-PLUGIN_NAME = "SwinWindowAttention"
-PLUGIN_VERSION = "1"
-PLUGIN_NAMESPACE = "edge_swin"
 KERNELS_HINT = "generate it with `python -m edge_swin.plugins.build` (writes build/plugins/embedded_kernels.cpp)"
 
 # Where the TensorRT header sets of the repository's sibling shared/ folder live (tensorrt-<ver>/include).
@@ -56,24 +57,6 @@ def default_header_dir() -> Path | None:
         if folder and (Path(folder) / "NvInferRuntime.h").is_file():
             return Path(folder)
     return None
-
-
-DEFAULT_HEADER_DIR = default_header_dir()
-
-
-def add_plugin_namespace(model, namespace: str = PLUGIN_NAMESPACE) -> int:
-    """Give every SwinWindowAttention node of the onnx.ModelProto `model` plugin_namespace=`namespace` (in place),
-    so that the parser maps it to our plugin when the library is registered; returns the number of such nodes.
-    edge_swin.export writes the attribute itself since it was found necessary; this serves older files."""
-    from onnx import helper
-
-    count = 0
-    for node in model.graph.node:
-        if node.domain == PLUGIN_NAMESPACE and node.op_type == PLUGIN_NAME:
-            count += 1
-            if not any(a.name == "plugin_namespace" for a in node.attribute):
-                node.attribute.append(helper.make_attribute("plugin_namespace", namespace))
-    return count
 
 
 def _tail(text: str, lines: int = 25) -> str:
@@ -131,7 +114,7 @@ def cmake_build(header_dir: Path, kernels_cpp: Path, out_dir: Path, library_name
     """Configure csrc/ and build `target` (default: all); copy `library_name` to out_dir atomically. The CMake
     tree stays beside it, keyed on its inputs, so rebuilds are incremental (the plugin library and harness.py's)."""
     cmake = cmake_executable()
-    key = hashlib.sha256(f"{target}\n{header_dir}\n{kernels_cpp}\n{cuda_include_dir}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{target}\n{header_dir}\n{kernels_cpp}\n{cuda_include_dir}\n{options}".encode()).hexdigest()[:12]
     tree = out_dir / f".cmake-{key}"
     configure = [cmake, "-S", str(CSRC), "-B", str(tree), "-DCMAKE_BUILD_TYPE=Release", *options,
                  f"-DTENSORRT_INCLUDE_DIR={header_dir}", f"-DEDGE_SWIN_KERNELS_CPP={kernels_cpp}"]
@@ -149,58 +132,61 @@ def cmake_build(header_dir: Path, kernels_cpp: Path, out_dir: Path, library_name
     return out
 
 
-def _registry(flavour: str | None = None):
-    from edge_swin.trt import backend
-
-    return backend.load(flavour).trt.get_plugin_registry()
+# The registry calls below take the imported TensorRT module (`edge_swin.trt.backend.load(...).trt`: tensorrt or
+# tensorrt_rtx) from the caller: this package builds and loads the library, edge_swin.trt decides which TensorRT.
 
 
-def plugin_registered(flavour: str | None = None) -> bool:
-    """Whether edge_swin::SwinWindowAttention v1 is in the TensorRT registry of `backend.load(flavour)`."""
-    from edge_swin.trt import backend
+def plugin_registered(trt) -> bool:
+    """Whether edge_swin::SwinWindowAttention v1 is in the plugin registry of the TensorRT module `trt`."""
+    registry = trt.get_plugin_registry()
+    try:
+        return registry.get_creator(OP_TYPE, PLUGIN_VERSION, PLUGIN_NAMESPACE) is not None
+    except (TypeError, RuntimeError):  # bindings without the 3-argument lookup
+        return any(c.name == OP_TYPE and c.plugin_namespace == PLUGIN_NAMESPACE
+                   for c in getattr(registry, "all_creators", registry.plugin_creator_list))
 
-    return backend.plugin_registered(flavour)
 
-
-def load_library(path: str | Path, flavour: str | None = None):
-    """Load the plugin library into the registry of `backend.load(flavour)`; returns the registry's handle.
+def load_library(path: str | Path, trt):
+    """Load the plugin library into the registry of the TensorRT module `trt`; returns the registry's handle.
 
     Loading the same file again returns the first handle. The parser then uses the plugin for every
     SwinWindowAttention node (FP16 and INT8 exports; an FP32 export fails to build: leave the library out).
+    Before parsing: the ONNX parser maps a node to a plugin only if its creator is registered when the node
+    is imported.
     """
     path = Path(path).resolve()
     if not path.is_file():
         raise PluginLibraryError(f"plugin library {path} does not exist: build it with "
-                                 "edge_swin.plugins.library.build_library(header_dir, kernels_cpp, out_dir)")
-    if str(path) in _loaded and plugin_registered(flavour):
+                                 "`python -m pipelines.plugin_library --target <name>` (or --arch <sm>)")
+    if str(path) in _loaded and plugin_registered(trt):
         return _loaded[str(path)]
     # One SwinWindowAttention creator per process: the registry refuses a second copy (another run's cached
     # library, another build) while one we loaded is registered, so that one goes first.
-    unload_all(flavour)
-    registry = _registry(flavour)
+    unload_all(trt)
+    registry = trt.get_plugin_registry()
     try:
         handle = registry.load_library(str(path))
     except Exception as e:  # the bindings raise on a library without getCreators, or a failed dlopen
         raise PluginLibraryError(f"TensorRT could not load {path}: {e}. Rebuild it against the headers of this "
                                  "TensorRT (see edge_swin/plugins/library.py)") from e
-    if handle is None or not plugin_registered(flavour):
+    if handle is None or not plugin_registered(trt):
         raise PluginLibraryError(
-            f"{path} loaded but {PLUGIN_NAMESPACE}::{PLUGIN_NAME} v{PLUGIN_VERSION} is not in the plugin registry "
+            f"{path} loaded but {PLUGIN_NAMESPACE}::{OP_TYPE} v{PLUGIN_VERSION} is not in the plugin registry "
             "(see the TensorRT log). Was it built from edge_swin/plugins/csrc against this TensorRT's headers? "
             "Is another copy already registered?")
     _loaded[str(path)] = handle
     return handle
 
 
-def unload_all(flavour: str | None = None) -> None:
+def unload_all(trt) -> None:
     """Deregister every library `load_library` loaded (the parser goes back to the function bodies)."""
     for handle in list(_loaded.values()):
-        unload_library(handle, flavour)
+        unload_library(handle, trt)
 
 
-def unload_library(handle, flavour: str | None = None) -> None:
+def unload_library(handle, trt) -> None:
     """Deregister a library loaded with `load_library` (the parser goes back to the function body)."""
-    _registry(flavour).deregister_library(handle)
+    trt.get_plugin_registry().deregister_library(handle)
     for key, value in list(_loaded.items()):
         if value is handle:
             del _loaded[key]

@@ -18,18 +18,21 @@ The whole stage, as the pipeline runs it::
 
 Public API:
 
-- `swin_int8_config(method="max", quantize_head=False, quantize_attention=True) -> dict`
-  the named placement "swin_int8" as a modelopt config; `SWIN_INT8` lists its sites.
+- `RECIPES` {name: Recipe}, `get_recipe(name).config(method)`: the named placements (recipes; today
+  "swin_int8", the default); `swin_int8_config(method="max", quantize_head=False, quantize_attention=True) -> dict`
+  that placement as a modelopt config; `SWIN_INT8` lists its sites.
+- `quantize_block(block, calib_x, recipe="swin_int8")`: a bare WindowAttention quantized and max-calibrated
 - `calibration_loader(dataset, size=512, seed=0, batch_size=32, class_balanced=True) -> (DataLoader, CalibrationSet)`
-- `calibrate(model, loader, method="max", *, config=None, cache_dir=None, percentile=99.99, calib_set=None,
+- `calibrate(model, loader, method="max", *, config=None, recipe="swin_int8", cache_dir=None, percentile=99.99, calib_set=None,
   entropy_stride=8, device=None, progress=True) -> CalibrationResult`  (methods: max, percentile, entropy)
 - `insert_quantizers(model, config=None, method="max") -> model`  (quantizers only, no scales)
 - `quant_summary(model) -> list[dict]`, `format_quant_summary(model) -> str`
 - `distillation_loss(student_logits, teacher_logits, targets, temperature=2.0, alpha=0.5) -> DistillationTerms`,
   `DistillationLoss`
-- `qat_step(student, teacher, images, targets, optimizer, loss_fn, clip_grad=None) -> dict`
+- `qat_step(student, teacher, images, targets, optimizer, loss_fn, clip_grad=None, precision="fp32", scaler=None) -> dict`
 - `qat_finetune(student, teacher, train_loader, config=QATConfig(), checkpoint_dir=None, resume=True,
-  val_loader=None, on_step=None) -> QATResult`
+  val_loader=None, on_step=None) -> QATResult`  (`QATConfig.precision`: auto/bf16/fp16/fp32; under torchrun
+  the student is wrapped in DDP, give each rank a loader over its share, e.g. `edge_swin.train.batches.RankBatches`)
 - `save_quantized(model, path, metadata=None) -> Path`, `load_quantized(path, model=None) -> nn.Module`
   (`mto.save` / `mto.restore` format; importing this package registers `QuantWindowAttention`,
   which `mto.restore` needs)
@@ -40,10 +43,11 @@ Public API:
 """
 from edge_swin.quant.attention import ATTENTION_QUANTIZERS, QuantWindowAttention
 from edge_swin.quant.calibrate import (CalibrationResult, amax_state, calibrate, calibration_loader, insert_quantizers,
-                                       model_digest)
+                                       model_digest, quantize_block)
 from edge_swin.quant.checkpoint import load_quantized, save_quantized
-from edge_swin.quant.config import (CALIBRATION_METHODS, CONFIG_NAME, SWIN_INT8, SWIN_INT8_CFG, enabled_quantizers,
-                                    format_quant_summary, quant_summary, quantizers, swin_int8_config)
+from edge_swin.quant.config import (CALIBRATION_METHODS, CONFIG_NAME, DEFAULT_RECIPE, RECIPES, SWIN_INT8, SWIN_INT8_CFG,
+                                    Recipe, enabled_quantizers, format_quant_summary, get_recipe, quant_summary,
+                                    quantizers, swin_int8_config)
 from edge_swin.quant.distill import DistillationLoss, DistillationTerms, distillation_loss
 from edge_swin.quant.errors import QuantizationError
 from edge_swin.quant.plot import plot_accuracy
@@ -52,6 +56,7 @@ from edge_swin.quant.report import DEFAULT_MAX_DROP, accuracy_report, check_accu
 
 __all__ = [
     "ATTENTION_QUANTIZERS", "CALIBRATION_METHODS", "CONFIG_NAME", "CalibrationResult", "DEFAULT_MAX_DROP",
+    "DEFAULT_RECIPE", "RECIPES", "Recipe", "get_recipe", "quantize_block",
     "DistillationLoss", "DistillationTerms", "QATConfig", "QATResult", "QuantWindowAttention", "QuantizationError",
     "SWIN_INT8", "SWIN_INT8_CFG", "accuracy_report", "amax_state", "calibrate", "calibration_loader",
     "check_accuracy_drop", "distillation_loss", "enabled_quantizers", "format_quant_summary", "format_report",

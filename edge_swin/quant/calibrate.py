@@ -32,7 +32,8 @@ from modelopt.torch.quantization.utils import is_quantized
 
 from calib.sampler import CalibrationSet, draw_calibration_set
 from edge_swin.quant.checkpoint import save_quantized
-from edge_swin.quant.config import CALIBRATION_METHODS, CONFIG_NAME, enabled_quantizers, swin_int8_config, with_method
+from edge_swin.quant.config import (CALIBRATION_METHODS, DEFAULT_RECIPE, enabled_quantizers, get_recipe, recipe_name,
+                                    with_method)
 from edge_swin.quant.errors import QuantizationError
 from edge_swin.utils.io import sha256_json
 
@@ -70,14 +71,15 @@ def calibration_loader(dataset, size: int = 512, seed: int = 0, batch_size: int 
     return loader, calib_set
 
 
-def insert_quantizers(model: nn.Module, config: dict | None = None, method: str = "max") -> nn.Module:
-    """Convert `model` in place to a fake-quantized model with the placement of `config` (default: Swin INT8).
+def insert_quantizers(model: nn.Module, config: dict | None = None, method: str = "max",
+                      recipe: str = DEFAULT_RECIPE) -> nn.Module:
+    """Convert `model` in place to a fake-quantized model with the placement of `config` (default: the recipe's).
 
     Scales are not set: run `calibrate` (which calls this) before using the model.
     """
     if is_quantized(model):
         raise QuantizationError("the model already has quantizers: pass the FP32 model (e.g. a fresh create_swin + checkpoint)")
-    config = swin_int8_config(method) if config is None else with_method(config, method)
+    config = get_recipe(recipe).config(method) if config is None else with_method(config, method)
     return mtq.quantize(model, {**config, "algorithm": None}, forward_loop=None)
 
 
@@ -157,7 +159,7 @@ def _check_scales(model: nn.Module) -> int:
 
 
 def calibrate(model: nn.Module, loader: DataLoader, method: str = "max", *, config: dict | None = None,
-              cache_dir: str | Path | None = None, percentile: float = DEFAULT_PERCENTILE,
+              recipe: str = DEFAULT_RECIPE, cache_dir: str | Path | None = None, percentile: float = DEFAULT_PERCENTILE,
               entropy_stride: int = DEFAULT_ENTROPY_STRIDE, calib_set: CalibrationSet | None = None,
               device: str | torch.device | None = None, progress: bool = True) -> CalibrationResult:
     """Insert INT8 quantizers into the FP32 `model` (in place) and calibrate them on `loader`.
@@ -166,6 +168,7 @@ def calibrate(model: nn.Module, loader: DataLoader, method: str = "max", *, conf
     (clip at `percentile`) and 'entropy' (minimum KL divergence, candidate clip
     points every `entropy_stride` bins) collect histograms of the activations
     with modelopt's HistogramCalibrator (weights: max per channel).
+    config / recipe: the placement: a modelopt config, else the named recipe's (edge_swin.quant.config.RECIPES).
     cache_dir: where calibrated models are kept by input hash; None disables the cache.
     calib_set: the subset's record (from `calibration_loader`), stored in the manifest.
     """
@@ -174,9 +177,9 @@ def calibrate(model: nn.Module, loader: DataLoader, method: str = "max", *, conf
     if is_quantized(model):
         raise QuantizationError("calibrate takes the FP32 model and inserts the quantizers itself; this one is already quantized")
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    config = swin_int8_config(method) if config is None else with_method(config, method)
+    config = get_recipe(recipe).config(method) if config is None else with_method(config, method)
     method_kwargs = {"percentile": {"percentile": percentile}, "entropy": {"stride": entropy_stride}}.get(method, {})
-    inputs = {"config_name": CONFIG_NAME if config == swin_int8_config(method) else "custom",
+    inputs = {"config_name": recipe_name(config, method),
               "quant_config": config, "method_kwargs": method_kwargs, "model_sha256": model_digest(model),
               "data": data_fingerprint(loader), "modelopt": modelopt.__version__,
               "torch": torch.__version__.split("+")[0],
@@ -199,7 +202,9 @@ def calibrate(model: nn.Module, loader: DataLoader, method: str = "max", *, conf
     loop = _forward_loop(loader, device, f"calibrate ({method})", progress)
     insert_quantizers(model, config, method)
     if method == "max":
-        mtq.calibrate(model, algorithm="max", forward_loop=loop)
+        # One process calibrates on all of its images: no amax all-reduce across torchrun ranks (modelopt's
+        # default when a process group exists, which would wait for ranks that restore the cache instead).
+        mtq.calibrate(model, algorithm={"method": "max", "distributed_sync": False}, forward_loop=loop)
     else:
         _histogram_calibrate(model, loop, method, method_kwargs)
     num = _check_scales(model)
@@ -218,3 +223,13 @@ def _public(inputs: dict) -> dict:
 def amax_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """amax of every enabled quantizer, by name (a copy): what calibration decided."""
     return {name: q.amax.detach().clone() for name, q in enabled_quantizers(model).items() if q.amax is not None}
+
+
+def quantize_block(block: nn.Module, calib_x: torch.Tensor, recipe: str = DEFAULT_RECIPE) -> nn.Module:
+    """A bare WindowAttention block with the recipe's attention sites, max-calibrated on `calib_x` (in place; eval).
+
+    What the plugin's INT8 node and its tests take: the same quantizers as the block inside a quantized model.
+    """
+    insert_quantizers(block, get_recipe(recipe).block_config())
+    mtq.calibrate(block, algorithm="max", forward_loop=lambda m: m(calib_x))
+    return block.eval()

@@ -1,6 +1,12 @@
-"""The Swin INT8 placement: which tensors are quantized, as a named modelopt config, and a summary table.
+"""Quantization recipes: named placements (which tensors are INT8) as modelopt configs, and a summary table.
 
-Placement (`SWIN_INT8`, the config `swin_int8_config()` builds):
+A recipe is one entry of `RECIPES` ({name: Recipe}), chosen by name (`python -m pipelines.build
+--quant-recipe NAME`, `calibrate(..., config=get_recipe(NAME).config(method))`), like modelopt's named configs.
+Adding one is adding an entry: its sites, a description, whether its INT8 models export with the INT8
+SwinWindowAttention node (that node takes the eight attention scales, so the recipe must quantize the
+attention sites; edge_swin/export/function.py).
+
+`swin_int8` (today the only recipe, the default; `SWIN_INT8`, the config `swin_int8_config()` builds):
 
     role            module(s)                 weights               activations (input)
     patch_embed     patch_embed.proj (Conv)   INT8 per-channel      INT8 per-tensor
@@ -66,11 +72,7 @@ SWIN_INT8: tuple[Site, ...] = (
 HEAD = Site("head", "head.fc", "classifier head", True, ("input_quantizer",))
 # Kept in higher precision; listed so the summary says so.
 HIGH_PRECISION_OPS = ("LayerNorm", "softmax", "GELU", "residual adds", "bias + mask adds")
-
-
-def sites(quantize_head: bool = False, quantize_attention: bool = True) -> tuple[Site, ...]:
-    chosen = tuple(s for s in SWIN_INT8 if quantize_attention or not s.role.startswith("attn_"))
-    return chosen + ((HEAD,) if quantize_head else ())
+BLOCK_PREFIX = "*.attn."  # how the attention sites' patterns name a block inside a model
 
 
 def swin_int8_config(method: str = "max", quantize_head: bool = False, quantize_attention: bool = True) -> dict:
@@ -81,19 +83,58 @@ def swin_int8_config(method: str = "max", quantize_head: bool = False, quantize_
     per channel). `edge_swin.quant.calibrate` runs the calibration; the
     config's "algorithm" is None so that `mtq.quantize` only inserts quantizers.
     """
-    if method not in CALIBRATION_METHODS:
-        raise QuantizationError(f"unknown calibration method '{method}': choose one of {', '.join(CALIBRATION_METHODS)}")
-    act = {**ACT_INT8, "calibrator": "histogram" if method in HISTOGRAM_METHODS else "max"}
-    entries: list[dict] = [{"quantizer_name": "*", "enable": False}]
-    for site in sites(quantize_head, quantize_attention):
-        if site.weights:
-            entries.append({"quantizer_name": f"{site.pattern}.weight_quantizer", "cfg": dict(WEIGHT_INT8)})
-        for name in site.inputs:
-            entries.append({"quantizer_name": f"{site.pattern}.{name}", "cfg": dict(act)})
-    return {"quant_cfg": entries, "algorithm": None}
+    chosen = tuple(s for s in SWIN_INT8 if quantize_attention or not s.role.startswith("attn_"))
+    return Recipe(CONFIG_NAME, "", chosen).config(method, quantize_head)
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """A named placement: its sites (the head's site is added with quantize_head) and what it is for."""
+
+    name: str
+    description: str
+    sites: tuple[Site, ...]
+
+    def config(self, method: str = "max", quantize_head: bool = False) -> dict:
+        """The modelopt config of this placement with calibrator `method` (see swin_int8_config)."""
+        if method not in CALIBRATION_METHODS:
+            raise QuantizationError(f"unknown calibration method '{method}': choose one of "
+                                    f"{', '.join(CALIBRATION_METHODS)}")
+        act = {**ACT_INT8, "calibrator": "histogram" if method in HISTOGRAM_METHODS else "max"}
+        entries: list[dict] = [{"quantizer_name": "*", "enable": False}]
+        for site in self.sites + ((HEAD,) if quantize_head else ()):
+            if site.weights:
+                entries.append({"quantizer_name": f"{site.pattern}.weight_quantizer", "cfg": dict(WEIGHT_INT8)})
+            for name in site.inputs:
+                entries.append({"quantizer_name": f"{site.pattern}.{name}", "cfg": dict(act)})
+        return {"quant_cfg": entries, "algorithm": None}
+
+    def block_config(self, method: str = "max") -> dict:
+        """The config for a bare WindowAttention block (tests, kernels): the attention sites' patterns without
+        the `*.attn.` prefix that names a block inside a whole model."""
+        cfg = self.config(method)
+        return {**cfg, "quant_cfg": [{**e, "quantizer_name": e["quantizer_name"].replace(BLOCK_PREFIX, "")}
+                                     for e in cfg["quant_cfg"]]}
+
+
+RECIPES: dict[str, Recipe] = {
+    CONFIG_NAME: Recipe(CONFIG_NAME, "INT8 GEMMs, convolution and the attention matmuls (Q x K^T, softmax x V); "
+                                     "what the INT8 SwinWindowAttention node and TensorRT engines run", SWIN_INT8),
+}
+DEFAULT_RECIPE = CONFIG_NAME
 SWIN_INT8_CFG: dict = swin_int8_config()
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called `name`, or QuantizationError naming the known ones."""
+    if name not in RECIPES:
+        raise QuantizationError(f"unknown quantization recipe '{name}': choose one of {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def recipe_name(config: dict, method: str) -> str:
+    """The name of the recipe whose config (with `method`) is `config`, else "custom"."""
+    return next((name for name, r in RECIPES.items() if r.config(method) == config), "custom")
 
 
 def with_method(config: dict, method: str) -> dict:

@@ -13,6 +13,12 @@ atomic, in that order: an interruption anywhere leaves a consistent pair).
 With `resume=True` a rerun continues after the last finished epoch, and each
 epoch reseeds the data order and dropout from (seed, epoch), so the resumed
 run ends where the uninterrupted one would have.
+
+Under torchrun (DDP) every rank calls `qat_finetune` with a loader over its
+share of each global batch (`edge_swin.train.batches.RankBatches`); the
+student is wrapped in DistributedDataParallel, rank 0 alone writes the
+checkpoints. Mixed precision (`precision`) autocasts both models' forward
+passes; fp16 adds gradient scaling.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ import modelopt.torch.opt as mto
 import torch
 import torch.nn as nn
 from modelopt.torch.quantization.utils import is_quantized
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -33,12 +40,14 @@ from edge_swin.eval import evaluate
 from edge_swin.quant.calibrate import model_digest
 from edge_swin.quant.distill import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, DistillationLoss
 from edge_swin.quant.errors import QuantizationError
+from edge_swin.train import distributed
 from edge_swin.train.optim import param_groups
+from edge_swin.train.precision import autocast, grad_scaler, resolve_precision
 from edge_swin.utils.io import atomic_path, save_torch
 
 LAST = "last.pth"
 # Settings that may differ between an interrupted run and its resumption.
-RESUMABLE_CHANGES = {"device"}
+RESUMABLE_CHANGES = {"device", "precision"}
 
 
 @dataclass
@@ -54,6 +63,7 @@ class QATConfig:
     max_steps_per_epoch: int | None = None  # cap for smoke runs; None = whole loader
     seed: int = 0
     device: str = "cpu"
+    precision: str = "auto"  # bf16 on GPUs that have it, fp16 + grad scaling on older ones, fp32 on a CPU
 
 
 @dataclass
@@ -69,16 +79,30 @@ class QATResult:
 
 
 def qat_step(student: nn.Module, teacher: nn.Module, images: torch.Tensor, targets: torch.Tensor,
-             optimizer: torch.optim.Optimizer, loss_fn: DistillationLoss, clip_grad: float | None = None) -> dict:
-    """One optimiser step of the student towards the teacher's logits and the labels; returns the loss terms."""
-    with torch.no_grad():
-        teacher_logits = teacher(images)
-    terms = loss_fn(student(images), teacher_logits, targets)
+             optimizer: torch.optim.Optimizer, loss_fn: DistillationLoss, clip_grad: float | None = None,
+             precision: str = "fp32", scaler: torch.amp.GradScaler | None = None) -> dict:
+    """One optimiser step of the student towards the teacher's logits and the labels; returns the loss terms.
+
+    precision "bf16"/"fp16" autocasts both forward passes (the loss is computed in fp32); `scaler` scales fp16 gradients.
+    """
+    with autocast(precision, images.device):
+        with torch.no_grad():
+            teacher_logits = teacher(images)
+        student_logits = student(images)
+    terms = loss_fn(student_logits, teacher_logits, targets)
     optimizer.zero_grad(set_to_none=True)
-    terms.total.backward()
+    if scaler is None:
+        terms.total.backward()
+    else:
+        scaler.scale(terms.total).backward()
+        scaler.unscale_(optimizer)
     if clip_grad:
         nn.utils.clip_grad_norm_(student.parameters(), clip_grad)
-    optimizer.step()
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+        scaler.update()
     return {"loss": terms.total.item(), "kd": terms.kd.item(), "ce": terms.ce.item()}
 
 
@@ -107,6 +131,7 @@ def qat_finetune(student: nn.Module, teacher: nn.Module, train_loader: DataLoade
     if is_quantized(teacher):
         raise QuantizationError("the QAT teacher must be the FP32 model, not a quantized one")
     device = torch.device(config.device)
+    precision = resolve_precision(config.precision, device)
     student.to(device)
     teacher.to(device).eval()  # run under no_grad in qat_step; its parameters are left as they are
 
@@ -119,6 +144,11 @@ def qat_finetune(student: nn.Module, teacher: nn.Module, train_loader: DataLoade
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs * steps_per_epoch),
                                                            eta_min=config.min_lr)
     loss_fn = DistillationLoss(config.temperature, config.alpha, config.label_smoothing)
+    scaler = grad_scaler(precision, device)
+    world = distributed.world_size()
+    # Buffers (the quantizers' amax) are identical on every rank after calibration; DDP averages the gradients.
+    net = DistributedDataParallel(student, device_ids=[device.index] if device.type == "cuda" else None) \
+        if world > 1 else student
 
     out_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     result = QATResult()
@@ -132,11 +162,27 @@ def qat_finetune(student: nn.Module, teacher: nn.Module, train_loader: DataLoade
         tqdm.write(f"QAT: resuming from {out_dir / LAST}: {start_epoch} of {config.epochs} epochs done")
 
     started = time.perf_counter()
+    hint = (f"The last complete QAT checkpoint is in {out_dir}; rerun with --resume to continue from it."
+            if out_dir is not None else "QAT kept no checkpoint (no checkpoint_dir).")
+    with distributed.peer_loss_stops_cleanly(hint):
+        _epochs(net, student, teacher, train_loader, config, precision, scaler, optimizer, scheduler, loss_fn,
+                steps_per_epoch, start_epoch, out_dir, start_digest, val_loader, on_step, result)
+    student.eval()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _epochs(net, student, teacher, train_loader, config: QATConfig, precision, scaler, optimizer, scheduler, loss_fn,
+            steps_per_epoch: int, start_epoch: int, out_dir: Path | None, start_digest, val_loader, on_step,
+            result: QATResult) -> None:
+    device = torch.device(config.device)
     for epoch in range(start_epoch, config.epochs):
         seed = _epoch_seed(config, epoch)
-        torch.manual_seed(seed)
+        torch.manual_seed(seed + distributed.rank())  # dropout / drop-path: per rank, reproducible
         if getattr(train_loader, "generator", None) is not None:
             train_loader.generator.manual_seed(seed)
+        if hasattr(getattr(train_loader, "batch_sampler", None), "set_epoch"):
+            train_loader.batch_sampler.set_epoch(seed)
         student.train()
         tic, sums, seen = time.perf_counter(), {"loss": 0.0, "kd": 0.0, "ce": 0.0}, 0
         bar = tqdm(total=steps_per_epoch, desc=f"QAT epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
@@ -144,7 +190,8 @@ def qat_finetune(student: nn.Module, teacher: nn.Module, train_loader: DataLoade
             if step >= steps_per_epoch:
                 break
             images, targets = images.to(device), targets.to(device)
-            terms = qat_step(student, teacher, images, targets, optimizer, loss_fn, config.clip_grad)
+            terms = qat_step(net, teacher, images, targets, optimizer, loss_fn, config.clip_grad, precision,
+                             scaler if scaler.is_enabled() else None)
             scheduler.step()
             for k in sums:
                 sums[k] += terms[k] * len(targets)
@@ -156,6 +203,8 @@ def qat_finetune(student: nn.Module, teacher: nn.Module, train_loader: DataLoade
                 on_step(epoch, step)
         bar.close()
         seconds = time.perf_counter() - tic
+        *totals, seen = distributed.all_reduce_sum([*sums.values(), seen], device)  # every rank's images
+        sums = dict(zip(sums, totals))
         record = {"epoch": epoch + 1, **{k: v / max(seen, 1) for k, v in sums.items()}, "lr": scheduler.get_last_lr()[0],
                   "steps": steps_per_epoch, "seconds": round(seconds, 2)}
         if val_loader is not None:
@@ -166,11 +215,10 @@ def qat_finetune(student: nn.Module, teacher: nn.Module, train_loader: DataLoade
                    f"ce {record['ce']:.4f})" + (f", val top-1 {record['val_top1']:.2f}%" if val_loader is not None else "")
                    + f" ({seconds:.0f} s)")
         if out_dir is not None:
-            result.checkpoint = _save(out_dir, epoch + 1, student, optimizer, scheduler, result.history, config,
-                                      start_digest)
-    student.eval()
-    result.seconds = time.perf_counter() - started
-    return result
+            result.checkpoint = out_dir / f"epoch_{epoch + 1:03d}.pth"
+            if distributed.is_main():
+                _save(out_dir, epoch + 1, student, optimizer, scheduler, result.history, config, start_digest)
+            distributed.barrier()  # no rank goes on before the epoch's checkpoint is complete
 
 
 def _save(out_dir: Path, epoch: int, student, optimizer, scheduler, history, config: QATConfig, start_digest: str) -> Path:

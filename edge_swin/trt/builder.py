@@ -30,9 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_swin.errors import EdgeSwinError, TargetError
+from edge_swin.errors import EdgeSwinError, PluginLibraryError, TargetError
+from edge_swin.op_contract import PLUGIN_NAMESPACE, add_plugin_namespace, attention_nodes
+from edge_swin.plugins import library
 from edge_swin.trt import backend as trt_backend
-from edge_swin.trt import layers as layer_report
+from edge_swin.trt import layer_report
 from edge_swin.trt.metadata import (
     GpuInfo,
     cuda_gpu,
@@ -41,6 +43,7 @@ from edge_swin.trt.metadata import (
     write_metadata,
 )
 from edge_swin.trt.targets import Target, get_target
+from edge_swin.trt.trt_logger import capture_logger
 from edge_swin.utils.io import atomic_path, sha256_file, write_text
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -56,7 +59,7 @@ class EngineBuild:
     metadata_path: Path
     log_path: Path
     metadata: dict
-    layers: dict          # edge_swin.trt.layers report: source, counts, layers
+    layers: dict          # edge_swin.trt.layer_report: source, counts, layers
     seconds: float
 
 
@@ -125,13 +128,32 @@ def network_typing(be: trt_backend.Backend, precision: str) -> str:
     return "weak" if precision == "int8" and be.weak_typing else "strong"
 
 
-def _custom_op_count(onnx_path: Path) -> int:
+def onnx_for_parser(onnx_path, *, inline_functions: bool, plugin_namespace: str | None = None) -> bytes:
+    """The ONNX bytes to hand the parser: the file as written, or with its local functions inlined.
+
+    Why inline ourselves: the ONNX parser inlines a local function by importing
+    its body once per call, and names each QuantizeLinear/DequantizeLinear
+    layer after the body node's first output (`node_of_<output>`), which is the
+    same on every call; TensorRT-RTX 1.7.1 refuses the second call's layer
+    ("the new name is already in use"), so an INT8 file with more than one
+    SwinWindowAttention node does not parse. `onnx.inliner` gives every call's
+    values fresh names; the graph is otherwise the one the parser would have
+    built. When our plugin is registered the nodes must stay (the plugin
+    replaces them), and no body is imported, so nothing collides.
+
+    plugin_namespace: give every SwinWindowAttention node that attribute (when it has none), which is what
+    makes the parser look the node up as a plugin instead of importing its function body (measured with
+    TensorRT-RTX 1.7.1: edge_swin/plugins/library.py); ONNX Runtime ignores it.
+    """
     import onnx
+    import onnx.inliner
 
-    from edge_swin.export import DOMAIN, OP_TYPE
-
-    model = onnx.load(str(onnx_path), load_external_data=False)
-    return sum(n.op_type == OP_TYPE and n.domain == DOMAIN for n in model.graph.node)
+    model = onnx.load(str(onnx_path))
+    if inline_functions and len(model.functions):
+        model = onnx.inliner.inline_local_functions(model)
+    if plugin_namespace is not None:  # files exported before the exporter wrote the attribute itself
+        add_plugin_namespace(model, plugin_namespace)
+    return model.SerializeToString()
 
 
 def _dtype(t) -> str:
@@ -204,9 +226,9 @@ def build_engine(onnx_path: str | Path, out_path: str | Path, target: Target | s
         raise EngineBuildError(f"ONNX file not found: {onnx_path}. Export it first (python -m pipelines.build --target "
                                f"{target.name} runs the export stage before the engine stage)")
     if plugin_library is not None and not Path(plugin_library).is_file():
-        raise trt_backend.PluginLibraryError(
-            f"plugin library not found: {plugin_library}. Build it (python -m edge_swin.plugins.build, then "
-            "edge_swin.plugins.library.build_library) or build without the plugin")
+        raise PluginLibraryError(
+            f"plugin library not found: {plugin_library}. Build it (python -m pipelines.plugin_library --target "
+            f"{target.name}) or build without the plugin")
     if dla and target.dla != "optional":
         raise EngineBuildError(f"target {target.name} has no DLA (dla = {target.dla!r} in targets.toml): drop --dla")
     be = check_build_host(target, gpu=gpu)
@@ -217,9 +239,9 @@ def build_engine(onnx_path: str | Path, out_path: str | Path, target: Target | s
                      "(the engine runs only with the TensorRT that built it)")
     use_plugin = plugin_library is not None
     if use_plugin:
-        trt_backend.load_plugin_library(plugin_library, be.flavour)
+        library.load_library(plugin_library, trt)
 
-    logger = trt_backend.capture_logger(be.flavour, echo_from=-1 if quiet else 1)
+    logger = capture_logger(be.flavour, echo_from=-1 if quiet else 1)
     builder = trt.Builder(logger)
     typing = network_typing(be, precision)
     flags = 0
@@ -227,18 +249,18 @@ def build_engine(onnx_path: str | Path, out_path: str | Path, target: Target | s
         flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
-    # Without the plugin the bodies are inlined by us (backend.onnx_for_parser says why) - also when a plugin
+    # Without the plugin the bodies are inlined by us (onnx_for_parser says why) - also when a plugin
     # library is already loaded in this process, which would otherwise replace the nodes.
     try:
-        data = trt_backend.onnx_for_parser(onnx_path, inline_functions=not use_plugin,
-                                           plugin_namespace=trt_backend.PLUGIN_NAMESPACE if use_plugin else None)
+        data = onnx_for_parser(onnx_path, inline_functions=not use_plugin,
+                               plugin_namespace=PLUGIN_NAMESPACE if use_plugin else None)
     except Exception as e:  # protobuf's DecodeError and friends: one message, no traceback
         raise EngineBuildError(f"{onnx_path} is not a readable ONNX file ({type(e).__name__}: {e}): export it again") from None
     if not parser.parse(data, str(onnx_path)):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
         raise EngineBuildError(f"NVIDIA's ONNX parser ({be.flavour} {be.version}) refused {onnx_path}: "
                                + "; ".join(errors[:3]))
-    custom_ops = _custom_op_count(onnx_path)
+    custom_ops = len(attention_nodes(onnx_path))
     why_no_inspector = "no CUDA GPU here to deserialise the engine"
     net_report = layer_report.network_report(network, weak_typing=typing == "weak", why=why_no_inspector)
     plugin_layers = net_report["counts"].get("plugin", 0)
@@ -300,12 +322,12 @@ def build_engine(onnx_path: str | Path, out_path: str | Path, target: Target | s
 
     plugin = None
     if use_plugin:
-        library = Path(plugin_library).resolve()
+        library_path = Path(plugin_library).resolve()
         try:
-            recorded = str(library.relative_to(out_path.parent.resolve()))
+            recorded = str(library_path.relative_to(out_path.parent.resolve()))
         except ValueError:
-            recorded = str(library)
-        plugin = {"library": recorded, "sha256": sha256_file(library), "layers": plugin_layers,
+            recorded = str(library_path)
+        plugin = {"library": recorded, "sha256": sha256_file(library_path), "layers": plugin_layers,
                   "custom_ops": custom_ops, "sms": sorted(plugin_sms) if plugin_sms else None}
     elif custom_ops:
         notes.append(f"{custom_ops} SwinWindowAttention nodes built from their function body (no plugin)")

@@ -23,7 +23,6 @@ a failure leaves no half bundle (and an existing bundle stays as it was).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -32,20 +31,22 @@ import shlex
 import shutil
 import stat
 import string
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from edge_swin import __version__
 from edge_swin.errors import TargetError
-from edge_swin.trt.targets import Target
+from edge_swin.op_contract import DOMAIN, model_windows
+from edge_swin.plugins import library
+from edge_swin.plugins.kernel_cache import KERNELS_CPP, MANIFEST, compiled_kernels, manifest_ptxas, manifest_sms
+from edge_swin.trt.builder import onnx_for_parser
+from edge_swin.trt.targets import Target, load_targets
 from edge_swin.utils.io import sha256_file
 
 FORMAT = "edge-swin-bundle/1"
 TEMPLATES = Path(__file__).with_name("bundle_templates")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PLUGIN_SOURCES = Path(__file__).resolve().parents[1] / "plugins" / "csrc"
+PLUGIN_SOURCES = library.CSRC
 KNOWN_PRECISIONS = ("int8", "fp16", "fp32")
 # What each JetPack carries (FINDINGS.md, "Target platforms"), keyed by the target's TensorRT release.
 PLATFORMS = {
@@ -123,8 +124,6 @@ def _check_inputs(target: Target, onnx: dict[str, Path]) -> dict[str, Path]:
 
 
 def _jetson_names() -> list[str]:
-    from edge_swin.trt.targets import load_targets
-
     return [t.name for t in load_targets().values() if t.is_jetson]
 
 
@@ -147,17 +146,9 @@ def _onnx_io(path: Path) -> dict:
     outputs = [describe(v) for v in model.graph.output]
     external = sorted({e.value for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
                        for e in t.external_data if e.key == "location"})
-    windows = set()
-    for node in model.graph.node:
-        if node.domain == "edge_swin" and node.op_type == "SwinWindowAttention":
-            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-            size = attrs.get("window_size", ())
-            size = [int(size)] * 2 if isinstance(size, int) else [int(v) for v in size]
-            if len(size) == 2:
-                windows.add(tuple(size))
     return {"inputs": inputs, "outputs": outputs, "external_data": external,
-            "custom_ops": sum(n.domain == "edge_swin" for n in model.graph.node), "functions": len(model.functions),
-            "windows": sorted(list(w) for w in windows)}
+            "custom_ops": sum(n.domain == DOMAIN for n in model.graph.node), "functions": len(model.functions),
+            "windows": [list(w) for w in model_windows([model])]}
 
 
 def _copy_onnx(chosen: dict[str, Path], dest: Path, inline_copies: bool) -> dict[str, dict]:
@@ -179,8 +170,6 @@ def _copy_onnx(chosen: dict[str, Path], dest: Path, inline_copies: bool) -> dict
         entry = {"file": f"onnx/{target_file.name}", "source": str(src), "sha256": sha256_file(target_file),
                  "bytes": target_file.stat().st_size, **io}
         if inline_copies and io["functions"]:
-            from edge_swin.trt.backend import onnx_for_parser
-
             inlined = dest / f"model_{precision}.inlined.onnx"
             inlined.write_bytes(onnx_for_parser(target_file, inline_functions=True))
             entry["inlined"] = {"file": f"onnx/{inlined.name}", "sha256": sha256_file(inlined)}
@@ -211,73 +200,32 @@ def _copy_plugin(target: Target, dest: Path, kernels_dir: Path | None, windows: 
     if kernel_manifest is not None and kernel_manifest.is_file():
         shutil.copyfile(kernel_manifest, dest / "kernels" / "manifest.json")
     return {**plugin, "available": True, "kernels": "plugin/kernels/embedded_kernels.cpp",
-            "kernel_table_sha256": sha256_file(dest / "kernels" / "embedded_kernels.cpp")}
+            "kernel_table_sha256": sha256_file(dest / "kernels" / "embedded_kernels.cpp"),
+            "ptxas": manifest_ptxas(kernel_manifest)}
 
 
 def _kernel_table(target: Target, kernels_dir: Path | None,
                   windows: set[tuple[int, int]]) -> tuple[Path | None, Path | None, str]:
-    """(embedded_kernels.cpp, manifest.json, "") for the target's SM, or (None, None, why not)."""
+    """(embedded_kernels.cpp, manifest.json, "") for the target's SM, or (None, None, why not).
+
+    kernels_dir: a `python -m edge_swin.plugins.build` output to use; None: the model's kernels for the
+    target's SM from edge_swin.plugins.kernel_cache (built ahead of time here, cached), with the ptxas of the
+    target's CUDA release (`cuda` in targets.toml; 12.6 for JetPack 6, edge_swin/plugins/ptxas.py).
+    """
     if kernels_dir is None:
-        kernels_dir, reason = _build_kernels(int(target.sm), windows)
-        if kernels_dir is None:
-            return None, None, reason
+        kernels = compiled_kernels(windows, [int(target.sm)], cuda=target.cuda)
+        if kernels.folder is None:
+            return None, None, f"the ahead-of-time kernel build for sm_{target.sm} failed: {kernels.notes}"
+        kernels_dir = kernels.folder
     kernels_dir = Path(kernels_dir)
-    cpp = kernels_dir / "embedded_kernels.cpp"
+    cpp = kernels_dir / KERNELS_CPP
     if not cpp.is_file():
         return None, None, f"{cpp} does not exist (run python -m edge_swin.plugins.build)"
-    manifest = kernels_dir / "manifest.json"
-    if manifest.is_file():
-        sms = {int(k.get("sm", -1)) for k in _kernel_entries(manifest)}
-        if sms and int(target.sm) not in sms:
-            raise BundleError(f"{kernels_dir} has kernels for sm_{', sm_'.join(map(str, sorted(sms)))}, not for "
-                              f"{target.name}'s sm_{target.sm}: build them with python -m edge_swin.plugins.build")
-    return cpp, manifest, ""
-
-
-def _kernel_cache_key(sm: int, only: list[str]) -> str:
-    """What the compiled kernels depend on: the kernel sources, the build script, Triton, the SM, the variants."""
-    plugins = PLUGIN_SOURCES.parent
-    digest = hashlib.sha256(f"{sm}\n{sorted(only)}\n".encode())
-    try:
-        digest.update(importlib.metadata.version("triton").encode())
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    for path in sorted([plugins / "build.py", *(plugins / "kernels").glob("*.py")]):
-        if path.is_file():
-            digest.update(path.name.encode() + sha256_file(path).encode())
-    return digest.hexdigest()[:16]
-
-
-def _build_kernels(sm: int, windows: set[tuple[int, int]]) -> tuple[Path | None, str]:
-    """Compile the kernels the model needs (its windows, both linears) for one SM, ahead of time and cached.
-
-    `python -m edge_swin.plugins.build` in a child process: the AOT build refuses a process where
-    TRITON_INTERPRET is set (the kernels would be interpreter objects), and a child keeps Triton's state out
-    of ours. The result is cached under ~/.cache/edge_swin/kernels by what it depends on.
-    """
-    if not (PLUGIN_SOURCES.parent / "build.py").is_file():
-        return None, "edge_swin.plugins.build is not in this version"
-    only = ["linear", *sorted(f"w{h}x{w}" for h, w in windows)]
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edge_swin" / "kernels"
-    out = root / f"sm{sm}-{_kernel_cache_key(sm, only)}"
-    if (out / "embedded_kernels.cpp").is_file():
-        return out, ""
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGIN_SOURCES.parents[2]), env.get("PYTHONPATH")]))
-    cmd = [sys.executable, "-m", "edge_swin.plugins.build", "--out", str(out), "--arch", str(sm), "--no-progress",
-           "--only", *only]
-    print(f"[bundle] compiling the plugin kernels for sm_{sm} ({', '.join(only)}): {' '.join(cmd[1:])}")
-    proc = subprocess.run(cmd, env=env, check=False, capture_output=True, text=True)
-    if proc.returncode != 0 or not (out / "embedded_kernels.cpp").is_file():
-        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        return None, f"the ahead-of-time kernel build for sm_{sm} failed (exit {proc.returncode}): {tail}"
-    return out, ""
-
-
-def _kernel_entries(manifest: Path) -> list[dict]:
-    data = json.loads(manifest.read_text())
-    entries = data.get("kernels", data) if isinstance(data, dict) else data
-    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    sms = set(manifest_sms(kernels_dir))
+    if sms and int(target.sm) not in sms:
+        raise BundleError(f"{kernels_dir} has kernels for sm_{', sm_'.join(map(str, sorted(sms)))}, not for "
+                          f"{target.name}'s sm_{target.sm}: build them with python -m edge_swin.plugins.build")
+    return cpp, kernels_dir / MANIFEST, ""
 
 
 # ------------------------------------------------------------------------------------------------ scripts, docs
@@ -289,7 +237,7 @@ def _copy_extras(dest: Path) -> dict:
     shutil.copyfile(TEMPLATES / "build_engine.sh", script)
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     shutil.copyfile(TEMPLATES / "write_engine_metadata.py", dest / "write_engine_metadata.py")
-    shutil.copyfile(Path(__file__).with_name("layers.py"), dest / "edge_swin_layers.py")
+    shutil.copyfile(Path(__file__).with_name("layer_report.py"), dest / "edge_swin_layers.py")
     extras = {"dockerfile": None, "examples_cpp": None}
     dockerfile = REPO_ROOT / "Dockerfile.jetson"
     if dockerfile.is_file():

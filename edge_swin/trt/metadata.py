@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_swin.errors import EdgeSwinError
+from edge_swin.trt import backend
 from edge_swin.utils.io import sha256_file, write_json
 
 FORMAT = "edge-swin-engine/1"
@@ -63,7 +64,7 @@ def make_metadata(*, engine_path: Path, flavour: str, version: str, target, prec
                   layers: dict, accuracy: dict | None = None, preprocess: dict | None = None,
                   classes: list[str] | None = None, dla: bool = False, build_seconds: float | None = None,
                   notes: list[str] | None = None) -> dict:
-    """The sidecar's content (see the module doc). `layers` is edge_swin.trt.layers' report."""
+    """The sidecar's content (see the module doc). `layers` is edge_swin.trt.layer_report's report."""
     return {
         "format": FORMAT,
         "engine": {"file": engine_path.name, "sha256": sha256_file(engine_path), "bytes": engine_path.stat().st_size},
@@ -131,8 +132,6 @@ def runtime_accepts(built: str, current: str, version_compatible: bool) -> bool:
 
 
 def _installed(flavour: str) -> str | None:
-    from edge_swin.trt import backend
-
     try:
         return backend.load(flavour).version
     except backend.TensorRTUnavailable:

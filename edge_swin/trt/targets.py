@@ -1,7 +1,6 @@
 """The deployment-target table (`targets.toml`) as typed records."""
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -71,6 +70,10 @@ def _check(name: str, row: dict) -> None:
 
 @lru_cache(maxsize=1)
 def load_targets() -> dict[str, Target]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10 (JetPack 6's): the same parser as a package
+        import tomli as tomllib
     with open(TABLE, "rb") as f:
         table = tomllib.load(f)
     for name, row in table.items():

@@ -1,4 +1,4 @@
-"""Atomic writes and content hashes: a failed stage leaves no half-written artifact."""
+"""Atomic writes, content hashes and the cache folder: a failed stage leaves no half-written artifact."""
 from __future__ import annotations
 
 import contextlib
@@ -58,3 +58,9 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def sha256_json(data) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def cache_root() -> Path:
+    """~/.cache/edge_swin (or $XDG_CACHE_HOME/edge_swin): what is built once per machine (kernels, plugin libraries,
+    the TensorRT-RTX alias library)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edge_swin"

@@ -8,10 +8,16 @@ trained with ("preprocess"), the class names ("classes"; else the run's report.j
 engine, the plugin library (loaded before the engine is deserialised). edge_swin.trt.runtime checks the
 sidecar against this machine (GPU, TensorRT release, plugin library) and refuses with the fix otherwise.
 Needs a CUDA GPU and the TensorRT (or TensorRT-RTX) that built the engine.
+
+Two runtimes, the same numbers: `--runtime numpy` needs only tensorrt + numpy + Pillow + pycuda (or
+cuda-python), what a Jetson has without a version-matched torch (edge_swin.trt.numpy_runtime);
+`--runtime torch` keeps the buffers as torch CUDA tensors (edge_swin.trt.runtime). The default, auto,
+takes torch where it is installed, else numpy. The torch-free path never imports torch.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -31,6 +37,9 @@ def parse_args(argv=None):
     p.add_argument("images", type=Path, help="an image file, or a folder searched recursively")
     p.add_argument("--top", type=int, default=5, help="how many classes to print per image (default: %(default)s)")
     p.add_argument("--plugin-library", type=Path, help="the plugin library (default: the one the sidecar names)")
+    p.add_argument("--runtime", choices=("auto", "numpy", "torch"), default="auto",
+                   help="numpy: tensorrt + numpy + pycuda/cuda-python only; torch: torch CUDA tensors; "
+                        "auto: torch where it is installed, else numpy (default: %(default)s)")
     p.add_argument("--report", type=Path,
                    help="the run's report.json, for class names when the sidecar has none (default: ../report.json)")
     return p.parse_args(argv)
@@ -56,41 +65,78 @@ def class_names(metadata: dict, engine: Path, report: Path | None) -> list[str] 
     return None
 
 
-def transform_for(preprocess: dict | None):
-    """The run's eval transform (resize, center crop, normalise) from the sidecar's numbers."""
-    from edge_swin.data.transforms import eval_transform
+def runtime_for(choice: str) -> str:
+    """The runtime `--runtime auto` means here: torch where it is installed (found, not imported), else numpy."""
+    if choice != "auto":
+        return choice
+    try:
+        return "torch" if importlib.util.find_spec("torch") is not None else "numpy"
+    except (ImportError, ValueError):  # a blocked or broken torch install: the torch-free path
+        return "numpy"
 
-    if not preprocess:
-        raise EdgeSwinError("the engine's sidecar has no 'preprocess' entry: rebuild it with the pipeline's engine stage")
-    return eval_transform(preprocess["img_size"], preprocess["crop_pct"], preprocess["mean"], preprocess["std"])
+
+def make_runner(runtime: str, engine: Path, plugin_library: Path | None):
+    """A callable numpy [B, 3, H, W] -> numpy logits [B, classes], and its largest batch per launch."""
+    if runtime == "numpy":
+        from edge_swin.trt.numpy_runtime import NumpyEngineRunner
+
+        runner = NumpyEngineRunner(engine, plugin_library=plugin_library)  # checks GPU, TensorRT, plugin
+        return runner, runner.max_batch
+    try:
+        import torch
+    except ImportError as err:
+        raise EdgeSwinError(f"--runtime torch needs torch ({err}): install it, or use --runtime numpy "
+                            "(tensorrt + numpy + pycuda or cuda-python)") from None
+
+    from edge_swin.trt.runtime import EngineRunner
+
+    runner = EngineRunner(engine, plugin_library=plugin_library)  # checks GPU, TensorRT, plugin
+    return (lambda batch: runner(torch.from_numpy(batch)).cpu().numpy()), runner.max_batch
+
+
+def softmax(logits):
+    import numpy as np
+
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        import torch
+        import numpy as np
         from PIL import Image
 
         from edge_swin.trt.metadata import read_metadata
-        from edge_swin.trt.runtime import EngineRunner
+        from edge_swin.trt.preprocess import SidecarTransform
 
         images = find_images(args.images)
         metadata = read_metadata(args.engine)
         names = class_names(metadata, args.engine, args.report)
-        transform = transform_for(metadata.get("preprocess"))
-        runner = EngineRunner(args.engine, plugin_library=args.plugin_library)  # checks GPU, TensorRT, plugin
-        for start in range(0, len(images), runner.max_batch):
-            chunk = images[start:start + runner.max_batch]
-            batch = torch.stack([transform(Image.open(p).convert("RGB")) for p in chunk])
-            probs = runner(batch).softmax(dim=1).cpu()
-            top = probs.topk(min(args.top, probs.shape[1]), dim=1)
-            for path, p, i in zip(chunk, top.values, top.indices):
-                ranked = ", ".join(f"{names[k] if names else k} {100 * v:.1f}%" for v, k in zip(p.tolist(), i.tolist()))
+        transform = SidecarTransform(metadata.get("preprocess"))  # the run's eval transform, in numpy
+        run, max_batch = make_runner(runtime_for(args.runtime), args.engine, args.plugin_library)
+        unreadable = 0
+        for start in range(0, len(images), max_batch):
+            chunk, arrays = [], []
+            for path in images[start:start + max_batch]:
+                try:
+                    with Image.open(path) as image:
+                        arrays.append(transform(image))
+                    chunk.append(path)
+                except (OSError, SyntaxError, ValueError) as err:  # PIL's ways of saying "not a readable image"
+                    print(f"error: cannot read {path}: {err}", file=sys.stderr)
+                    unreadable += 1
+            if not chunk:
+                continue
+            probs = softmax(run(np.stack(arrays)).astype(np.float64))
+            top = np.argsort(-probs, axis=1, kind="stable")[:, :min(args.top, probs.shape[1])]
+            for path, p, ranked_ids in zip(chunk, probs, top):
+                ranked = ", ".join(f"{names[k] if names else k} {100 * p[k]:.1f}%" for k in ranked_ids.tolist())
                 print(f"{path}: {ranked}")
     except EdgeSwinError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return 0
+    return 1 if unreadable else 0  # the readable images are classified; the exit status says some were not
 
 
 if __name__ == "__main__":

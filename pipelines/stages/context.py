@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from edge_swin.data import build_datasets, data_fingerprint
+from edge_swin.data import ImageCheck, build_datasets, check_images, data_fingerprint
 from edge_swin.models import create_swin, load_checkpoint, model_config, resolve_name
 from edge_swin.trt import Target
 
@@ -26,6 +26,7 @@ class RunContext:
     onnx_fp32: Path | None = None  # the export stage's float ONNX file
     onnx_fp16: Path | None = None  # its FP16 twin (written when the target allows FP16)
     onnx_int8: Path | None = None  # and its Q/DQ file from the QAT model
+    onnx_int8_fp16: Path | None = None  # the same Q/DQ with an FP16 graph (targets allowing FP16)
     engines: dict[str, Path] = field(default_factory=dict)  # engine stage: "int8", "int8_plugin", ... -> .engine
 
     @cached_property
@@ -40,7 +41,9 @@ class RunContext:
 
     @cached_property
     def model_overrides(self) -> dict:
-        return {k: v for k, v in {"img_size": self.args.img_size, "window_size": self.args.window_size}.items() if v}
+        given = {"img_size": self.args.img_size, "window_size": self.args.window_size,
+                 "drop_path_rate": getattr(self.args, "drop_path", None)}
+        return {k: v for k, v in given.items() if v is not None}
 
     @cached_property
     def img_size(self) -> int:
@@ -48,12 +51,40 @@ class RunContext:
 
     @cached_property
     def data_info(self) -> dict:
-        return data_fingerprint(self.args.data)
+        info = data_fingerprint(self.args.data)
+        if self.image_check is not None:
+            info["image_check"] = self.image_check.summary()
+        return info
+
+    @cached_property
+    def image_check(self) -> ImageCheck | None:
+        """A folder's images, each decoded once before any stage writes; None for the embedded dataset.
+
+        Unreadable images stop the run here with the list, unless --skip-bad-images leaves them out.
+        """
+        if self.args.data is None:
+            return None
+        check = check_images(self.args.data)
+        cached = " (cached: same files as the last check)" if check.from_cache else ""
+        print(f"[data] {check.checked:,} images checked{cached}")
+        if check.non_images:
+            print(f"[data] {len(check.non_images)} file(s) in the class folders are not images (by suffix) and are "
+                  f"skipped: {', '.join(check.non_images[:5])}{' ...' if len(check.non_images) > 5 else ''}")
+        if check.bad and not getattr(self.args, "skip_bad_images", False):
+            raise check.error()
+        if check.bad:
+            print(f"[data] --skip-bad-images: {len(check.bad)} unreadable image(s) left out: "
+                  f"{', '.join(sorted(check.bad)[:5])}{' ...' if len(check.bad) > 5 else ''}")
+        return check
+
+    @property
+    def excluded_images(self) -> frozenset[str]:
+        return self.image_check.bad_paths if self.image_check is not None else frozenset()
 
     @cached_property
     def datasets(self):
         """(train, val) with Swin's transforms for this model's input size."""
-        return build_datasets(self.args.data, self.img_size)
+        return build_datasets(self.args.data, self.img_size, exclude=self.excluded_images)
 
     @property
     def classes(self) -> list[str]:

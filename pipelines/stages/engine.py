@@ -4,7 +4,10 @@ Per target (`build_on` in edge_swin/trt/targets.toml):
 - "cpu" (rtx): TensorRT-RTX builds here, no GPU: INT8 from model_int8.onnx, FP16 from model_fp16.onnx, FP32
   (the native baseline) from model_fp32.onnx, each with its metadata sidecar and build log. If our plugin
   library can be built and loaded here, the FP16 and INT8 files are built a second time with each
-  SwinWindowAttention node as a plugin layer (`*_plugin.engine`); if not, the stage records why.
+  SwinWindowAttention node as a plugin layer (`*_plugin.engine`); if not, the stage records why. A strongly
+  typed builder (TensorRT-RTX, TensorRT 11) builds the INT8 plugin engine from model_int8_fp16.onnx (the
+  FP16 graph, where the target allows FP16), so its unquantized layers and the plugin's io are FP16; should
+  that build fail (a plugin without an fp16-io INT8 node), from model_int8.onnx, and the stage says why.
 - "gpu" (t4 ... h100): the same with full TensorRT, on a host with that GPU (pipelines.build checks before
   training starts).
 - "device" (Jetson): on the Jetson itself (aarch64, TensorRT, its GPU) the same; on any other host the
@@ -18,8 +21,14 @@ from pathlib import Path
 from edge_swin.data import IMAGENET_MEAN, IMAGENET_STD
 from edge_swin.data.transforms import DEFAULT_CROP_PCT
 from edge_swin.errors import EdgeSwinError
-from edge_swin.stages import NOT_BUILT, Stage
+from edge_swin.plugins import library as plugin_library
+from edge_swin.trt import backend, rtx_alias
+from edge_swin.trt.builder import build_engine, check_build_host, log_path, on_jetson_with_tensorrt
+from edge_swin.trt.bundle import write_bundle
+from edge_swin.trt.metadata import sidecar_path
+from edge_swin.trt.plugin_cache import copy_into, plugin_library_for
 from edge_swin.utils.io import sha256_file
+from edge_swin.utils.manifest import Stage
 from pipelines.stages.context import RunContext
 
 BUILDER_VERSION = 1  # bump when the builder's settings change what an engine contains
@@ -27,8 +36,6 @@ PLUGIN_PRECISIONS = ("fp16", "int8")  # the plugin has FP16 and INT8 kernels onl
 
 
 def run(ctx: RunContext) -> None:
-    from edge_swin.trt.builder import check_build_host, on_jetson_with_tensorrt
-
     target = ctx.target
     if target.build_on == "device":
         on_device, why = on_jetson_with_tensorrt(target)
@@ -73,36 +80,29 @@ def accuracy(ctx: RunContext, precision: str) -> dict | None:
 def _plugin_library(ctx: RunContext, stage: Stage, flavour: str) -> tuple[Path | None, list[int], str]:
     """(library in the stage folder, SMs with kernels, notes) when our plugin library can be had here, else
     (None, [], why not)."""
-    from edge_swin.trt import backend
-    from edge_swin.trt.plugin_cache import copy_into, plugin_library_for
-
-    if flavour == "tensorrt_rtx":
-        status = backend.rtx_alias_status()
-        if not status.startswith(("alias loaded", "unversioned library present")):
-            return None, [], f"the TensorRT-RTX parser would abort on a plugin node: {status}"
+    if flavour == "tensorrt_rtx" and not rtx_alias.usable():
+        return None, [], f"the TensorRT-RTX parser would abort on a plugin node: {rtx_alias.status()}"
     sources = [path for p, path in _sources(ctx).items() if p in PLUGIN_PRECISIONS]
     library, sms, notes = plugin_library_for(sources, ctx.target)
     if library is None:
         return None, [], notes
     library = copy_into(library, stage.path("plugin"))
     try:
-        backend.load_plugin_library(library, flavour)
+        plugin_library.load_library(library, backend.load(flavour).trt)
     except EdgeSwinError as e:
         return None, [], f"the plugin library does not load: {e}"
     return library, sms, notes
 
 
 def _build(ctx: RunContext) -> None:
-    from edge_swin.trt import backend
-    from edge_swin.trt.builder import build_engine, log_path
-    from edge_swin.trt.metadata import sidecar_path
-
     target, args = ctx.target, ctx.args
     be = backend.load(target.flavour)
     sources = _sources(ctx)
     dla = bool(getattr(args, "dla", False))
+    int8_fp16 = _int8_fp16_source(ctx, be)
     stage_inputs = {"target": target.as_dict(), "tensorrt": f"{be.flavour} {be.version}", "builder": BUILDER_VERSION,
                     "onnx": {p: sha256_file(path) for p, path in sources.items()}, "dla": dla,
+                    "int8_fp16_graph": sha256_file(int8_fp16) if int8_fp16 else None,
                     "accuracy": {p: accuracy(ctx, p) for p in sources}, "classes": ctx.classes,
                     "preprocess": preprocess(ctx)}
     probe = Stage(ctx.out_dir, "engine", stage_inputs)  # the plugin library is an input too: find it first
@@ -116,28 +116,39 @@ def _build(ctx: RunContext) -> None:
         return
 
     artifacts, engines = {}, {}
-    plans = [(p, p, src, None) for p, src in sources.items()]
+    plans = [(p, p, [src], None) for p, src in sources.items()]
     if plugin_path:
-        plans += [(f"{p}_plugin", p, sources[p], plugin_path) for p in PLUGIN_PRECISIONS if p in sources]
-    for name, precision, onnx_path, library in plans:
+        plans += [(f"{p}_plugin", p, [int8_fp16, sources[p]] if p == "int8" and int8_fp16 else [sources[p]],
+                   plugin_path) for p in PLUGIN_PRECISIONS if p in sources]
+    for name, precision, onnx_paths, library in plans:
         out = stage.path(f"model_{name}.engine")
-        print(f"[engine] building {out.name} from {onnx_path.name} with {be.flavour} {be.version}"
-              f"{' and our plugin' if library else ''}")
-        try:
-            built = build_engine(onnx_path, out, target, precision=precision, plugin_library=library,
-                                 plugin_sms=plugin_sms if library else None,
-                                 timing_cache=stage.path("timing.cache"), dla=dla, accuracy=accuracy(ctx, precision),
-                                 preprocess=preprocess(ctx), classes=ctx.classes, quiet=True)
-        except EdgeSwinError as e:
-            if library is None:
-                raise  # the native engines are what this stage promises: a failure fails the run
-            engines[name] = {"status": f"failed: {e}"}
-            print(f"[engine] {out.name} failed: {e}")
+        fallback = None
+        for onnx_path in onnx_paths:  # the FP16-graph INT8 file first, model_int8.onnx if that fails
+            print(f"[engine] building {out.name} from {onnx_path.name} with {be.flavour} {be.version}"
+                  f"{' and our plugin' if library else ''}")
+            try:
+                built = build_engine(onnx_path, out, target, precision=precision, plugin_library=library,
+                                     plugin_sms=plugin_sms if library else None,
+                                     timing_cache=stage.path("timing.cache"), dla=dla,
+                                     accuracy=accuracy(ctx, precision), preprocess=preprocess(ctx),
+                                     classes=ctx.classes, quiet=True)
+                break
+            except EdgeSwinError as e:
+                if library is None:
+                    raise  # the native engines are what this stage promises: a failure fails the run
+                print(f"[engine] {out.name} from {onnx_path.name} failed: {e}")
+                if onnx_path == onnx_paths[-1]:
+                    engines[name] = {"status": f"failed: {e}"}
+                    built = None
+                else:
+                    fallback = f"from {onnx_path.name} failed ({str(e)[:300]})"
+        if built is None:
             continue
         meta = built.metadata
         engines[name] = {"status": "built", "precision": precision, "plugin_layers": (meta["plugin"] or {}).get("layers", 0),
                          "bytes": meta["engine"]["bytes"], "build_seconds": meta["built"]["seconds"],
-                         "layers": meta["layers"]["counts"], "layer_source": meta["layers"]["source"]}
+                         "layers": meta["layers"]["counts"], "layer_source": meta["layers"]["source"],
+                         "onnx": onnx_path.name, **({"fp16_graph_fallback": fallback} if fallback else {})}
         artifacts[name], artifacts[f"{name}_metadata"], artifacts[f"{name}_log"] = out, sidecar_path(out), log_path(out)
         counts = ", ".join(f"{k} {v}" for k, v in meta["layers"]["counts"].items())
         print(f"[engine] {out.name}: {meta['engine']['bytes'] / 1e6:.1f} MB in {meta['built']['seconds']:.1f} s; "
@@ -160,6 +171,17 @@ def _build(ctx: RunContext) -> None:
     _finish(ctx, stage)
 
 
+def _int8_fp16_source(ctx: RunContext, be) -> Path | None:
+    """model_int8_fp16.onnx where the builder is strongly typed (the file's types are the engine's: an FP16 graph
+    makes its unquantized layers and the plugin's io FP16); None for a weakly typed TensorRT 10, whose FP16 flag
+    does that from model_int8.onnx."""
+    from edge_swin.trt.builder import network_typing
+
+    if ctx.onnx_int8_fp16 is None or "int8" not in ctx.target.precisions:
+        return None
+    return ctx.onnx_int8_fp16 if network_typing(be, "int8") == "strong" else None
+
+
 def _finish(ctx: RunContext, stage: Stage) -> None:
     ctx.stages["engine"] = stage.manifest
     ctx.engines = {name: stage.artifact(name) for name, e in stage.manifest["numbers"]["engines"].items()
@@ -180,13 +202,6 @@ def _bundle(ctx: RunContext, why_not_here: str) -> None:
     """A Jetson target off the device: write the bundle the device builds its engines from."""
     target = ctx.target
     ctx.engines = {}
-    try:
-        from edge_swin.trt.bundle import write_bundle
-    except ImportError as e:
-        note = f"{target.name} engines build on the device ({why_not_here}); the bundle writer is not in this version ({e})"
-        print(f"[engine] not built: {note}")
-        ctx.stages["engine"] = {"stage": "engine", "status": NOT_BUILT, "note": note}
-        return
     sources = _sources(ctx)
     fields = {"classes": ctx.classes, "preprocess": preprocess(ctx)}
     accuracies = {p: accuracy(ctx, p) for p in sources}

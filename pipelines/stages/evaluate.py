@@ -1,7 +1,9 @@
 """Stage `evaluate`: top-1/top-5 of the final float model, its ONNX files and its engines on the validation split.
 
 Engines run where a CUDA GPU and the TensorRT that built them are present (edge_swin.trt.runtime checks the
-sidecar first); elsewhere each is listed as "not available: <reason>", never given a number.
+sidecar first); elsewhere each is listed as "not available: <reason>", never given a number. The same holds for
+the PyTorch runtime on our kernels (edge_swin.runtime: runtime_fp16 from the float weights, runtime_int8 from
+the QAT checkpoint), which needs a CUDA GPU but no TensorRT.
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from edge_swin.errors import EdgeSwinError
 from edge_swin.eval import OrtModel, evaluate
-from edge_swin.stages import Stage
+from edge_swin.utils.manifest import Stage
 from edge_swin.trt.metadata import cuda_gpu
 from edge_swin.utils.io import sha256_file, write_json
 from pipelines.stages.context import RunContext
@@ -20,6 +22,7 @@ def run(ctx: RunContext) -> None:
     inputs = {"weights_sha256": sha256_file(ctx.weights), "data": ctx.data_info,
               "onnx": {k: sha256_file(p) for k, p in (("fp32", ctx.onnx_fp32), ("int8", ctx.onnx_int8)) if p},
               "engines": {k: sha256_file(p) for k, p in ctx.engines.items()},
+              "int8_weights_sha256": sha256_file(ctx.int8_weights) if ctx.int8_weights else None,
               "gpu": f"{gpu.name} sm{gpu.sm}" if gpu else None}  # a GPU appearing makes the engines measurable
     stage = Stage(ctx.out_dir, "evaluate", inputs)
     if stage.up_to_date():
@@ -34,6 +37,7 @@ def run(ctx: RunContext) -> None:
         if ctx.onnx_int8:  # ORT's default session: its integer kernels, as a CPU deployment would run the file
             metrics["onnxruntime_int8"] = evaluate(OrtModel(ctx.onnx_int8), loader, desc="evaluate onnxruntime int8")
         metrics.update(_engines(ctx, loader))
+        metrics.update(_runtime(ctx, model, loader))
         write_json(stage.path("metrics.json"), metrics)
         stage.finish({"metrics": stage.dir / "metrics.json"}, metrics)
         for backend, m in metrics.items():
@@ -59,4 +63,28 @@ def _engines(ctx: RunContext, loader) -> dict:
             found[key] = {"status": f"not available: {e}"}
             continue
         found[key] = evaluate(runner, loader, "cuda", desc=f"evaluate {key}")
+    return found
+
+
+def _runtime(ctx: RunContext, model, loader) -> dict:
+    """Top-1 of the model on our kernels as PyTorch ops (edge_swin.runtime), or "not available: <reason>"."""
+    from edge_swin.runtime.availability import unavailable_reason
+
+    reason = unavailable_reason("cuda")
+    if reason:
+        return {name: {"status": f"not available: {reason}"} for name in ("runtime_fp16", "runtime_int8")}
+    from edge_swin.runtime import convert  # imports triton: only where it can run
+
+    found = {}
+    sources = {"runtime_fp16": (model, "fp16"), "runtime_int8": (ctx.int8_weights, "int8")}
+    for name, (source, precision) in sources.items():
+        if source is None:
+            found[name] = {"status": "not available: no QAT checkpoint in this run (the qat stage did not run)"}
+            continue
+        try:
+            runtime = convert(source, precision, device="cuda")
+        except EdgeSwinError as e:  # e.g. a model whose head dim or window has no kernel
+            found[name] = {"status": f"not available: {e}"}
+            continue
+        found[name] = evaluate(runtime, loader, "cuda", desc=f"evaluate {name}")
     return found

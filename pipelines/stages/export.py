@@ -8,7 +8,20 @@ batch axis is dynamic so one file serves the target's batch profile. Before a
 file is accepted, ONNX Runtime must reproduce the PyTorch model it came from on
 validation images: FP32 to 1e-4 relative, INT8 (Q/DQ run as float arithmetic,
 exactly the fake-quant model's) to 1% of the largest logit, the room for a few
-roundings that land on the other side of a quantization step.
+roundings that land on the other side of a quantization step. For targets whose
+INT8 engine is built strongly typed and may use FP16 (rtx; TensorRT 11) the INT8
+model is also written with an FP16 graph
+(`model_int8_fp16.onnx`: unquantized layers and the SwinWindowAttention nodes'
+io in FP16, Q/DQ as in model_int8.onnx), what a strongly typed INT8 engine
+(TensorRT 11, TensorRT-RTX) should be built from; ONNX Runtime must reproduce
+the fake-quant model with it to 3% of the largest logit (FP16 rounding included).
+
+Next to each file that has local functions goes `model_<precision>.inlined.onnx`,
+the same model with every SwinWindowAttention call replaced by its body under
+fresh names (edge_swin.trt.builder.onnx_for_parser, the Jetson bundle's copy):
+a stock `trtexec` or Polygraphy, without our plugin, parses that file, while
+TensorRT-RTX 1.7's parser refuses the INT8 original (the Q/DQ layers of a
+function body get the same name on every call).
 """
 from __future__ import annotations
 
@@ -16,13 +29,23 @@ import torch
 
 from edge_swin.eval import OrtModel, max_relative_error
 from edge_swin.export import ExportError, export_onnx
-from edge_swin.stages import Stage
-from edge_swin.utils.io import sha256_file
+from edge_swin.utils.manifest import Stage
+from edge_swin.utils.io import atomic_path, sha256_file
 from pipelines.stages.context import RunContext
 
 PARITY_IMAGES = 16
 # FP16: half-precision weights and activations against the FP32 PyTorch model (measured ~1e-3 on swin_nano).
-MAX_RELATIVE_ERROR = {"fp32": 1e-4, "fp16": 1e-2, "int8": 1e-2}
+# INT8 with an FP16 graph: the INT8 bound plus FP16 rounding (measured 1.3e-2 on a random swin_nano whose logits
+# are ~0.16; tests/export/test_int8_fp16_export.py).
+MAX_RELATIVE_ERROR = {"fp32": 1e-4, "fp16": 1e-2, "int8": 1e-2, "int8_fp16": 3e-2}
+
+
+def wants_int8_fp16_graph(target) -> bool:
+    """Whether the target's INT8 engine is built strongly typed (TensorRT-RTX, TensorRT >= 11) and may use FP16:
+    then the file's float type is the engine's, and an FP16 graph is what makes its unquantized layers FP16.
+    TensorRT 10 builds INT8 weakly typed with the FP16 flag from model_int8.onnx itself."""
+    strongly_typed = target.flavour == "tensorrt_rtx" or int(target.tensorrt.split(".")[0]) >= 11
+    return strongly_typed and "int8" in target.precisions and "fp16" in target.precisions
 
 
 def run(ctx: RunContext) -> None:
@@ -32,7 +55,8 @@ def run(ctx: RunContext) -> None:
     float_precisions = ("fp32", "fp16") if "fp16" in target.precisions else ("fp32",)
     inputs = {"weights_sha256": sha256_file(ctx.weights), "attention": target.attention, "dynamic_batch": True,
               "int8_sha256": sha256_file(ctx.int8_weights) if ctx.int8_weights else None,
-              "custom_op": custom_op, "float_precisions": list(float_precisions)}
+              "custom_op": custom_op, "float_precisions": list(float_precisions), "inlined_copies": True,
+              "int8_graphs": ["fp32", "fp16"] if wants_int8_fp16_graph(target) else ["fp32"]}
     stage = Stage(ctx.out_dir, "export", inputs)
     if stage.up_to_date():
         print(f"[export] up to date: {stage.dir}")
@@ -46,8 +70,10 @@ def run(ctx: RunContext) -> None:
         if ctx.int8_weights:
             from edge_swin.quant import load_quantized  # modelopt: imported only when there is an INT8 model
 
-            _export(load_quantized(ctx.int8_weights).eval(), "int8", "matmul", stage, images, artifacts, numbers,
-                    custom_op)
+            int8_model = load_quantized(ctx.int8_weights).eval()
+            _export(int8_model, "int8", "matmul", stage, images, artifacts, numbers, custom_op)
+            if wants_int8_fp16_graph(target):
+                _export(int8_model, "int8_fp16", "matmul", stage, images, artifacts, numbers, custom_op)
         else:
             print("[export] no INT8 model (the qat stage did not run): FP32 only")
         stage.finish(artifacts, numbers)
@@ -55,12 +81,15 @@ def run(ctx: RunContext) -> None:
     ctx.onnx_fp32 = stage.artifact("fp32")
     ctx.onnx_fp16 = stage.artifact("fp16") if "fp16" in stage.manifest["artifacts"] else None
     ctx.onnx_int8 = stage.artifact("int8") if "int8" in stage.manifest["artifacts"] else None
+    ctx.onnx_int8_fp16 = stage.artifact("int8_fp16") if "int8_fp16" in stage.manifest["artifacts"] else None
 
 
 def _export(model, precision: str, body: str, stage: Stage, images: torch.Tensor, artifacts: dict, numbers: dict,
             custom_op: bool) -> None:
-    result = export_onnx(model, stage.path(f"model_{precision}.onnx"), dynamic_batch=True, precision=precision,
-                         attention_body=body, custom_op=custom_op)
+    # "int8_fp16": the INT8 model with an FP16 graph (high_precision_dtype, edge_swin.export.exporter)
+    result = export_onnx(model, stage.path(f"model_{precision}.onnx"), dynamic_batch=True,
+                         precision="int8" if precision == "int8_fp16" else precision, attention_body=body,
+                         custom_op=custom_op, high_precision_dtype="fp16" if precision == "int8_fp16" else "fp32")
     with torch.no_grad():
         error = max_relative_error(OrtModel(result.path, exact_qdq=True)(images), model(images))
     if error > MAX_RELATIVE_ERROR[precision]:
@@ -70,11 +99,32 @@ def _export(model, precision: str, body: str, stage: Stage, images: torch.Tensor
                           "the export is wrong; please report it with this run folder")
     report = result.report
     artifacts[precision], artifacts[f"{precision}_report"] = result.path, result.report_path
+    inlined = _write_inlined_copy(result.path)
+    if inlined is not None:
+        artifacts[f"{precision}_inlined"] = inlined
     numbers[precision] = {"opset": result.opset, "attention_body": body, "custom_ops": report["custom_op_count"],
                           "nodes": report["nodes"], "qdq_pairs": report["qdq_pairs"],
                           "qdq_pairs_in_function": report["qdq_pairs_in_functions"], "bytes": result.path.stat().st_size,
-                          "ort_max_relative_error": float(f"{error:.3g}"), "simplified_with": result.simplified_with}
-    qdq = f", {report['qdq_pairs']} + {report['qdq_pairs_in_functions']} Q/DQ pairs" if precision == "int8" else ""
+                          "ort_max_relative_error": float(f"{error:.3g}"), "simplified_with": result.simplified_with,
+                          "inlined_copy": inlined.name if inlined is not None else None}
+    qdq = (f", {report['qdq_pairs']} + {report['qdq_pairs_in_functions']} Q/DQ pairs"
+           if precision.startswith("int8") else "")
     what = f"{len(result.blocks)} SwinWindowAttention nodes, {body} body" if custom_op else "plain graph, --no-custom-op"
     print(f"[export] {result.path} ({what}{qdq}); "
           f"ONNX Runtime vs PyTorch max relative error {error:.1e}")
+    if inlined is not None:
+        print(f"[export] {inlined} (functions inlined: for trtexec/Polygraphy without the plugin)")
+
+
+def _write_inlined_copy(path):
+    """model_X.inlined.onnx beside model_X.onnx when the file has local functions; None when it has none."""
+    import onnx
+
+    from edge_swin.trt.builder import onnx_for_parser  # imports onnx only, not TensorRT
+
+    if not onnx.load(str(path), load_external_data=False).functions:
+        return None  # a --no-custom-op export: already what every parser reads
+    inlined = path.with_name(path.stem + ".inlined.onnx")
+    with atomic_path(inlined) as tmp:
+        tmp.write_bytes(onnx_for_parser(path, inline_functions=True))
+    return inlined

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from edge_swin.models import load_checkpoint
-from edge_swin.stages import Stage
+from edge_swin.utils.manifest import Stage
 from edge_swin.utils.io import save_torch, sha256_file
 from pipelines.stages.context import RunContext
 

@@ -4,6 +4,10 @@ Writes the modelopt checkpoint export reloads (`int8.pth`), the calibration
 cache, the quantizer summary, and FP32/PTQ/QAT accuracy on the validation split
 (JSON + bar chart). A QAT top-1 drop over --max-drop fails the stage, after its
 numbers are written, so no engine is built from a model silently worse.
+
+Under torchrun rank 0 calibrates once and writes the calibration cache; the
+other ranks restore that file (the same amax, bit for bit), then every rank
+distils its share of each global batch (DDP) and rank 0 writes the results.
 """
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ import copy
 from torch.utils.data import DataLoader
 
 from edge_swin.data import build_calibration_source
-from edge_swin.stages import Stage
+from edge_swin.errors import EdgeSwinError
+from edge_swin.utils.manifest import Stage
+from edge_swin.train import distributed
+from edge_swin.train.batches import RankBatches, SeededSamples
 from edge_swin.utils.io import sha256_file, write_json, write_text
 from pipelines.stages.context import RunContext
 
@@ -20,45 +27,69 @@ from pipelines.stages.context import RunContext
 def run(ctx: RunContext) -> None:
     args = ctx.args
     qat_settings = {"epochs": args.qat_epochs, "steps_per_epoch": args.qat_steps or None, "lr": args.qat_lr,
-                    "batch_size": args.batch_size, "seed": args.seed}
+                    "batch_size": args.batch_size, "seed": args.seed, "precision": args.precision}
     inputs = {"weights_sha256": sha256_file(ctx.weights), "data": ctx.data_info,
               "calibration": {"size": args.calib_size, "seed": args.seed, "method": args.calib_method,
-                              "class_balanced": True},
+                              "class_balanced": True, "recipe": args.quant_recipe},
               "qat": qat_settings, "max_drop": args.max_drop}
     stage = Stage(ctx.out_dir, "qat", inputs)
-    if stage.up_to_date():
+    if distributed.broadcast_from_main(stage.up_to_date()):  # rank 0 decides for all
         print(f"[qat] up to date: {stage.dir}")
         ctx.stages["qat"] = stage.manifest
         ctx.int8_weights = stage.artifact("int8")
         return
+    world = distributed.world_size()
+    if args.batch_size % world:
+        raise EdgeSwinError(f"--batch-size {args.batch_size} (global) does not split into {world} processes: "
+                            f"choose a multiple of {world}")
 
     import edge_swin.quant as quant  # modelopt takes seconds to import: only when this stage runs
 
     teacher = ctx.build_model(ctx.weights).eval()
     student = copy.deepcopy(teacher)
-    loader, calib_set = quant.calibration_loader(build_calibration_source(args.data, ctx.img_size), size=args.calib_size,
-                                                 seed=args.seed, batch_size=32)
-    calibration = quant.calibrate(student, loader, method=args.calib_method, cache_dir=stage.path("calibration"),
-                                  calib_set=calib_set, device=ctx.device)
+    source = build_calibration_source(args.data, ctx.img_size, exclude=ctx.excluded_images)
+    loader, calib_set = quant.calibration_loader(source, size=args.calib_size, seed=args.seed, batch_size=32)
+
+    def calibrate():
+        return quant.calibrate(student, loader, method=args.calib_method, recipe=args.quant_recipe,
+                               cache_dir=stage.dir / "calibration",
+                               calib_set=calib_set, device=ctx.device)
+
+    calibration = distributed.on_main(calibrate)  # once, on rank 0, which writes the cache ...
+    if not distributed.is_main():
+        calibration = calibrate()  # ... that the others restore
     summary = quant.format_quant_summary(student)
     print(summary)
-    write_text(stage.path("quantizers.txt"), summary + "\n")
-    ptq = quant.load_quantized(calibration.path)
 
     train_set, val_set = ctx.datasets
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, num_workers=args.num_workers)
-    val_loader = DataLoader(val_set, batch_size=2 * args.batch_size, num_workers=args.num_workers)
+    seeded = SeededSamples(train_set)
+    # This rank's share of each global batch of --batch-size images (qat_finetune reseeds it every epoch).
+    train_loader = DataLoader(seeded, batch_sampler=RankBatches(seeded, args.batch_size, world, distributed.rank()),
+                              num_workers=args.num_workers)
     config = quant.QATConfig(epochs=args.qat_epochs, lr=args.qat_lr, max_steps_per_epoch=args.qat_steps or None,
-                             seed=args.seed, device=ctx.device)
+                             seed=args.seed, device=ctx.device, precision=args.precision)
     if args.qat_epochs > 0:
         print(f"[qat] distilling INT8 from FP32: {args.qat_epochs} epoch(s)"
-              f"{f' of at most {args.qat_steps} steps' if args.qat_steps else ''}, lr {args.qat_lr:g}")
-        qat_result = quant.qat_finetune(student, teacher, train_loader, config, checkpoint_dir=stage.path("checkpoints"),
+              f"{f' of at most {args.qat_steps} steps' if args.qat_steps else ''}, lr {args.qat_lr:g}"
+              f"{f', {world} processes' if world > 1 else ''}")
+        qat_result = quant.qat_finetune(student, teacher, train_loader, config, checkpoint_dir=stage.dir / "checkpoints",
                                         resume=args.resume)
         history = qat_result.history
     else:
         print("[qat] --qat-epochs 0: the INT8 model is the calibrated (PTQ) one")
         history = []
+    distributed.on_main(lambda: _write(ctx, stage, quant, student, teacher, calibration, calib_set, summary, history,
+                                       val_set, qat_settings))
+    ctx.stages["qat"] = stage.manifest
+    ctx.int8_weights = stage.artifact("int8")
+
+
+def _write(ctx: RunContext, stage: Stage, quant, student, teacher, calibration, calib_set, summary: str,
+           history: list[dict], val_set, qat_settings: dict) -> None:
+    args = ctx.args
+    write_text(stage.path("quantizers.txt"), summary + "\n")
+    ptq = quant.load_quantized(calibration.path)
+    val_loader = DataLoader(val_set, batch_size=2 * args.batch_size, num_workers=args.num_workers)
     int8 = quant.save_quantized(student, stage.path("int8.pth"),
                                 metadata={"variant": ctx.variant, "classes": ctx.classes, "calibration": calibration.manifest(),
                                           "qat": qat_settings})
@@ -76,5 +107,3 @@ def run(ctx: RunContext) -> None:
     quant.check_accuracy_drop(report)
     stage.finish({"int8": int8, "accuracy": stage.dir / "accuracy.json", "chart": chart,
                   "quantizers": stage.dir / "quantizers.txt"}, numbers)
-    ctx.stages["qat"] = stage.manifest
-    ctx.int8_weights = stage.artifact("int8")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from edge_swin.stages import versions
+from edge_swin.utils.manifest import versions
 from edge_swin.utils.io import write_json, write_text
 from pipelines.stages.context import RunContext
 
@@ -32,7 +32,7 @@ def to_markdown(report: dict) -> str:
     lines = [f"# edge-swin run: {report['model']} for {target['name']}", "",
              f"- created: {report['created']}", f"- command: `{report['command']}`",
              f"- target: {target['description']} (TensorRT {target['tensorrt']}, sm {target['sm']})",
-             f"- data: {report['data']['name']} (sha256 {report['data']['sha256'][:12]})",
+             f"- data: {report['data']['name']} (sha256 {report['data']['sha256'][:12]}){_image_check(report['data'])}",
              f"- device used here: {report['device']}", "", "## Stages", "", "| stage | status | numbers |", "|---|---|---|"]
     for name, s in stages.items():
         numbers = ", ".join(f"{k} {_fmt(v)}" for k, v in (s.get("numbers") or {}).items() if not isinstance(v, dict))
@@ -66,7 +66,8 @@ def to_markdown(report: dict) -> str:
             qdq = f", {e['qdq_pairs']} Q/DQ pairs + {e['qdq_pairs_in_function']} in the function body" if e.get("qdq_pairs") else ""
             lines.append(f"- `export/model_{precision}.onnx`: {e['custom_ops']} SwinWindowAttention nodes ({e['attention_body']} "
                          f"body, opset {e['opset']}){qdq}, {e['bytes'] / 1e6:.2f} MB; ONNX Runtime vs PyTorch max "
-                         f"relative error {e['ort_max_relative_error']:.1e}")
+                         f"relative error {e['ort_max_relative_error']:.1e}"
+                         + (f"; `export/{e['inlined_copy']}` for trtexec without the plugin" if e.get("inlined_copy") else ""))
     lines += _engines(stages.get("engine") or {})
     if ((stages.get("train") or {}).get("artifacts") or {}).get("curve"):
         lines += ["", "![training curve](train/curve.png)"]
@@ -95,6 +96,19 @@ def _engines(stage: dict) -> list[str]:
         lines.append(f"| `engine/model_{name}.engine` | {e['precision']}{' + plugin' if e['plugin_layers'] else ''} | "
                      f"{e['bytes'] / 1e6:.1f} | {_fmt(e['build_seconds'])} | {counts} | {source} |")
     return lines
+
+
+def _image_check(data: dict) -> str:
+    """What the image check of a folder found (none for the embedded dataset)."""
+    check = data.get("image_check")
+    if not check:
+        return ""
+    text = f"; {check['images_checked']:,} images checked"
+    if check["bad_images"]:
+        text += f", {check['bad_images']} unreadable left out (--skip-bad-images)"
+    if check["non_image_files"]:
+        text += f", {check['non_image_files']} non-image files skipped"
+    return text
 
 
 def _fmt(value) -> str:

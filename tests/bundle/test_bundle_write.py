@@ -13,6 +13,7 @@ import pytest
 from edge_swin.errors import TargetError
 from edge_swin.trt import get_target
 from edge_swin.trt.bundle import BundleError, write_bundle
+from edge_swin.plugins.kernel_cache import Kernels
 from edge_swin.utils.io import sha256_file
 from tests.bundle.helpers import ACCURACY, FIELDS, kernel_dir, tiny_onnx
 
@@ -58,6 +59,8 @@ def test_bundle_is_complete(bundle, onnx_files):
     assert manifest["accuracy"] == ACCURACY and manifest["engine_metadata_fields"] == FIELDS
     assert manifest["plugin"]["available"] and manifest["plugin"]["sm"] == 87
     assert manifest["plugin"]["windows"] == [[4, 4]] and manifest["onnx"]["int8"]["custom_ops"] == 1
+    # the cubins' ptxas (the kernel manifest's): JetPack 6's CUDA 12.6
+    assert manifest["plugin"]["ptxas"] == {"version": "12.6", "source": "nvidia-cuda-nvcc-cu12"}
     assert manifest["versions"]["edge_swin"]
     env = _env(bundle)
     assert (env["BATCH_MIN"], env["BATCH_OPT"], env["BATCH_MAX"]) == tuple(map(str, target.batch))
@@ -115,10 +118,14 @@ def test_without_kernels_the_bundle_says_why(tmp_path, onnx_files, monkeypatch):
     """No kernel table: the bundle is still written, and says --no-plugin is the way (build_engine.sh refuses)."""
     from edge_swin.trt import bundle as bundle_module
 
-    monkeypatch.setattr(bundle_module, "_build_kernels", lambda sm, windows: (None, "no triton here"))
+    asked = []
+    monkeypatch.setattr(bundle_module, "compiled_kernels",
+                        lambda windows, sms, cuda=None: asked.append((sms, cuda)) or Kernels(None, [], "no triton here"))
     out = write_bundle(tmp_path / "bundle", target=get_target("orin-nano"), onnx=onnx_files, accuracy=None)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["plugin"]["available"] is False and manifest["plugin"]["reason"] == "no triton here"
+    assert manifest["plugin"]["available"] is False
+    assert manifest["plugin"]["reason"] == "the ahead-of-time kernel build for sm_87 failed: no triton here"
+    assert asked == [([87], "12.6")]  # the target's SM, and its CUDA release picks the ptxas
     assert _env(out)["PLUGIN_AVAILABLE"] == "0"
     assert "--no-plugin" in (out / "README.md").read_text()
 
@@ -133,27 +140,40 @@ def test_plain_graph_needs_no_plugin(tmp_path, kernels):
 
 
 def test_kernels_are_built_for_the_sm_and_windows_and_cached(tmp_path, monkeypatch):
-    """The AOT build runs in a child process for sm_87 and the model's windows only, then comes from the cache."""
-    from edge_swin.trt import bundle as bundle_module
+    """The AOT build runs in a child process for sm_87 and the model's windows only, then comes from the cache
+    (edge_swin.plugins.kernel_cache, the one kernel build the bundle and the engine stage share)."""
+    from edge_swin.plugins import kernel_cache
 
     calls = []
+    real_run = subprocess.run
 
-    def fake_run(cmd, env, **kwargs):
+    def fake_run(cmd, env=None, **kwargs):
+        if cmd[1:3] != ["-m", "edge_swin.plugins.build"]:  # e.g. `ptxas --version` (the cache key names it)
+            return real_run(cmd, env=env, **kwargs)
         calls.append((cmd, env))
         out = Path(cmd[cmd.index("--out") + 1])
-        kernel_dir(out, sms=(int(cmd[cmd.index("--arch") + 1]),))
+        only = cmd[cmd.index("--only") + 1:]
+        windows = [tuple(int(v) for v in o[1:].split("x")) for o in only if o.startswith("w")]
+        kernel_dir(out, sms=(int(cmd[cmd.index("--arch") + 1]),), windows=windows)
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(bundle_module.subprocess, "run", fake_run)
+    monkeypatch.setattr(kernel_cache.subprocess, "run", fake_run)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    built, reason = bundle_module._build_kernels(87, {(4, 4), (7, 7)})
-    assert reason == "" and (built / "embedded_kernels.cpp").is_file()
+    built = kernel_cache.compiled_kernels({(4, 4), (7, 7)}, [87])
+    assert built.notes == "" and built.sms == [87] and built.cpp.is_file()
     cmd, env = calls[0]
     assert cmd[1:3] == ["-m", "edge_swin.plugins.build"] and cmd[cmd.index("--arch") + 1] == "87"
     assert cmd[cmd.index("--only") + 1:] == ["linear", "w4x4", "w7x7"]
     assert "TRITON_INTERPRET" not in env
-    again, _ = bundle_module._build_kernels(87, {(4, 4), (7, 7)})
-    assert again == built and len(calls) == 1
-    bundle_module._build_kernels(87, {(4, 4)})  # other windows: another build
+    again = kernel_cache.compiled_kernels({(4, 4), (7, 7)}, [87])
+    assert again.folder == built.folder and len(calls) == 1
+    kernel_cache.compiled_kernels({(4, 4)}, [87])  # other windows: another build
     assert len(calls) == 2
+    # a build that leaves out a kernel the model needs (here: the 7x7 attention) does not claim the SM
+    monkeypatch.setattr(kernel_cache, "cache_root", lambda: tmp_path / "other-cache")
+    monkeypatch.setattr(kernel_cache.subprocess, "run", lambda cmd, env, **kw: (
+        kernel_dir(Path(cmd[cmd.index("--out") + 1]), sms=(87,), windows=[(4, 4)]),
+        subprocess.CompletedProcess(cmd, 0, "", ""))[1])
+    partial = kernel_cache.compiled_kernels({(4, 4), (7, 7)}, [87])
+    assert partial.folder is None and "sm_87 left out" in partial.notes

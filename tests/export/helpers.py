@@ -1,18 +1,13 @@
 """Small seeded blocks and models, an ORT runner and an error metric for tests/export."""
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
-import pytest
 import torch
 import torch.nn as nn
 
 from edge_swin.models.registry import create_swin
 from edge_swin.models.window_attention import WindowAttention
 
-HAS_TRTRTX = importlib.util.find_spec("tensorrt_rtx") is not None
-needs_trtrtx = pytest.mark.skipif(not HAS_TRTRTX, reason="tensorrt_rtx is not importable (pip install tensorrt-rtx-cu13)")
 
 
 def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:

@@ -23,8 +23,9 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from edge_swin.export import DOMAIN, FUNCTION_VERSION, OP_TYPE, ExportError, export_onnx
-from edge_swin.export.function import INT8_INPUTS, SCALE_INPUTS
-from tests.export.helpers import make_block, needs_trtrtx
+from edge_swin.op_contract import INT8_INPUTS, SCALE_INPUTS
+from tests.export.helpers import make_block
+from tests.helpers import needs_trtrtx
 
 NUM_CLASSES = 10
 
@@ -73,16 +74,8 @@ def nano_onnx(nano, tmp_path_factory):
 @pytest.fixture(scope="module")
 def block(quant):
     """A padded (7x9 map, window 4) shifted block, quantized with the swin_int8 placement's attention sites."""
-    import modelopt.torch.quantization as mtq
-
     blk = make_block(feat=(7, 9), window=4, shift=True, seed=3)
-    cfg = quant.swin_int8_config()
-    cfg = {**cfg, "quant_cfg": [{**e, "quantizer_name": e["quantizer_name"].replace("*.attn.", "")}
-                                for e in cfg["quant_cfg"]]}
-    quant.insert_quantizers(blk, cfg)
-    x = torch.randn(8, 7, 9, blk.dim, generator=torch.Generator().manual_seed(4))
-    mtq.calibrate(blk, algorithm="max", forward_loop=lambda m: m(x))
-    return blk.eval()
+    return quant.quantize_block(blk, torch.randn(8, 7, 9, blk.dim, generator=torch.Generator().manual_seed(4)))
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +128,7 @@ def test_block_node_carries_scales(block, block_onnx):
                                    rtol=1e-5, atol=1e-7)
     assert not any(n.op_type == "QuantizeLinear" and n.input[0] in inits for n in model.graph.node)
     body = model.functions[0]
-    assert list(body.input) == INT8_INPUTS
+    assert tuple(body.input) == INT8_INPUTS
     assert sum(n.op_type == "QuantizeLinear" for n in body.node) == 6  # qkv in, q, k, softmax, v, proj in
 
 
@@ -204,44 +197,54 @@ def test_int8_errors(quant, nano):
         export_onnx(off, "/nonexistent/x.onnx", precision="int8")
 
 
-@pytest.mark.trtrtx
-@needs_trtrtx
-def test_trtrtx_int8_block_parses_and_builds(block_onnx):
-    import importlib.util  # noqa: F401  (edge_swin.trt.backend uses importlib.util without importing it)
+def _layer_types(built) -> dict:
+    from collections import Counter
 
-    from edge_swin.trt import backend
-
-    out = backend.parse_and_build(block_onnx.path, precision="int8", batch=(1, 1, 8), flavour="tensorrt_rtx")
-    print(f"TensorRT-RTX {out.version} int8 block: parsed {out.parsed} built {out.built} in {out.build_s:.1f} s, "
-          f"engine {out.engine_bytes} bytes, layers {out.layer_types}")
-    assert out.parsed and out.built, out.errors
-    assert out.layer_types["QUANTIZE"] == 6  # in the body: qkv in, q, k, softmax, v, proj in
-    assert out.layer_types["DEQUANTIZE"] == 8  # those 6 + the two int8 weights
+    return Counter(row["type"] for row in built.layers["layers"])
 
 
 @pytest.mark.trtrtx
 @needs_trtrtx
-def test_trtrtx_int8_model_parses_and_builds(nano_onnx):
+def test_trtrtx_int8_block_parses_and_builds(block_onnx, tmp_path):
+    from edge_swin.trt.builder import build_engine
+
+    built = build_engine(block_onnx.path, tmp_path / "blk_int8.engine", "rtx", precision="int8", quiet=True)
+    qdq = built.layers["qdq_layers"]
+    print(f"TensorRT-RTX int8 block: built in {built.metadata['built']['seconds']:.1f} s, "
+          f"engine {built.metadata['engine']['bytes']} bytes, layers {dict(_layer_types(built))}, Q/DQ {qdq}")
+    assert qdq["quantize"] == 6  # in the body: qkv in, q, k, softmax, v, proj in
+    assert qdq["dequantize"] == 8  # those 6 + the two int8 weights
+
+
+@pytest.mark.trtrtx
+@needs_trtrtx
+def test_trtrtx_int8_model_parses_and_builds(nano_onnx, tmp_path):
     """The whole INT8 model (one SwinWindowAttention call per block) parses and builds from the function body."""
-    from edge_swin.trt import backend
+    from edge_swin.trt.builder import build_engine
 
-    out = backend.parse_and_build(nano_onnx.path, precision="int8", batch=(1, 1, 8), flavour="tensorrt_rtx")
-    assert out.parsed and out.built, out.errors
+    built = build_engine(nano_onnx.path, tmp_path / "nano_int8.engine", "rtx", precision="int8", quiet=True)
     n_blocks = 4  # swin_nano: depths 2-2
     # 6 activation Q/DQ pairs in each body, 2 weight DQs per block, plus the Q/DQ modelopt puts around the rest
-    assert out.layer_types["QUANTIZE"] >= 6 * n_blocks
-    assert out.layer_types["DEQUANTIZE"] >= 8 * n_blocks
+    assert built.layers["qdq_layers"]["quantize"] >= 6 * n_blocks
+    assert built.layers["qdq_layers"]["dequantize"] >= 8 * n_blocks
+    assert built.layers["counts"].get("int8", 0) > 0
 
 
 @pytest.mark.trtrtx
 @needs_trtrtx
 def test_trtrtx_int8_model_needs_inlining(nano_onnx):
-    """Why the backend inlines: the parser's own inlining collides Q layer names on the second call.
+    """Why the builder inlines (builder.onnx_for_parser): the parser's own inlining collides Q layer names on the
+    second call. The file is handed to the parser as written, with no plugin registered.
 
     If a TensorRT-RTX release fixes that, this test fails and the workaround can go."""
+    from edge_swin.plugins import library
     from edge_swin.trt import backend
 
-    out = backend.parse_and_build(nano_onnx.path, precision="int8", batch=(1, 1, 8), flavour="tensorrt_rtx",
-                                  build=False, inline_functions=False)
-    assert not out.parsed
-    assert any("QuantizeLinear" in e for e in out.errors), out.errors
+    trt = backend.load("tensorrt_rtx").trt
+    library.unload_all(trt)  # with our plugin registered the nodes would not be inlined at all
+    logger = trt.Logger(trt.Logger.ERROR)
+    network = trt.Builder(logger).create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    parser = trt.OnnxParser(network, logger)
+    assert not parser.parse(nano_onnx.path.read_bytes(), str(nano_onnx.path))
+    errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+    assert any("QuantizeLinear" in e for e in errors), errors

@@ -36,27 +36,18 @@ import torch
 
 from edge_swin.plugins.emulate import node_inputs_of, run_module, run_node
 from tests.export.helpers import make_block, make_model
+from tests.plugins.node_checks import (
+    BLOCKS,
+    SWIN_T_STAGE1,
+    assert_int8_close,
+    exact_for,
+    int8_compare,
+    rel_err,
+    rounded_to,
+    seeded,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-
-# (name, feature map, window, shift, dim, heads, batch): W-MSA, SW-MSA, a map that needs padding on both
-# axes (9x11, window 4: 12x12 padded, shifted), and the 4x4 map of swin_nano's stage 2 at its width.
-BLOCKS = [
-    ("wmsa_8x8", (8, 8), 4, False, 64, 2, 2),
-    ("swmsa_8x8", (8, 8), 4, True, 64, 2, 2),
-    ("swmsa_padded_9x11", (9, 11), 4, True, 64, 2, 2),
-    ("wmsa_4x4_c128", (4, 4), 4, False, 128, 4, 2),
-]
-SWIN_T_STAGE1 = ("swin_t_stage1_swmsa", (56, 56), 7, True, 96, 3, 1)
-
-
-def _x(shape, seed):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
-def _rel(y, ref) -> float:
-    return float((y.double() - ref.double()).abs().max() / ref.double().abs().max())
-
 
 def _fp16_error(block, x) -> float:
     x16 = x.half()
@@ -64,7 +55,7 @@ def _fp16_error(block, x) -> float:
     assert y.dtype == torch.float16 and not y.isnan().any(), "NaN poison left in y: a token was not written"
     with torch.no_grad():
         ref = copy.deepcopy(block).double()(x16.double())
-    return _rel(y, ref)
+    return rel_err(y, ref)
 
 
 # ----------------------------------------------------------------------------------------------- FP16
@@ -75,7 +66,7 @@ def test_fp16_node_matches_module(case):
     name, feat, window, shift, dim, heads, batch = case
     block = make_block(dim=dim, heads=heads, feat=feat, window=window, shift=shift, seed=1)
     assert block.shifted == shift
-    err = _fp16_error(block, _x((batch, *feat, dim), seed=2))
+    err = _fp16_error(block, seeded((batch, *feat, dim), seed=2))
     print(f"{name}: fp16 rel err {err:.2e}")
     assert err < 2e-3
 
@@ -88,7 +79,7 @@ def nano_blocks():
     hooks = [m.register_forward_hook(lambda m, inp, out: captured.append((m, inp[0].detach())))
              for m in model.attention_modules()]
     with torch.no_grad():
-        model(_x((2, 3, 32, 32), seed=4))
+        model(seeded((2, 3, 32, 32), seed=4))
     for h in hooks:
         h.remove()
     return captured
@@ -112,7 +103,7 @@ def test_fp16_swin_t_stage1_block():
     """One Swin-T stage-1 SW-MSA block (56x56, C 96, 3 heads, window 7, shift 3) at batch 1: ~16 s here."""
     name, feat, window, shift, dim, heads, batch = SWIN_T_STAGE1
     block = make_block(dim=dim, heads=heads, feat=feat, window=window, shift=shift, seed=5)
-    err = _fp16_error(block, _x((batch, *feat, dim), seed=6))
+    err = _fp16_error(block, seeded((batch, *feat, dim), seed=6))
     print(f"{name}: fp16 rel err {err:.2e}")
     assert err < 2e-3
 
@@ -120,21 +111,21 @@ def test_fp16_swin_t_stage1_block():
 def test_broken_mask_and_bias_are_caught():
     """Deliberately wrong node inputs: the comparison must fail for each of them."""
     block = make_block(dim=64, heads=2, feat=(9, 11), window=4, shift=True, seed=7)
-    x = _x((1, 9, 11, 64), seed=8).half()
+    x = seeded((1, 9, 11, 64), seed=8).half()
     with torch.no_grad():
         ref = copy.deepcopy(block).double()(x.double())
     tensors, attrs = node_inputs_of(block, x)
-    assert _rel(run_node(*tensors, **attrs), ref) < 2e-3
+    assert rel_err(run_node(*tensors, **attrs), ref) < 2e-3
     # node order: 0 x, 1 qkv_w, 2 qkv_b, 3 proj_w, 4 proj_b, 5 rel_bias, 6 mask
     breaks = {"mask windows off by one": (6, tensors[6].roll(1, dims=0)),
               "bias heads reversed": (5, tensors[5].flip(0)),
               "qkv bias dropped (padded tokens would read zeros)": (2, torch.zeros_like(tensors[2]))}
     for what, (i, wrong) in breaks.items():
-        err = _rel(run_node(*tensors[:i], wrong, *tensors[i + 1:], **attrs), ref)
+        err = rel_err(run_node(*tensors[:i], wrong, *tensors[i + 1:], **attrs), ref)
         print(f"{what}: rel err {err:.2f}")
         assert err > 2e-2, what
     unshifted = {**attrs, "shift_size": [0, 0]}
-    assert _rel(run_node(*tensors, **unshifted), ref) > 2e-2, "shift ignored"
+    assert rel_err(run_node(*tensors, **unshifted), ref) > 2e-2, "shift ignored"
 
 
 # ----------------------------------------------------------------------------------------------- INT8
@@ -147,70 +138,24 @@ def quant():
     return q
 
 
-def quantize_block(quant, block, calib_x):
-    """The swin_int8 placement on a bare WindowAttention (its patterns without the `*.attn.` prefix), max-calibrated."""
-    import modelopt.torch.quantization as mtq
-
-    cfg = quant.swin_int8_config()
-    cfg = {**cfg, "quant_cfg": [{**e, "quantizer_name": e["quantizer_name"].replace("*.attn.", "")}
-                                for e in cfg["quant_cfg"]]}
-    quant.insert_quantizers(block, cfg)
-    mtq.calibrate(block, algorithm="max", forward_loop=lambda m: m(calib_x))
-    return block.eval()
-
-
-EXACT = 1e-5          # float-rounding agreement, relative to max |y| (no-flip blocks measure ~5e-7)
-# fp16 io: y is rounded to fp16 once (2**-11 relative) and the biases and rel_bias arrive fp16-rounded
-EXACT_FP16_IO = 1e-3
-MIN_EXACT_TOKENS = 0.9
-MAX_FLIP_ERROR = 0.5  # of the module's own quantization error
-
-
-def _int8_compare(y, ref, ref_fp32, exact=EXACT) -> dict:
-    diff = (y.double() - ref.double()).abs()
-    scale = float(ref.abs().max())
-    return {"exact_tokens": float((diff.amax(dim=-1) <= exact * scale).double().mean()),
-            "err": float(diff.max()), "rel": float(diff.max()) / scale,
-            "qerr": float((ref.double() - ref_fp32.double()).abs().max())}
-
-
-def _assert_int8_close(name, c):
-    print(f"{name}: int8 node vs fake-quant: {100 * c['exact_tokens']:.1f}% of tokens exact, max err {c['err']:.2e} "
-          f"({c['rel']:.1e} of max|y|, {c['err'] / c['qerr']:.2f} of the quantization error {c['qerr']:.2e})")
-    assert c["exact_tokens"] >= MIN_EXACT_TOKENS, name
-    assert c["err"] <= MAX_FLIP_ERROR * c["qerr"], name
-
-
-def _rounded_to(module, io):
-    """A copy whose biases and relative-position table went through `io` and back: the float values an FP16
-    graph holds. Weights stay: the node gets them on the int8 grid, which fp16 holds exactly (|w / s| <= 127 is
-    off by at most 127 * 2**-11 < 0.5 after the rounding), and their quantizers derive scales from them."""
-    module = copy.deepcopy(module)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if not name.endswith("weight"):
-                p.copy_(p.to(io).float())
-    return module
-
-
 def _int8_check(name, qblock, x, fp32_block, io=torch.float32):
     """The INT8 node (int8 workspaces) with `io` tensors against the fake-quant module on the same io-rounded x and
     parameters (fp16 io: otherwise the fp16 biases alone move ~10% of the tokens by a flip)."""
     x = x.to(io).float()
     y = run_module(qblock, x.to(io), io=io)
-    qblock, fp32_block = _rounded_to(qblock, io), _rounded_to(fp32_block, io)
+    qblock, fp32_block = rounded_to(qblock, io), rounded_to(fp32_block, io)
     assert y.dtype == io and not y.isnan().any(), "NaN poison left in y: a token was not written"
     with torch.no_grad():
-        c = _int8_compare(y, qblock(x), fp32_block(x), EXACT if io == torch.float32 else EXACT_FP16_IO)
-    _assert_int8_close(f"{name} ({str(io).replace('torch.', '')} io)", c)
+        c = int8_compare(y, qblock(x), fp32_block(x), exact_for(io))
+    assert_int8_close(f"{name} ({str(io).replace('torch.', '')} io)", c)
 
 
 @pytest.mark.parametrize("case", BLOCKS, ids=[c[0] for c in BLOCKS])
 def test_int8_node_matches_fake_quant_module(quant, case):
     name, feat, window, shift, dim, heads, batch = case
     fp32 = make_block(dim=dim, heads=heads, feat=feat, window=window, shift=shift, seed=11)
-    qblock = quantize_block(quant, copy.deepcopy(fp32), _x((8, *feat, dim), seed=12))
-    _int8_check(name, qblock, _x((batch, *feat, dim), seed=13), fp32)
+    qblock = quant.quantize_block(copy.deepcopy(fp32), seeded((8, *feat, dim), seed=12))
+    _int8_check(name, qblock, seeded((batch, *feat, dim), seed=13), fp32)
 
 
 @pytest.mark.parametrize("case", BLOCKS[1:3], ids=[c[0] for c in BLOCKS[1:3]])
@@ -218,13 +163,13 @@ def test_int8_fp16_io_node_matches_fake_quant_module(quant, case):
     """The INT8 node of an FP16+INT8 engine: fp16 x, weights, biases and y, fp32 scales, int8 workspaces."""
     name, feat, window, shift, dim, heads, batch = case
     fp32 = make_block(dim=dim, heads=heads, feat=feat, window=window, shift=shift, seed=11)
-    qblock = quantize_block(quant, copy.deepcopy(fp32), _x((8, *feat, dim), seed=12))
-    _int8_check(name, qblock, _x((batch, *feat, dim), seed=13), fp32, io=torch.float16)
+    qblock = quant.quantize_block(copy.deepcopy(fp32), seeded((8, *feat, dim), seed=12))
+    _int8_check(name, qblock, seeded((batch, *feat, dim), seed=13), fp32, io=torch.float16)
 
 
 def test_int8_nano_model_blocks(quant, nano_blocks):
     for i, (m, x) in enumerate(nano_blocks):
-        qblock = quantize_block(quant, copy.deepcopy(m), x)
+        qblock = quant.quantize_block(copy.deepcopy(m), x)
         _int8_check(f"swin_nano block {i}", qblock, x, m)
 
 
@@ -232,27 +177,27 @@ def test_int8_nano_model_blocks(quant, nano_blocks):
 def test_int8_swin_t_stage1_block(quant):
     name, feat, window, shift, dim, heads, batch = SWIN_T_STAGE1
     fp32 = make_block(dim=dim, heads=heads, feat=feat, window=window, shift=shift, seed=14)
-    qblock = quantize_block(quant, copy.deepcopy(fp32), _x((2, *feat, dim), seed=15))
-    _int8_check(name, qblock, _x((batch, *feat, dim), seed=16), fp32)
+    qblock = quant.quantize_block(copy.deepcopy(fp32), seeded((2, *feat, dim), seed=15))
+    _int8_check(name, qblock, seeded((batch, *feat, dim), seed=16), fp32)
 
 
 def test_int8_wrong_scales_are_caught(quant):
     """Deliberately wrong: k and v scales swapped, or the softmax scale doubled: the agreement check fails."""
     fp32 = make_block(dim=64, heads=2, feat=(9, 11), window=4, shift=True, seed=17)
-    qblock = quantize_block(quant, copy.deepcopy(fp32), _x((8, 9, 11, 64), seed=18))
-    x = _x((2, 9, 11, 64), seed=19)
+    qblock = quant.quantize_block(copy.deepcopy(fp32), seeded((8, 9, 11, 64), seed=18))
+    x = seeded((2, 9, 11, 64), seed=19)
     with torch.no_grad():
         ref, ref_fp32 = qblock(x), fp32(x)
     tensors, attrs = node_inputs_of(qblock, x)
     scales = attrs["int8_scales"]           # qkv_x, qkv_w, q, k, softmax, v, proj_x, proj_w
-    _assert_int8_close("correct scales", _int8_compare(run_node(*tensors, **attrs), ref, ref_fp32))
+    assert_int8_close("correct scales", int8_compare(run_node(*tensors, **attrs), ref, ref_fp32))
     for what, wrong in {"k/v scales swapped": [*scales[:3], scales[5], scales[4], scales[3], *scales[6:]],
                         "softmax scale doubled": [*scales[:4], 2 * scales[4], *scales[5:]]}.items():
-        c = _int8_compare(run_node(*tensors, **{**attrs, "int8_scales": wrong}), ref, ref_fp32)
+        c = int8_compare(run_node(*tensors, **{**attrs, "int8_scales": wrong}), ref, ref_fp32)
         print(f"{what}: {100 * c['exact_tokens']:.1f}% of tokens exact, max err {c['err'] / c['qerr']:.2f} of the "
               "quantization error")
         with pytest.raises(AssertionError):
-            _assert_int8_close(what, c)
+            assert_int8_close(what, c)
 
 
 # ----------------------------------------------------------------------------------------------- GPU
@@ -262,7 +207,7 @@ _GPU_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     from edge_swin.plugins.emulate import run_module
     from tests.export.helpers import make_block
-    from tests.plugins.test_emulated_node import BLOCKS, SWIN_T_STAGE1, EXACT_FP16_IO, _int8_compare, quantize_block
+    from tests.plugins.node_checks import BLOCKS, SWIN_T_STAGE1, EXACT_FP16_IO, int8_compare, rounded_to
     import edge_swin.quant as quant
     out = {}
     for name, feat, window, shift, dim, heads, batch in BLOCKS + [SWIN_T_STAGE1]:
@@ -273,18 +218,17 @@ _GPU_SCRIPT = textwrap.dedent("""
         with torch.no_grad():
             ref = copy.deepcopy(block).double()(x.half().double())
         fp16 = float((y.double() - ref).abs().max() / ref.abs().max())
-        qblock = quantize_block(quant, copy.deepcopy(block), torch.randn(8, *feat, dim, generator=gen).cuda())
+        qblock = quant.quantize_block(copy.deepcopy(block), torch.randn(8, *feat, dim, generator=gen).cuda())
         with torch.no_grad():
             qref = qblock(x)
             fp32_ref = block(x)
         y8 = run_module(qblock, x)
-        from tests.plugins.test_emulated_node import _rounded_to
         x16 = x.half().float()
         with torch.no_grad():
-            qref16, fp32_ref16 = _rounded_to(qblock, torch.float16)(x16), _rounded_to(block, torch.float16)(x16)
+            qref16, fp32_ref16 = rounded_to(qblock, torch.float16)(x16), rounded_to(block, torch.float16)(x16)
         y8h = run_module(qblock, x.half(), io=torch.float16)
-        out[name] = {"fp16_rel": fp16, "int8": _int8_compare(y8, qref, fp32_ref),
-                     "int8_fp16io": _int8_compare(y8h, qref16, fp32_ref16, EXACT_FP16_IO),
+        out[name] = {"fp16_rel": fp16, "int8": int8_compare(y8, qref, fp32_ref),
+                     "int8_fp16io": int8_compare(y8h, qref16, fp32_ref16, EXACT_FP16_IO),
                      "nan": bool(y.isnan().any() or y8.isnan().any() or y8h.isnan().any())}
     print(json.dumps(out))
 """)
@@ -303,5 +247,5 @@ def test_gpu_jit_kernels_match_module():
     for name, r in results.items():
         print(f"GPU {name}: fp16 rel err {r['fp16_rel']:.2e}")
         assert not r["nan"] and r["fp16_rel"] < 2e-3, name
-        _assert_int8_close(f"GPU {name}", r["int8"])
-        _assert_int8_close(f"GPU {name} (fp16 io)", r["int8_fp16io"])
+        assert_int8_close(f"GPU {name}", r["int8"])
+        assert_int8_close(f"GPU {name} (fp16 io)", r["int8_fp16io"])

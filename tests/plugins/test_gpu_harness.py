@@ -36,17 +36,15 @@ from edge_swin.plugins import library
 from tests.export.helpers import make_block
 from tests.plugins.stub_kernels import write_stub_table
 from tests.plugins.toolchain import header_dir, needs_cmake_and_compiler
-from tests.plugins.test_emulated_node import (
+from tests.plugins.node_checks import (
     BLOCKS,
-    EXACT,
-    EXACT_FP16_IO,
     SWIN_T_STAGE1,
-    _assert_int8_close,
-    _int8_compare,
-    _rel,
-    _rounded_to,
-    _x,
-    quantize_block,
+    assert_int8_close,
+    exact_for,
+    int8_compare,
+    rel_err,
+    rounded_to,
+    seeded,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,7 +82,9 @@ def test_harness_exports_only_its_c_api(stub_harness):
     lib = str(stub_harness.path)
     if shutil.which("nm"):
         symbols = subprocess.run(["nm", "-D", "--defined-only", lib], capture_output=True, text=True, check=True)
-        exported = {line.split()[-1] for line in symbols.stdout.splitlines() if re.search(r" [TD] ", line)}
+        # every defined dynamic symbol (T, D, B, R, weak W/V, GNU-unique u): libstdc++ instantiations and their
+        # static data stay local too (node_harness.map), so no other C++ library in the process binds to ours
+        exported = {line.split()[-1] for line in symbols.stdout.splitlines() if len(line.split()) == 3}
         assert exported == C_API, exported
     if shutil.which("readelf"):
         dynamic = subprocess.run(["readelf", "-dW", lib], capture_output=True, text=True, check=True).stdout
@@ -194,7 +194,7 @@ def test_input_checks_mirror_the_plugin():
     from edge_swin.plugins.emulate import node_inputs_of
 
     block = make_block(dim=64, heads=2, feat=(9, 11), window=4, shift=True, seed=1)
-    tensors, _ = node_inputs_of(block, _x((1, 9, 11, 64), seed=2))
+    tensors, _ = node_inputs_of(block, seeded((1, 9, 11, 64), seed=2))
 
     def check(ts, heads=2):
         return hn._check_inputs(ts, None, heads, (4, 4), (2, 2))
@@ -202,7 +202,7 @@ def test_input_checks_mirror_the_plugin():
     assert check(tensors) == []
     assert tuple(tensors[6].shape) == (9, 16, 16)  # 3 x 3 windows of the padded 12 x 12 map
     other = make_block(dim=64, heads=2, feat=(14, 14), window=7, shift=True, seed=3)
-    t7, _ = node_inputs_of(other, _x((1, 14, 14, 64), seed=4))
+    t7, _ = node_inputs_of(other, seeded((1, 14, 14, 64), seed=4))
     assert check([*tensors[:5], t7[5], tensors[6]]) == [
         "input 5 (rel_bias) is [2, 49, 49], expected [2, 16, 16] for num_heads 2, window 4x4"]
     assert re.match(r"input 6 \(mask\) is \[4, 49, 49\], expected \[9, 16, 16\]",
@@ -282,12 +282,12 @@ def test_gpu_fp16_node_matches_module(gpu_harness, case):
     name, feat, window, shift, dim, heads, batch = case
     skip_unbuilt_window(window)
     block = make_block(dim=dim, heads=heads, feat=feat, window=window, shift=shift, seed=31)
-    x16 = _x((batch, *feat, dim), seed=32).half()
+    x16 = seeded((batch, *feat, dim), seed=32).half()
     y = hn.run_node_on_gpu(block, x16, harness=gpu_harness)
     assert y.dtype == torch.float16 and y.is_cuda and not y.isnan().any(), "NaN poison left: a token was not written"
     with torch.no_grad():
         ref = copy.deepcopy(block).double()(x16.double())
-    err = _rel(y.cpu(), ref)
+    err = rel_err(y.cpu(), ref)
     print(f"GPU harness {name}: fp16 rel err {err:.2e}")
     assert err < 2e-3
 
@@ -305,7 +305,7 @@ def quant():
 @pytest.mark.parametrize("case", GPU_CASES, ids=GPU_IDS)
 def test_gpu_int8_node_matches_fake_quant_module(gpu_harness, quant, case, io):
     """The INT8 node (int8 workspaces) with fp32 io (FP32 Q/DQ graph) and fp16 io (FP16+INT8 engine) against the
-    fake-quant block on the same io-rounded x and biases (test_emulated_node._rounded_to)."""
+    fake-quant block on the same io-rounded x and biases (node_checks.rounded_to)."""
     from edge_swin.plugins.kernels.spec import INT8_FP32_IO_SMS
 
     name, feat, window, shift, dim, heads, batch = case
@@ -313,15 +313,14 @@ def test_gpu_int8_node_matches_fake_quant_module(gpu_harness, quant, case, io):
     if io == torch.float32 and device_sm() not in INT8_FP32_IO_SMS:
         pytest.skip(f"the INT8 node's fp32-io kernels are not built for sm_{device_sm()} (spec.INT8_FP32_IO_SMS)")
     fp32 = make_block(dim=dim, heads=heads, feat=feat, window=window, shift=shift, seed=33)
-    qblock = quantize_block(quant, copy.deepcopy(fp32), _x((8, *feat, dim), seed=34))
-    x = _x((batch, *feat, dim), seed=35).to(io)
+    qblock = quant.quantize_block(copy.deepcopy(fp32), seeded((8, *feat, dim), seed=34))
+    x = seeded((batch, *feat, dim), seed=35).to(io)
     y = hn.run_node_on_gpu(qblock, x, harness=gpu_harness, io=io)
     assert y.dtype == io and not y.isnan().any(), "NaN poison left: a token was not written"
     x = x.float()
     with torch.no_grad():
-        c = _int8_compare(y.cpu(), _rounded_to(qblock, io)(x), _rounded_to(fp32, io)(x),
-                          EXACT if io == torch.float32 else EXACT_FP16_IO)
-    _assert_int8_close(f"GPU harness {name} ({io})", c)
+        c = int8_compare(y.cpu(), rounded_to(qblock, io)(x), rounded_to(fp32, io)(x), exact_for(io))
+    assert_int8_close(f"GPU harness {name} ({io})", c)
 
 
 @pytest.mark.gpu
@@ -332,17 +331,17 @@ def test_gpu_wrong_inputs_fail_the_comparison(gpu_harness):
 
     block = make_block(dim=64, heads=2, feat=(9, 11), window=4, shift=True, seed=36)
     other = make_block(dim=64, heads=2, feat=(9, 11), window=4, shift=True, seed=37)
-    x = _x((2, 9, 11, 64), seed=38).half()
+    x = seeded((2, 9, 11, 64), seed=38).half()
     with torch.no_grad():
         ref = copy.deepcopy(block).double()(x.double())
     tensors, attrs = node_inputs_of(block, x.cuda())
     other_tensors, _ = node_inputs_of(other, x.cuda())
-    assert _rel(hn.run_node_inputs(tensors, attrs, gpu_harness).cpu(), ref) < 2e-3
+    assert rel_err(hn.run_node_inputs(tensors, attrs, gpu_harness).cpu(), ref) < 2e-3
     breaks = {"bias of another block": ([*tensors[:5], other_tensors[5], tensors[6]], attrs),
               "mask windows off by one": ([*tensors[:6], tensors[6].roll(1, dims=0)], attrs),
               "shift dropped": (tensors, {**attrs, "shift_size": [0, 0]})}
     for what, (ts, at) in breaks.items():
-        err = _rel(hn.run_node_inputs(ts, at, gpu_harness).cpu(), ref)
+        err = rel_err(hn.run_node_inputs(ts, at, gpu_harness).cpu(), ref)
         print(f"GPU harness, {what}: rel err {err:.2f}")
         assert err > 2e-2, what
 
@@ -352,7 +351,7 @@ def test_gpu_wrong_inputs_fail_the_comparison(gpu_harness):
 def test_gpu_side_stream_and_repeat_are_identical(gpu_harness):
     """The launches go to PyTorch's current stream; the same node twice gives the same bits."""
     block = make_block(dim=96, heads=3, feat=(14, 14), window=7, shift=True, seed=39)
-    x = _x((4, 14, 14, 96), seed=40).half().cuda()
+    x = seeded((4, 14, 14, 96), seed=40).half().cuda()
     first = hn.run_node_on_gpu(block, x, harness=gpu_harness).clone()
     side = torch.cuda.Stream()
     with torch.cuda.stream(side):

@@ -28,9 +28,12 @@ import pytest
 import torch
 from onnx import helper
 
-from edge_swin.export import DOMAIN, OP_TYPE, export_onnx
+from edge_swin.export import export_onnx
+from edge_swin.op_contract import HEAD_DIM, OP_TYPE, PLUGIN_NAMESPACE, PLUGIN_VERSION, add_plugin_namespace, attention_nodes
 from edge_swin.plugins import library
-from tests.export.helpers import make_block, make_model, needs_trtrtx, randomize_
+from edge_swin.trt import backend, rtx_alias
+from tests.export.helpers import make_block, make_model, randomize_
+from tests.helpers import needs_trtrtx
 from tests.plugins.stub_kernels import write_stub_table
 from tests.plugins.toolchain import header_dir, needs_cmake_and_compiler
 
@@ -38,7 +41,6 @@ HEADER_SETS = ("10.3.0", "10.16", "11.1")  # under library.HEADERS_ROOT ($EDGE_S
 # TensorRT-RTX 1.7 loads libraries built against the 11.1 (or 10.3) headers (FINDINGS "Proving the plugin on a
 # CPU"); 11.1 is the API generation closest to RTX 1.7.
 RTX_HEADERS = library.RTX_HEADER_SET
-HEAD_DIM = 32
 
 
 def needs_toolchain():
@@ -84,7 +86,8 @@ def test_library_builds_against_headers(version, stub_table, build_dir):
     if shutil.which("nm"):
         symbols = subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True, text=True,
                                  check=True).stdout
-        exported = {line.split()[-1] for line in symbols.splitlines() if re.search(r" [TD] ", line)}
+        # every defined dynamic symbol, weak and GNU-unique ones included (plugin.map keeps the rest local)
+        exported = {line.split()[-1] for line in symbols.splitlines() if len(line.split()) == 3}
         assert exported == {"getCreators", "setLoggerFinder"}, exported
 
 
@@ -94,8 +97,8 @@ def test_build_errors_name_the_fix(tmp_path, stub_table):
     headers = header_dir(RTX_HEADERS)
     with pytest.raises(library.PluginLibraryError, match=r"python -m edge_swin\.plugins\.build"):
         library.build_library(headers, tmp_path / "absent.cpp", tmp_path / "out")
-    with pytest.raises(library.PluginLibraryError, match="build_library"):
-        library.load_library(tmp_path / library.LIBRARY_NAME)
+    with pytest.raises(library.PluginLibraryError, match="pipelines.plugin_library"):
+        library.load_library(tmp_path / library.LIBRARY_NAME, trt=None)  # refused before TensorRT is asked
     assert not (tmp_path / "out" / library.LIBRARY_NAME).exists()
 
 
@@ -111,7 +114,7 @@ class RtxBuild:
     log: list[tuple[str, str]] = field(default_factory=list)
 
     def plugin_log(self, node: str, call: str) -> list[str]:
-        prefix = f"edge_swin::SwinWindowAttention '{node}': {call}"
+        prefix = f"{PLUGIN_NAMESPACE}::{OP_TYPE} '{node}': {call}"
         return [m for _, m in self.log if m.startswith(prefix)]
 
     def errors_logged(self) -> str:
@@ -123,9 +126,8 @@ def _type_name(tensor) -> str:
 
 
 def rtx_build(path: Path, batch: tuple[int, int, int] | None = None) -> RtxBuild:
-    """Parse and build `path` with TensorRT-RTX, keeping the whole log (the plugin logs through it)."""
-    from edge_swin.trt import backend
-
+    """Parse and build `path` with TensorRT-RTX, keeping the whole log (the plugin logs through it). Not
+    build_engine: this reads what the parser and the builder asked the plugin, layer by layer."""
     trt = backend.load("tensorrt_rtx").trt
 
     class Capture(trt.ILogger):
@@ -175,16 +177,16 @@ def rtx_build(path: Path, batch: tuple[int, int, int] | None = None) -> RtxBuild
 
 
 def swin_nodes(path: Path) -> list[onnx.NodeProto]:
-    return [n for n in onnx.load(str(path)).graph.node if n.domain == DOMAIN and n.op_type == OP_TYPE]
+    return attention_nodes(path)
 
 
 def with_plugin_namespace(src: Path, dst: Path, **attribute_edits) -> Path:
     """A copy of `src` whose SwinWindowAttention nodes carry plugin_namespace="edge_swin", without which the parser
-    uses the function body (library.add_plugin_namespace says why). `attribute_edits` (name=value) overwrite
+    uses the function body (edge_swin/plugins/library.py says why). `attribute_edits` (name=value) overwrite
     attributes of the first node, to break it on purpose."""
     model = onnx.load(str(src))
-    assert library.add_plugin_namespace(model) > 0
-    first = next(n for n in model.graph.node if n.domain == DOMAIN and n.op_type == OP_TYPE)
+    assert add_plugin_namespace(model) > 0
+    first = attention_nodes(model)[0]
     for name, value in attribute_edits.items():
         keep = [a for a in first.attribute if a.name != name]
         del first.attribute[:]
@@ -203,27 +205,26 @@ def node_metadata(node: onnx.NodeProto) -> str:
 @pytest.fixture(scope="module")
 def rtx_library(stub_table, build_dir) -> Path:
     """The library built against the 11.1 headers, where TensorRT-RTX can load it."""
-    from edge_swin.trt import backend
-
     if not backend.available("tensorrt_rtx"):
         pytest.skip("tensorrt_rtx is not importable (pip install tensorrt-rtx-cu13)")
-    status = backend.rtx_alias_status()
-    if not status.startswith(("alias loaded", "unversioned library present")):
-        pytest.skip(f"the RTX parser would abort on a plugin node: {status}")
+    if not rtx_alias.usable():
+        pytest.skip(f"the RTX parser would abort on a plugin node: {rtx_alias.status()}")
     return built_library(RTX_HEADERS, stub_table, build_dir)
 
 
 @pytest.fixture
 def plugin_loaded(rtx_library):
-    handle = library.load_library(rtx_library, "tensorrt_rtx")
+    trt = backend.load("tensorrt_rtx").trt
+    handle = library.load_library(rtx_library, trt)
     yield handle
-    library.unload_library(handle, "tensorrt_rtx")
+    library.unload_library(handle, trt)
 
 
 @pytest.fixture
 def no_plugin(rtx_library):
-    library.unload_all("tensorrt_rtx")  # an earlier test (the pipeline's engine stage) may have left one loaded
-    assert not library.plugin_registered("tensorrt_rtx")
+    trt = backend.load("tensorrt_rtx").trt
+    library.unload_all(trt)  # an earlier test (the pipeline's engine stage) may have left one loaded
+    assert not library.plugin_registered(trt)
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +237,7 @@ def fp16_onnx(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def int8_onnx(tmp_path_factory) -> dict[str, Path]:
-    """INT8 (Q/DQ) exports, dynamic batch: swin_nano (4 nodes) and a one-block Swin (1 node, for the body path:
+    """INT8 (Q/DQ) exports, dynamic batch: swin_nano (4 nodes; also as an FP16 graph) and a one-block Swin (1 node, for the body path:
     TensorRT-RTX 1.7.1 fails a Q/DQ function body called twice, tests/export/test_int8_export.py)."""
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -252,11 +253,17 @@ def int8_onnx(tmp_path_factory) -> dict[str, Path]:
         quant.calibrate(model, loader, "max", progress=False)
         res = export_onnx(model.eval(), d / f"{key}8.onnx", precision="int8", dynamic_batch=True)
         out[key] = with_plugin_namespace(res.path, d / f"{key}8_plugin.onnx")
+        if key == "nano":  # the same calibrated model as an FP16 graph (the export stage's model_int8_fp16.onnx)
+            res = export_onnx(model.eval(), d / "nano8_fp16.onnx", precision="int8", dynamic_batch=True,
+                              high_precision_dtype="fp16")
+            out["nano_fp16_graph"] = with_plugin_namespace(res.path, d / "nano8_fp16_plugin.onnx")
     return out
 
 
 def check_plugin_layers(res: RtxBuild, path: Path, io_type: str, n_inputs: int, max_batch: int):
+    """io_type: the node's tensors 0-6 and y; an INT8 node's scales (7-14) are FLOAT whatever its io."""
     nodes = swin_nodes(path)
+    types = [io_type] * 7 + ["FLOAT"] * (n_inputs - 7)
     assert res.parsed and res.built, (res.errors, res.errors_logged())
     assert len(res.plugin_layers) == len(nodes) and "SOFTMAX" not in res.layer_types, res.layer_types
     by_name = {p["name"]: p for p in res.plugin_layers}
@@ -264,9 +271,9 @@ def check_plugin_layers(res: RtxBuild, path: Path, io_type: str, n_inputs: int, 
     itemsize = 1 if n_inputs == 15 else 2 if io_type == "HALF" else 4
     for node in nodes:
         layer = by_name[node.name]
-        assert layer["plugin"] == ("edge_swin", "SwinWindowAttention", "1")
+        assert layer["plugin"] == (PLUGIN_NAMESPACE, OP_TYPE, PLUGIN_VERSION)
         assert layer["metadata"] == node_metadata(node)              # the fields, read back from the plugin
-        assert layer["inputs"] == [io_type] * n_inputs and layer["y_type"] == io_type
+        assert layer["inputs"] == types and layer["y_type"] == io_type
         assert layer["y_shape"] == layer["x_shape"]
         # What the builder asked, from the plugin's own log: the parser's field types ...
         created = res.plugin_log(node.name, "createPlugin (build) fields ")
@@ -275,7 +282,8 @@ def check_plugin_layers(res: RtxBuild, path: Path, io_type: str, n_inputs: int, 
         # ... the formats it probed (our answer: LINEAR only, the file's type only) ...
         probes = res.plugin_log(node.name, "supportsFormatCombination: ")
         accepted = [p for p in probes if p.endswith("-> yes")]
-        assert len(accepted) >= n_inputs + 1 and all(f" {io_type} LINEAR -> yes" in p for p in accepted)
+        assert len(accepted) >= n_inputs + 1 and all(any(f" {t} LINEAR -> yes" in p for t in set(types))
+                                                      for p in accepted)
         assert any("LINEAR" not in p and p.endswith("-> no") for p in probes)  # it does probe other formats
         # ... configuration, workspace (qkv + out at the max batch, 256-byte aligned; 3C + C bytes a token for INT8)
         # and tactics ...
@@ -308,6 +316,26 @@ def test_int8_export_builds_with_plugin(plugin_loaded, int8_onnx):
     layers = check_plugin_layers(res, int8_onnx["nano"], "FLOAT", 15, max_batch=8)
     assert all(layers[n]["x_shape"][0] == -1 for n in layers)  # the dynamic batch reaches the plugin
     print(f"INT8 swin_nano: {len(layers)} PLUGIN_V3 layers, layer types {res.layer_types}")
+
+
+@pytest.mark.trtrtx
+@needs_trtrtx
+def test_int8_fp16_graph_builds_with_plugin(plugin_loaded, int8_onnx):
+    """The INT8 export with an FP16 graph (model_int8_fp16.onnx; the engine stage builds the INT8 plugin engine
+    from it): the INT8 node takes fp16 x, weights, biases and y, and float32 scales (the exporter keeps them
+    float32 for the node and casts inside the body), so every node is a plugin layer and nothing falls back to
+    model_int8.onnx."""
+    path = int8_onnx["nano_fp16_graph"]
+    model = onnx.load(str(path))
+    scale_types = {i.name: i.data_type for i in model.graph.initializer}
+    for node in swin_nodes(path):
+        assert {scale_types.get(name) for name in node.input[7:]} <= {onnx.TensorProto.FLOAT, None}, node.name
+    res = rtx_build(path, batch=(1, 2, 8))
+    layers = check_plugin_layers(res, path, "HALF", 15, max_batch=8)
+    for name in layers:  # x HALF accepted, a HALF scale never
+        assert res.plugin_log(name, "supportsFormatCombination: pos 0 HALF LINEAR -> yes")
+        assert not res.plugin_log(name, "supportsFormatCombination: pos 7 HALF LINEAR -> yes")
+    print(f"INT8 swin_nano, FP16 graph: {len(layers)} PLUGIN_V3 layers, layer types {res.layer_types}")
 
 
 @pytest.mark.trtrtx
@@ -402,3 +430,30 @@ def test_fields_round_trip_and_enqueue_refuses_without_a_gpu(harness, rtx_librar
                        "int8_node_x_float": "1", "int8_node_x_int8": "0", "int8_half_weight_half": "1",
                        "int8_half_weight_float": "0", "int8_half_scale_float": "1", "int8_half_scale_half": "0",
                        "int8_half_y_half": "1", "int8_half_y_float": "0", "int8_float_y_float": "1"}, out
+
+
+# ---- one command: python -m pipelines.plugin_library -----------------------------------------------------------
+
+def test_one_command_builds_the_library(stub_table, build_dir, monkeypatch, capsys):
+    """Kernels (here the stub table, via EDGE_SWIN_PLUGIN_KERNELS) + CMake, the path printed last. Reuses the
+    11.1 CMake tree of built_library, so the build itself is incremental."""
+    from pipelines import plugin_library as cli
+
+    lib = built_library(RTX_HEADERS, stub_table, build_dir)
+    monkeypatch.setenv("EDGE_SWIN_PLUGIN_KERNELS", str(stub_table))
+    assert cli.main(["--arch", "87", "--headers", str(header_dir(RTX_HEADERS)), "--out", str(lib.parent)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == str(lib) and lib.is_file() and "sm_87" in out[0]
+
+
+def test_one_command_refuses_bad_input(tmp_path, capsys):
+    from pipelines import plugin_library as cli
+
+    for argv, message in ((["--arch", "88"], "the kernels are built for 75, 80, 86, 87, 89, 90"),
+                          (["--arch", "sm87"], "give compute capabilities as numbers"),
+                          (["--target", "rtx5090"], "unknown target 'rtx5090'"),
+                          (["--arch", "87", "--onnx", str(tmp_path / "absent.onnx")], "ONNX file(s) not found"),
+                          (["--arch", "87", "--headers", str(tmp_path)], "no TensorRT headers")):
+        assert cli.main(argv) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    assert not list(tmp_path.iterdir())

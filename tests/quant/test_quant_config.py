@@ -82,3 +82,41 @@ def test_config_is_named_and_rejects_unknown_methods(quant):
 def test_double_quantization_is_refused(quant, calibrated):
     with pytest.raises(quant.QuantizationError, match="FP32"):
         quant.insert_quantizers(calibrated.model)
+
+
+def test_recipes_are_a_table(quant, fp32_model, monkeypatch):
+    """Recipes are named entries; adding one (here a Linear/Conv-only placement) is one entry, chosen by name."""
+    import copy
+
+    from edge_swin.quant import config
+
+    assert quant.get_recipe("swin_int8").config() == quant.swin_int8_config() == quant.SWIN_INT8_CFG
+    assert quant.DEFAULT_RECIPE == "swin_int8" and config.recipe_name(quant.swin_int8_config(), "max") == "swin_int8"
+    with pytest.raises(quant.QuantizationError, match="unknown quantization recipe 'int4'.*swin_int8"):
+        quant.get_recipe("int4")
+    linear_only = config.Recipe("linear_int8", "GEMMs and convolution only",
+                                tuple(s for s in config.SWIN_INT8 if not s.role.startswith("attn_")))
+    monkeypatch.setitem(config.RECIPES, "linear_int8", linear_only)
+    model = quant.insert_quantizers(copy.deepcopy(fp32_model), recipe="linear_int8")
+    on = quant.enabled_quantizers(model)
+    assert on and not any(n.endswith(ATTN) for n in on)
+    assert config.recipe_name(linear_only.config("max"), "max") == "linear_int8"
+
+
+def test_block_recipe_quantizes_a_bare_block(quant):
+    """quantize_block: the recipe's attention sites on a WindowAttention outside a model, calibrated."""
+    import torch
+
+    block = WindowAttention(32, 2, (8, 8), 4, shift=True)
+    quant.quantize_block(block, torch.randn(2, 8, 8, 32, generator=torch.Generator().manual_seed(0)))
+    on = quant.enabled_quantizers(block)
+    assert {f"{a}" for a in ATTN} <= set(on) and {"qkv.weight_quantizer", "proj.input_quantizer"} <= set(on)
+    assert all(q.amax is not None for q in on.values())
+
+
+def test_unknown_recipe_fails_before_any_work(tmp_path, capsys):
+    from pipelines.build import main
+
+    assert main(["--target", "jetson-orin", "--quant-recipe", "int4", "--out", str(tmp_path / "run")]) == 2
+    assert "unknown quantization recipe 'int4'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -4,7 +4,9 @@ import time
 import pytest
 import torch
 
-from edge_swin.bench import ModelSpec, NotAvailable, make_runner, run_suite, summarize, time_call
+from edge_swin.bench import (BACKENDS, DEFAULT_BACKENDS, REGISTRY, ModelSpec, NotAvailable, make_runner, run_suite,
+                              summarize, time_call)
+from edge_swin.bench.backends import Backend, TorchRunner
 from edge_swin.bench.plot import plot_latency
 
 
@@ -48,3 +50,15 @@ def test_suite_json_lists_unavailable_without_numbers(tmp_path):
             assert set(result["backends"][name]) == {"status"}
     assert result["header"]["versions"]["torch"] == torch.__version__
     assert plot_latency(result, tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_backends_are_one_table(monkeypatch):
+    """Names, defaults and labels come from REGISTRY; a new backend is one entry that make_runner then builds."""
+    assert BACKENDS == tuple(REGISTRY) and set(DEFAULT_BACKENDS) == set(BACKENDS) - {"torch_compile"}
+    assert all(b.label for b in REGISTRY.values())
+    with pytest.raises(ValueError, match="unknown backend 'nope'"):
+        make_runner("nope", ModelSpec(img_size=8))
+    factory = lambda name, spec, device, threads: TorchRunner(name, spec.build_torch(), device, torch.float32)
+    monkeypatch.setitem(REGISTRY, "pytorch_twin", Backend("PyTorch again", factory, default=False))
+    runner = make_runner("pytorch_twin", ModelSpec(img_size=8, build_torch=lambda: torch.nn.Identity()))
+    assert runner.name == "pytorch_twin" and runner.logits(torch.ones(1, 3)).shape == (1, 3)

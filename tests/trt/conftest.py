@@ -6,9 +6,8 @@ import copy
 import pytest
 import torch
 
-from tests.export.helpers import HAS_TRTRTX, make_model
-
-needs_trtrtx = pytest.mark.skipif(not HAS_TRTRTX, reason="tensorrt_rtx is not importable (pip install tensorrt-rtx-cu13)")
+from tests.export.helpers import make_model
+from tests.helpers import HAS_TRTRTX
 CLASSES = [f"class{i}" for i in range(10)]
 PREPROCESS = {"img_size": 32, "crop_pct": 1.0, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 

@@ -18,7 +18,7 @@ from edge_swin.trt.metadata import (
     NeedsGPU,
     check_engine,
 )
-from tests.trt.conftest import needs_trtrtx
+from tests.helpers import needs_trtrtx
 
 pytestmark = [pytest.mark.trtrtx, needs_trtrtx]
 RTX_4090 = GpuInfo("NVIDIA GeForce RTX 4090", 89)

@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from edge_swin.trt.layers import inspector_report
+from edge_swin.trt.layer_report import inspector_report
 from edge_swin.trt.metadata import NeedsGPU
-from tests.trt.conftest import needs_trtrtx
+from tests.helpers import needs_trtrtx
 
 ROOT = Path(__file__).resolve().parents[2]
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given on a machine without a GPU")
@@ -98,3 +98,24 @@ def test_inspector_json_is_read_per_precision():
     report = inspector_report(json.dumps(info))
     assert report["counts"] == {"fp16": 1, "fp32": 1, "int8": 1, "plugin": 1, "reformat": 1, "unknown": 1}
     assert report["source"].startswith("engine inspector")
+
+
+@pytest.mark.gpu
+@pytest.mark.trtrtx
+@needs_trtrtx
+@gpu
+def test_numpy_runner_matches_the_torch_runner_on_a_gpu(engines):
+    """The torch-free runner (cuda-python buffers: pycuda is not a test dependency) gives the torch runner's logits."""
+    from edge_swin.trt.numpy_runtime import NumpyEngineRunner
+    from edge_swin.trt.runtime import EngineRunner
+
+    x = torch.randn(70, 3, 32, 32, generator=torch.Generator().manual_seed(0))  # > the profile's 64: two chunks
+    for precision in ("fp32", "fp16", "int8"):
+        reference = EngineRunner(engines[precision].engine)(x).cpu().numpy()
+        runner = NumpyEngineRunner(engines[precision].engine, cuda="cuda-python")
+        got = runner(x.numpy())
+        runner.close()
+        assert got.shape == (70, 10) and got.dtype == np.float32
+        err = float(np.abs(got - reference).max() / np.abs(reference).max())
+        print(f"{precision}: numpy runner vs torch runner, max relative difference {err:.1e}")
+        assert err < 1e-6, (precision, err)

@@ -37,10 +37,8 @@ import torch
 import triton
 import triton.language as tl
 
-from edge_swin.plugins.kernels.spec import DIVISIBLE_16, INT8_FP32_IO_SMS, POINTER_TYPES, KernelVariant
-
-# 1.5 * 2**23: adding it to |t| <= 2**22 leaves t rounded to an integer (see the docstring).
-_RNE_MAGIC = tl.constexpr(12582912.0)
+from edge_swin.plugins.kernels.int8 import rne_int8
+from edge_swin.plugins.kernels.spec import DIVISIBLE_16, INT8_FP32_IO_SMS, POINTER_TYPES, SHIPPED_IOS, KernelVariant
 
 # Tiles per SM: (BLOCK_M, BLOCK_N, BLOCK_K, num_warps). The grid is (cdiv(M, BLOCK_M), 1, 1): a program owns
 # BLOCK_M rows and produces every output column, looping over N_OUT in BLOCK_N steps, so x is read from memory
@@ -68,13 +66,6 @@ _FLOAT_OUT, _INT8_DEQUANT, _QKV_INT8 = 0, 1, 2
 
 
 @triton.jit
-def _rne_int8(t):
-    """float32 -> int8 with saturation and round half to even (see the module docstring)."""
-    t = tl.minimum(tl.maximum(t, -128.0), 127.0)
-    return ((t + _RNE_MAGIC) - _RNE_MAGIC).to(tl.int8)
-
-
-@triton.jit
 def _load_rows(ptr, rows, row_ok, k0, K, BLOCK_K: tl.constexpr):
     """[len(rows), BLOCK_K] of a row-major [*, K] matrix, columns k0.., zero outside."""
     ks = k0 + tl.arange(0, BLOCK_K)
@@ -89,7 +80,7 @@ def _operand(t, inv, INT8: tl.constexpr):
         if t.dtype == tl.int8:
             return t
         else:
-            return _rne_int8(t.to(tl.float32) * inv)
+            return rne_int8(t.to(tl.float32) * inv)
     else:
         return t.to(tl.float16)
 
@@ -123,7 +114,7 @@ def _epilogue(acc, y, b, rows, row_ok, cols, col_ok, xs, ws, N_OUT, C, scale, in
         # q: sat8(rne(q * scale * (1 / q_scale))), k: sat8(rne(k * (1 / k_scale))), v likewise.
         is_q = cols < C
         inv = tl.where(is_q, inv_q, tl.where(cols < 2 * C, inv_k, inv_v))
-        val = _rne_int8(tl.where(is_q[None, :], out * scale, out) * inv[None, :])
+        val = rne_int8(tl.where(is_q[None, :], out * scale, out) * inv[None, :])
     else:
         val = out.to(y.dtype.element_ty)
     tl.store(y + rows.to(tl.int64)[:, None] * N_OUT + cols[None, :], val, mask=row_ok[:, None] & col_ok[None, :])
@@ -207,7 +198,7 @@ def swin_qkv_int8(x, w, b, qkv, x_scale, w_scale, q_scale, k_scale, v_scale, M, 
 #                               swin_linear_int8 with int8 x (the attention's quantized output) -> y io
 
 KERNELS = {"fp16": swin_linear_fp16, "int8": swin_linear_int8, "qkv_int8": swin_qkv_int8}
-INT8_IOS = ("fp16", "fp32")  # the INT8 node's io: fp16 in an FP16+INT8 engine, fp32 in an FP32 Q/DQ graph
+INT8_IOS = SHIPPED_IOS["int8"]  # the INT8 node's io: fp16 in an FP16+INT8 engine, fp32 in an FP32 Q/DQ graph
 _TILE_NAMES = ("BLOCK_M", "BLOCK_N", "BLOCK_K")
 _SCALE_POINTERS = {"int8": ("x_scale", "w_scale"), "qkv_int8": ("x_scale", "w_scale", "q_scale", "k_scale", "v_scale")}
 

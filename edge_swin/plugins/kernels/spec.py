@@ -41,6 +41,9 @@ from dataclasses import asdict, dataclass, field
 FAMILIES = ("linear", "qkv_linear", "window_attention")
 MODES = ("fp16", "int8")
 IO_TYPES = ("fp16", "fp32")
+# mode -> the node io types its kernels ship with (README "Variants"): the INT8 node has fp16 io (an FP16+INT8
+# engine) and fp32 io (an FP32 Q/DQ graph, strongly typed builders: INT8_FP32_IO_SMS)
+SHIPPED_IOS = {"fp16": ("fp16",), "int8": ("fp16", "fp32")}
 POINTER_TYPES = {"fp16": "*fp16", "fp32": "*fp32"}  # io dtype -> Triton pointer type in a signature
 DIVISIBLE_16 = [["tt.divisibility", 16]]  # the attrs value for a 16-byte aligned pointer or a multiple of 16
 # SMs that get the INT8 node's fp32-io kernels. fp32 io exists for strongly typed builds of an FP32-graph INT8

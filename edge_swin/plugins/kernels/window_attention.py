@@ -49,11 +49,9 @@ import torch
 import triton
 import triton.language as tl
 
-from edge_swin.plugins.kernels.spec import DIVISIBLE_16, INT8_FP32_IO_SMS, POINTER_TYPES, KernelVariant
-
-HEAD_DIM = 32
-# 1.5 * 2**23: adding it to |t| <= 2**22 leaves t rounded to an integer (see the docstring).
-_RNE_MAGIC = tl.constexpr(12582912.0)
+from edge_swin.op_contract import HEAD_DIM
+from edge_swin.plugins.kernels.int8 import rne_int8
+from edge_swin.plugins.kernels.spec import DIVISIBLE_16, INT8_FP32_IO_SMS, POINTER_TYPES, SHIPPED_IOS, KernelVariant
 
 WINDOWS = ((4, 4), (7, 7), (12, 12))
 # Tiles per window area N: (BLOCK_M, num_warps). BLOCK_N = next power of 2 >= N (the contract). Chosen by
@@ -70,13 +68,6 @@ TILES = {16: (16, 1), 49: (64, 4), 144: (16, 4)}
 SM75_BLOCK_M = {49: 16}
 WINDOW_SMS = {144: (80, 86, 87, 89, 90)}
 NUM_STAGES = 1  # nothing to pipeline: one K/V block per program
-
-
-@triton.jit
-def _rne_int8(t):
-    """float32 -> int8, saturating, round half to even (see the module docstring)."""
-    t = tl.minimum(tl.maximum(t, -128.0), 127.0)
-    return ((t + _RNE_MAGIC) - _RNE_MAGIC).to(tl.int8)
 
 
 @triton.jit
@@ -180,7 +171,7 @@ def _load_head_int8(part_ptr, qkv_b_part, row_off, real, pre, inv, IS_Q: tl.cons
     pad = tl.load(qkv_b_part + d).to(tl.float32)
     if IS_Q:
         pad = pad * pre
-    return tl.where(real[:, None], vals, _rne_int8(pad * inv)[None, :])
+    return tl.where(real[:, None], vals, rne_int8(pad * inv)[None, :])
 
 
 @triton.jit
@@ -210,9 +201,9 @@ def swin_window_attention_int8(qkv, qkv_b, bias, mask, out, q_scale, k_scale, p_
     s += _scores_extra(bias, mask, win, head, first, WH, WW, BLOCK_M, BLOCK_N, SHIFTED)
     p = tl.exp(s - tl.max(s, axis=1)[:, None])
     p = p / tl.sum(p, axis=1)[:, None]           # INT8 quantizes the normalised probabilities
-    pi = _rne_int8(p * tl.math.div_rn(1.0, ps))
+    pi = rne_int8(p * tl.math.div_rn(1.0, ps))
     o = _int_dot(pi, vi, PV_INT8).to(tl.float32) * ps * vs
-    oi = _rne_int8(o * tl.math.div_rn(1.0, tl.load(o_scale)))   # the proj input, quantized for swin_linear_int8
+    oi = rne_int8(o * tl.math.div_rn(1.0, tl.load(o_scale)))   # the proj input, quantized for swin_linear_int8
 
     d = tl.arange(0, HEAD_DIM)
     tl.store(out + q_part + q_row[:, None] * C + d[None, :], oi, mask=q_real[:, None])
@@ -221,7 +212,6 @@ def swin_window_attention_int8(qkv, qkv_b, bias, mask, out, q_scale, k_scale, p_
 # ---------------------------------------------------------------------------------------------------
 # Variants for the ahead-of-time build (edge_swin/plugins/build.py): shipped (mode, io) pairs only.
 
-SHIPPED_IOS = {"fp16": ("fp16",), "int8": ("fp16", "fp32")}  # mode -> node io types (README "Variants")
 _POINTERS = ("qkv", "qkv_b", "bias", "mask", "out")
 _INT8_WORKSPACE = ("qkv", "out")  # int8 mode: int8 q/k/v in, int8 out (quantized with o_scale, the proj input's)
 _SCALES = ("q_scale", "k_scale", "p_scale", "v_scale", "o_scale")

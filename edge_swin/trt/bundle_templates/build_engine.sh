@@ -98,7 +98,7 @@ ONNX="$HERE/onnx/model_${PRECISION}.onnx"
 # Without the plugin TensorRT imports the SwinWindowAttention function body; the bundle carries a copy of each
 # file with the functions already inlined (onnx.inliner), because the ONNX parser names the layers of an
 # imported body after the body's node outputs, identically for every call, and refuses the second call of an
-# INT8 body (edge_swin/trt/backend.py, onnx_for_parser). Our own builder inlines by itself.
+# INT8 body (edge_swin/trt/builder.py, onnx_for_parser). Our own builder inlines by itself.
 ONNX_NO_PLUGIN="$HERE/onnx/model_${PRECISION}.inlined.onnx"
 [[ -f "$ONNX" ]] || die "the bundle has no $ONNX: it is incomplete; copy the whole bundle folder again, or rewrite it (python -m pipelines.build --target $TARGET_NAME)"
 if [[ "$USE_DLA" == 1 && "$TARGET_DLA" != "optional" ]]; then

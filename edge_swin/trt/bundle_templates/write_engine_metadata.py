@@ -35,9 +35,9 @@ def sha256_file(path: Path) -> str:
 
 
 def _layers_module():
-    """edge_swin.trt.layers where edge_swin is installed, else the copy this bundle carries."""
+    """edge_swin.trt.layer_report where edge_swin is installed, else the copy this bundle carries."""
     try:
-        from edge_swin.trt import layers
+        from edge_swin.trt import layer_report as layers
         return layers
     except ImportError:
         sys.path.insert(0, str(Path(__file__).resolve().parent))

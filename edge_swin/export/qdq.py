@@ -40,7 +40,7 @@ QMIN, QMAX = -128, 127
 ZERO_AMAX = 1.0 / (1 << 24)  # modelopt's "treat as zero" threshold
 
 # The node's scale inputs, in order (after the mask), and the quantizer each comes from (module path within the
-# WindowAttention block). Keep in sync with function.SCALE_INPUTS.
+# WindowAttention block). Keep in sync with edge_swin.op_contract.SCALE_INPUTS.
 BLOCK_QUANTIZERS: tuple[tuple[str, str, bool], ...] = (
     # (node input name, quantizer path inside the block, per-channel)
     ("qkv_x_scale", "qkv.input_quantizer", False),
@@ -136,13 +136,16 @@ def fake_quant(x: torch.Tensor, p: QParams) -> torch.Tensor:
     `fake_quantize_per_*_affine` decomposes into `*_cachemask`, which has no fake-tensor kernel under dynamic
     shapes (measured, torch 2.14.1). Eagerly it is `torch.fake_quantize_per_*_affine`, the same arithmetic.
     """
-    if x.dtype != torch.float32:
-        raise ExportError(f"INT8 export quantizes float32 tensors, got {x.dtype}")
+    if x.dtype not in (torch.float32, torch.float16):
+        raise ExportError(f"INT8 export quantizes float32 (or, in an FP16 graph, float16) tensors, got {x.dtype}")
     axis = None if p.axis is None else p.axis % x.ndim
     if axis is not None and x.shape[axis] != p.scale.numel():
         raise ExportError(f"per-channel scale has {p.scale.numel()} values, tensor {list(x.shape)} axis {axis}")
+    if x.dtype == torch.float16 and not torch.compiler.is_exporting():
+        return fake_quant(x.float(), p).half()
     if torch.compiler.is_exporting():
-        scale = p.scale.clone()
+        # An FP16 graph's Q/DQ takes an fp16 scale (QuantizeLinear-19: scale and x share their type).
+        scale = p.scale.clone().to(x.dtype)
         zp = torch.zeros(p.scale.shape, dtype=torch.int8)
         attrs = {} if axis is None else {"axis": axis}
         q = torch.onnx.ops.symbolic("QuantizeLinear", [x, scale, zp], attrs=attrs, dtype=torch.int8,
