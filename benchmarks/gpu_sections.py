@@ -189,16 +189,20 @@ def kernels(ctx: SuiteContext) -> SectionResult:
 # ------------------------------------------------------------------------------------------------ nodes
 
 def manifest_io(kernels_dir: Path) -> dict[str, str]:
-    """{"fp16": io, "int8": io}: the io of each mode's node as the kernel manifest compiled it (e.g. int8: "fp32"
-    for fp32 io, "fp16" once the INT8 node takes fp16). A mode with several io is given its first."""
+    """{"fp16": io, "int8": io}: the io of each mode's node as the kernel manifest compiled it. An INT8 node needs
+    its attention and its qkv_linear (swin_qkv_int8) kernel in that io; where several io are built, fp16 is taken
+    (the FP16+INT8 engine's node, harness int8Mode 2), else the first found."""
     data = json.loads((kernels_dir / "manifest.json").read_text())
     found: dict[str, list[str]] = {}
+    qkv_int8 = {e["io"] for e in data["kernels"] if e.get("family") == "qkv_linear" and e.get("mode") == "int8"}
     for entry in data["kernels"]:
         if entry.get("family") == "window_attention":
+            if entry["mode"] == "int8" and qkv_int8 and entry["io"] not in qkv_int8:
+                continue
             found.setdefault(entry["mode"], [])
             if entry["io"] not in found[entry["mode"]]:
                 found[entry["mode"]].append(entry["io"])
-    return {mode: ios[0] for mode, ios in found.items()}
+    return {mode: "fp16" if "fp16" in ios else ios[0] for mode, ios in found.items() if ios}
 
 
 def synthetic_node(stage: int, batch: int, shifted: bool, int8: bool, io, device):
@@ -342,11 +346,13 @@ def _bench(fn) -> float:
 
 
 def _launch_times(stage: int, batch: int, mode: str, io: str, device: str = "cuda", bench=None) -> dict:
-    """Per-launch ms of one SW-MSA node through the JIT kernels, their NaN-filled output allocation subtracted.
+    """Per-launch ms of one SW-MSA node through the JIT kernels, their output allocation subtracted. The INT8
+    node's launches are the plugin's: swin_qkv_int8 (io x -> int8 q/k/v), the int8 attention (int8 out, quantized
+    with the proj input's scale), swin_linear_int8 on that int8 out (-> io y).
     (device, bench: a CPU test drives it through Triton's interpreter with a stand-in timer.)"""
     import torch
 
-    from edge_swin.plugins.kernels.linear import linear
+    from edge_swin.plugins.kernels.linear import linear, qkv_int8
     from edge_swin.plugins.kernels.window_attention import window_attention
 
     bench = bench or _bench
@@ -356,16 +362,24 @@ def _launch_times(stage: int, batch: int, mode: str, io: str, device: str = "cud
     s = a["int8_scales"] or [None] * 8
     B, H, W, C = x.shape
     x2 = x.reshape(B * H * W, C)
-    lin_kw = lambda i: {} if mode == "fp16" else {"x_scale": s[i], "w_scale": s[i + 1]}  # noqa: E731
-    qkv = linear(x2, qkv_w, qkv_b, mode=mode, **lin_kw(0))
+    if mode == "fp16":
+        qkv_launch = lambda: linear(x2, qkv_w, qkv_b, mode=mode)  # noqa: E731
+        proj_launch = lambda: linear(out, proj_w, proj_b, mode=mode)  # noqa: E731
+    else:
+        qkv_launch = lambda: qkv_int8(x2, qkv_w, qkv_b, x_scale=s[0], w_scale=s[1], q_scale=s[2],  # noqa: E731
+                                      k_scale=s[3], v_scale=s[5], scale=a["scale"])
+        proj_launch = lambda: linear(out, proj_w, proj_b, mode=mode, x_scale=s[6], w_scale=s[7])  # noqa: E731
+    qkv = qkv_launch()
     attention = lambda: window_attention(qkv, qkv_b, bias, mask, H=H, W=W, shift=a["shift_size"], C=C,  # noqa: E731
-                                         scale=a["scale"], mode=mode, scales=None if mode == "fp16" else s[2:6])
+                                         scale=a["scale"], mode=mode,
+                                         scales=None if mode == "fp16" else [*s[2:6], s[6]])
     out = attention().reshape(B * H * W, C)
-    fill = {n: bench(lambda n=n: torch.full((B * H * W, n), float("nan"), dtype=qkv.dtype, device=device))
-            for n in (3 * C, C)}
-    return {"qkv_linear_ms": bench(lambda: linear(x2, qkv_w, qkv_b, mode=mode, **lin_kw(0))) - fill[3 * C],
-            "attention_ms": bench(attention) - fill[C],
-            "proj_linear_ms": bench(lambda: linear(out, proj_w, proj_b, mode=mode, **lin_kw(6))) - fill[C]}
+    # what each launcher allocates before its launch: qkv and out in their own dtype (int8 for the INT8 node), y io
+    fill = {(n, t): bench(lambda n=n, t=t: torch.full((B * H * W, n), 0, dtype=t, device=device))
+            for n, t in ((3 * C, qkv.dtype), (C, out.dtype), (C, dtype))}
+    return {"qkv_linear_ms": bench(qkv_launch) - fill[(3 * C, qkv.dtype)],
+            "attention_ms": bench(attention) - fill[(C, out.dtype)],
+            "proj_linear_ms": bench(proj_launch) - fill[(C, dtype)]}
 
 
 @section("breakdown", "per launch (qkv linear, attention, proj) vs cuBLAS FP16 and the memory floor")
@@ -389,7 +403,7 @@ def breakdown(ctx: SuiteContext) -> SectionResult:
             del a
             for mode in ("fp16", "int8"):
                 try:
-                    row[mode] = _launch_times(stage, batch, mode, ios.get(mode, "fp16" if mode == "fp16" else "fp32"))
+                    row[mode] = _launch_times(stage, batch, mode, ios.get(mode, "fp16"))
                 except Exception as e:  # noqa: BLE001 - e.g. a kernel API in flux: that mode's cells say why
                     row[mode] = f"{NOT_AVAILABLE}: {type(e).__name__}: {str(e)[:300]}"
             row["floor_ms"] = {k: memory_floor_ms(M, C, b, bandwidth) for k, b in NODE_BYTES.items()}

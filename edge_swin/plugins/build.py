@@ -47,7 +47,8 @@ from pathlib import Path
 ALL_ARCHS = (75, 80, 86, 87, 89, 90)
 DEFAULT_OUT = Path("build/plugins")
 # KernelVariant fields -> the C++ enumerators of csrc/embedded_kernels.h (README "Embedded kernel table")
-CPP_FAMILY = {"linear": "KernelFamily::kLinear", "window_attention": "KernelFamily::kWindowAttention"}
+CPP_FAMILY = {"linear": "KernelFamily::kLinear", "window_attention": "KernelFamily::kWindowAttention",
+              "qkv_linear": "KernelFamily::kQkvLinear"}
 CPP_MODE = {"fp16": "KernelMode::kFP16", "int8": "KernelMode::kINT8"}
 CPP_IO = {"fp32": "IoType::kFLOAT", "fp16": "IoType::kHALF"}
 # (t + 1.5 * 2**23) - 1.5 * 2**23 in PTX: an add of +1.5 * 2**23, then an add of -1.5 * 2**23 or a sub of +1.5 * 2**23
@@ -66,6 +67,7 @@ class Cubin:
     image: bytes
     ptx: str
     shared: int
+    num_warps: int
     constexprs: dict
     compile_seconds: float
     elf_arch: str = ""
@@ -133,7 +135,7 @@ def compile_variant(module_name: str, variant, sm: int) -> Cubin:
     start = time.perf_counter()
     try:
         kernel = triton.compile(source, target=GPUTarget("cuda", sm, 32),
-                                options={"num_warps": variant.num_warps, "num_stages": variant.num_stages})
+                                options={"num_warps": variant.num_warps_for(sm), "num_stages": variant.num_stages})
     except Exception as exc:
         raise BuildError(f"{variant.name} for sm_{sm} failed to compile: {type(exc).__name__}: "
                          f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}") from exc
@@ -141,6 +143,7 @@ def compile_variant(module_name: str, variant, sm: int) -> Cubin:
     if kernel.metadata.name != variant.kernel:
         raise BuildError(f"{variant.name} sm_{sm}: cubin symbol {kernel.metadata.name!r} != {variant.kernel!r}")
     return Cubin(variant=variant, sm=sm, image=kernel.asm["cubin"], ptx=kernel.asm["ptx"],
+                 num_warps=variant.num_warps_for(sm),
                  shared=int(kernel.metadata.shared), constexprs=constexprs, compile_seconds=seconds)
 
 
@@ -208,8 +211,8 @@ def manifest(cubins: list[Cubin], archs, release: bool, skipped: dict, tools: di
         entry = c.variant.to_json()
         entry.update({
             "module": modules[c.variant.name], "sm": c.sm, "arch": c.elf_arch, "file": f"kernels/{c.file_name}",
-            "symbol": c.variant.kernel, "num_warps": c.variant.num_warps, "num_stages": c.variant.num_stages,
-            "threads": c.variant.num_warps * 32, "shared": c.shared, "registers": c.registers, "stack": c.stack,
+            "symbol": c.variant.kernel, "num_warps": c.num_warps, "num_stages": c.variant.num_stages,
+            "threads": c.num_warps * 32, "shared": c.shared, "registers": c.registers, "stack": c.stack,
             "spill_stores": c.spill_stores, "spill_loads": c.spill_loads,
             "spills": int(c.stack > 0 or c.spill_stores > 0 or c.spill_loads > 0), "constexprs": c.constexprs,
             "block": list(c.tile), "size": len(c.image), "sha256": hashlib.sha256(c.image).hexdigest(),
@@ -260,7 +263,7 @@ def embedded_kernels_cpp(cubins: list[Cubin]) -> str:
         v = c.variant
         bm, bn, bk = c.tile
         out.append(f"    {{{CPP_FAMILY[v.family]}, {CPP_MODE[v.mode]}, {CPP_IO[v.io]}, {c.sm}, {v.window[0]}, "
-                   f"{v.window[1]}, {v.shifted}, \"{v.kernel}\", {v.num_warps}, {c.shared}, {bm}, {bn}, {bk}, "
+                   f"{v.window[1]}, {v.shifted}, \"{v.kernel}\", {c.num_warps}, {c.shared}, {bm}, {bn}, {bk}, "
                    f"kImage{i}, sizeof(kImage{i}) - 1}},  // {v.name}")
     out += ["};", "", "size_t const kNumEmbeddedKernels = sizeof(kEmbeddedKernels) / sizeof(kEmbeddedKernels[0]);",
             "", "}  // namespace edge_swin", ""]

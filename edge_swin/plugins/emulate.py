@@ -6,6 +6,11 @@
     2. swin_window_attention  qkv -> out [B, H, W, C]  (roll, pad, partition, bias/mask, inverse roll)
     3. swin_linear            out @ proj_w^T + proj_b          -> y [B, H, W, C]
 
+FP16 node: the workspaces are fp16. INT8 node (DESIGN "Bytes decide the speed"): 1. is swin_qkv_int8, which
+quantizes in its epilogue and writes int8 q (pre-scaled by `scale`), k and v with the node's q/k/v scales;
+2. reads them and writes its output int8, quantized with the proj input scale; 3. (swin_linear_int8) reads
+that and writes y in the io type. Workspace per token: 3C + C bytes (fp16: twice that).
+
 with the node's inputs as they come (function.py's order) and its attributes as keywords. The
 kernels are the Triton ones of `edge_swin.plugins.kernels`, JIT-compiled on a GPU or run by Triton's
 interpreter on CPU tensors (TRITON_INTERPRET=1 set before they are imported). So a comparison of
@@ -13,7 +18,8 @@ interpreter on CPU tensors (TRITON_INTERPRET=1 set before they are imported). So
 INT8 arithmetic) without TensorRT, and on a GPU without the C++ plugin.
 
 Mode: FP16 for 7-input nodes (the kernels take fp16 or fp32 io; the FP16 export's is fp16), INT8 when
-the eight scales are given (io fp32: the INT8 export is an FP32 graph with Q/DQ).
+the eight scales are given, with x's io: fp16 (an FP16+INT8 engine, or an INT8 export with an FP16 graph)
+or fp32 (an FP32 graph with Q/DQ, which strongly typed TensorRT keeps in fp32). Scales are fp32 always.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ import copy
 import torch
 
 from edge_swin.op_contract import SCALE_INPUTS
-from edge_swin.plugins.kernels.linear import linear
+from edge_swin.plugins.kernels.linear import linear, qkv_int8
 from edge_swin.plugins.kernels.window_attention import (
     HEAD_DIM,
     WINDOWS,
@@ -51,9 +57,15 @@ def run_node(x: torch.Tensor, qkv_w: torch.Tensor, qkv_b: torch.Tensor, proj_w: 
     s = [None] * NUM_SCALES if int8_scales is None else list(int8_scales)
     shifted = any(shift)
 
-    qkv = linear(x.reshape(B * H * W, C), qkv_w, qkv_b, mode=mode, x_scale=s[0], w_scale=s[1])
+    tokens = x.reshape(B * H * W, C)
+    if mode == "int8":
+        qkv = qkv_int8(tokens, qkv_w, qkv_b, x_scale=s[0], w_scale=s[1], q_scale=s[2], k_scale=s[3],
+                       v_scale=s[5], scale=scale)
+    else:
+        qkv = linear(tokens, qkv_w, qkv_b, mode=mode)
+    # int8: (q, k, p, v) and the proj input's scale, with which the attention quantizes its output
     out = window_attention(qkv, qkv_b, rel_bias, mask if shifted else None, H=H, W=W, shift=shift, C=C,
-                           scale=scale, mode=mode, scales=None if int8_scales is None else s[2:6])
+                           scale=scale, mode=mode, scales=None if int8_scales is None else [*s[2:6], s[6]])
     y = linear(out.reshape(B * H * W, C), proj_w, proj_b, mode=mode, x_scale=s[6], w_scale=s[7])
     return y.reshape(B, H, W, C)
 
@@ -64,8 +76,8 @@ def node_inputs_of(module, x: torch.Tensor, io: torch.dtype | None = None) -> tu
     Built by the exporter's own `node_inputs`, so the emulation gets exactly what the ONNX node gets: for a
     quantized block the weights quantize-dequantized per output channel and the eight scales of
     `edge_swin.export.qdq.block_scales` (ExportError if one is off or uncalibrated).
-    io: the node's tensor dtype; default fp16 (FP16 export) for a float module, fp32 (INT8 export) for a
-    quantized one.
+    io: the node's tensor dtype (inputs 0-6; the scales stay fp32); default fp16 (FP16 export) for a float
+    module, fp32 (INT8 export of an FP32 graph) for a quantized one; fp16 for an INT8 node in an FP16 graph.
     """
     from edge_swin.export.qdq import block_scales, is_quantized_model
     from edge_swin.export.symbolic import node_attributes, node_inputs

@@ -29,11 +29,13 @@ from edge_swin.plugins import library
 
 HARNESS_NAME = "libedge_swin_node_harness.so"
 HARNESS_TARGET = "edge_swin_node_harness"
-ABI_VERSION = 1  # csrc/node_c_api.cpp kHarnessAbiVersion
+ABI_VERSION = 2  # csrc/node_c_api.cpp kHarnessAbiVersion
 DEFAULT_OUT = Path("build/plugins")  # as python -m edge_swin.plugins.build
 DEFAULT_KERNELS = DEFAULT_OUT / "embedded_kernels.cpp"
 INPUT_NAMES = INT8_INPUTS  # the node's inputs in order (edge_swin.op_contract); FP16 nodes have the first 7
 FP16_INPUTS = len(INPUTS)
+# The C API's int8Mode: the node kind. True / False still mean an INT8 node with fp32 io / an FP16 node.
+FP16_NODE, INT8_NODE_FP32_IO, INT8_NODE_FP16_IO = 0, 1, 2
 ERROR_BYTES = 4096
 BUILD_HINT = ("build it with `python -m edge_swin.plugins.build --arch <sm>` then `python -m edge_swin.plugins.harness` "
               "(or edge_swin.plugins.harness.build_harness)")
@@ -157,19 +159,22 @@ class NodeHarness:
     def abi_version(self) -> int:
         return int(self._abi())
 
-    def workspace_bytes(self, batch: int, height: int, width: int, channels: int, int8: bool) -> int:
+    def workspace_bytes(self, batch: int, height: int, width: int, channels: int, int8: int) -> int:
+        """int8: the node kind (FP16_NODE, INT8_NODE_FP32_IO, INT8_NODE_FP16_IO; a bool means 0 or 1)."""
         return int(self._workspace(batch, height, width, channels, int(int8)))
 
-    def kernel_sm(self, int8: bool, window, shifted: bool, device_sm: int) -> tuple[int, str]:
-        """(SM of the attention cubin the launcher would load on a `device_sm` GPU, or 0; the reason when 0)."""
+    def kernel_sm(self, int8: int, window, shifted: bool, device_sm: int) -> tuple[int, str]:
+        """(SM of the attention cubin the launcher would load on a `device_sm` GPU, or 0; the reason when 0: also
+        when the node's qkv or proj linear has no cubin there). int8: the node kind, as in workspace_bytes."""
         err = ctypes.create_string_buffer(ERROR_BYTES)
         sm = self._kernel_sm(int(int8), int(window[0]), int(window[1]), int(bool(shifted)), int(device_sm), err,
                              ERROR_BYTES)
         return int(sm), err.value.decode(errors="replace")
 
-    def run(self, *, num_heads: int, window, shift, scale: float, int8: bool, shape, pointers, output: int,
+    def run(self, *, num_heads: int, window, shift, scale: float, int8: int, shape, pointers, output: int,
             workspace: int, stream: int) -> tuple[int, str]:
-        """edge_swin_node_run with raw device addresses: (status, error text). Asynchronous on `stream`."""
+        """edge_swin_node_run with raw device addresses: (status, error text). Asynchronous on `stream`.
+        int8: the node kind, as in workspace_bytes."""
         err = ctypes.create_string_buffer(ERROR_BYTES)
         array = (ctypes.c_void_p * max(len(pointers), 1))(*pointers)
         b, h, w, c = (int(v) for v in shape)
@@ -260,8 +265,10 @@ class NodeLaunch:
         if len(tensors) != FP16_INPUTS or (self.int8 and len(scales) != len(INT8_INPUTS) - FP16_INPUTS):
             raise HarnessError(f"{len(tensors)} tensors and {0 if scales is None else len(scales)} scales: a node "
                                f"has {FP16_INPUTS} tensors and, for INT8, {len(INT8_INPUTS) - FP16_INPUTS} scales")
-        io = torch.float32 if self.int8 else torch.float16  # the shipped (mode, io) pairs, README "Variants"
         x = tensors[0]
+        # README "Variants": an FP16 node has fp16 tensors; an INT8 node fp16 or fp32 ones (x's), fp32 scales
+        io = x.dtype if self.int8 and x.dtype in (torch.float16, torch.float32) else torch.float16
+        self.kind = FP16_NODE if not self.int8 else INT8_NODE_FP32_IO if io == torch.float32 else INT8_NODE_FP16_IO
         if not x.is_cuda:
             raise HarnessError(f"x is on {x.device}: put the node's inputs on a CUDA device")
         self.device = x.device
@@ -270,15 +277,16 @@ class NodeLaunch:
         wrong += [f"{INPUT_NAMES[FP16_INPUTS + i]} {s.dtype} on {s.device}" for i, s in enumerate(scales or ())
                   if s.dtype != torch.float32 or s.device != self.device]
         if wrong:
-            raise HarnessError(f"an {'INT8' if self.int8 else 'FP16'} node takes {io} tensors (and fp32 scales) on "
-                               f"{self.device}; got {', '.join(wrong)}")
+            raise HarnessError(f"an {'INT8' if self.int8 else 'FP16'} node takes "
+                               f"{'float16 or float32 (x decides)' if self.int8 else io} tensors (and fp32 scales) "
+                               f"on {self.device}; got {', '.join(wrong)}")
         problems = _check_inputs(tensors, scales, self.num_heads, self.window, self.shift)
         if problems:
             raise HarnessError("node inputs do not match its attributes: " + "; ".join(problems))
 
         major, minor = torch.cuda.get_device_capability(self.device)
         self.device_sm = major * 10 + minor
-        self.cubin_sm, why = self.harness.kernel_sm(self.int8, self.window, any(self.shift), self.device_sm)
+        self.cubin_sm, why = self.harness.kernel_sm(self.kind, self.window, any(self.shift), self.device_sm)
         if self.cubin_sm == 0:
             raise HarnessError(f"{self.harness.path}: {why}")
 
@@ -290,7 +298,7 @@ class NodeLaunch:
         self.shape = tuple(int(v) for v in x.shape)
         with torch.cuda.device(self.device):
             self.y = torch.full(self.shape, float("nan"), dtype=io, device=self.device)
-            nbytes = self.harness.workspace_bytes(*self.shape, self.int8)
+            nbytes = self.harness.workspace_bytes(*self.shape, self.kind)
             self.workspace = torch.empty(max(nbytes, 1), dtype=torch.uint8, device=self.device)
 
     def __call__(self):
@@ -299,7 +307,7 @@ class NodeLaunch:
         with torch.cuda.device(self.device):  # the device's primary context current on this thread
             stream = torch.cuda.current_stream(self.device)
             status, error = self.harness.run(
-                num_heads=self.num_heads, window=self.window, shift=self.shift, scale=self.scale, int8=self.int8,
+                num_heads=self.num_heads, window=self.window, shift=self.shift, scale=self.scale, int8=self.kind,
                 shape=self.shape, pointers=[t.data_ptr() for t in self.inputs], output=self.y.data_ptr(),
                 workspace=self.workspace.data_ptr(), stream=stream.cuda_stream)
         if status != 0:
@@ -319,11 +327,11 @@ def run_node_inputs(tensors, attrs: dict, harness: NodeHarness | None = None):
 
 def run_node_on_gpu(module, x, *, harness: NodeHarness | None = None, io=None, device=None):
     """`module`'s forward (WindowAttention: FP16 node; calibrated QuantWindowAttention: INT8 node) as one plugin node
-    through the harness: y [B, H, W, C] on the GPU, fp16 (FP16 node) or fp32 (INT8 node). Compare with `module(x)`.
+    through the harness: y [B, H, W, C] on the GPU, of the node's io dtype. Compare with `module(x)`.
 
     x may be on the CPU; the node's inputs go to `device` (default: x's CUDA device, else the current one).
-    io: the node's tensor dtype (default fp16 for a float module, fp32 for a quantized one; the harness has only
-    those two pairs).
+    io: the node's tensor dtype (default fp16 for a float module, fp32 for a quantized one; an INT8 node also
+    runs with fp16, as in an FP16+INT8 engine).
     """
     torch = require_cuda()
     from edge_swin.plugins.emulate import node_inputs_of

@@ -160,11 +160,12 @@ def compiled_kernels(windows, sms, cuda: str | None = None) -> Kernels:
 
 
 def _complete(out: Path, windows: list[tuple[int, int]], sms: list[int], left_out: dict[int, str]) -> Kernels:
-    """The SMs with every kernel these windows need: a variant may not be built for some SM (12x12 attention
-    on sm_75 spills at every tile), and such an SM must not be claimed as covered."""
+    """The SMs with every kernel these windows need (the linear, the INT8 node's qkv_linear, the windows'
+    attention): a variant may not be built for some SM (12x12 attention on sm_75 spills at every tile), and such
+    an SM must not be claimed as covered."""
     have = {(e.get("family"), tuple(e["window"]) if e.get("family") == "window_attention" else None, e.get("sm"))
             for e in read_manifest(out)}
-    need = [("linear", None), *(("window_attention", tuple(w)) for w in windows)]
+    need = [("linear", None), ("qkv_linear", None), *(("window_attention", tuple(w)) for w in windows)]
     covered = [sm for sm in sms if all((f, w, sm) in have for f, w in need)]
     for sm in sms:
         if sm not in covered:

@@ -6,8 +6,10 @@
 // `select` links kernel_table.cpp with a stub table and prints which cubin each device SM would get.
 // `roundtrip` dlopens the library, takes its creator from getCreators (through the vtables only, as TensorRT
 // does), creates a plugin from a node's fields, serialises it, recreates it for the runtime phase from the
-// serialised fields, and calls enqueue with aligned fake pointers: on a machine without a GPU driver (or
-// without a current CUDA context) it must return non-zero and log why, never touching the pointers.
+// serialised fields, asks supportsFormatCombination about each node kind's io (one line a question), and, for
+// an FP16 node and INT8 nodes with fp32 and fp16 io, calls onShapeChange (as TensorRT does before the first
+// enqueue) then enqueue with aligned fake pointers: on a machine without a GPU driver (or without a current
+// CUDA context) it must return non-zero and log why, never touching the pointers.
 #include "kernel_table.h"
 
 #include <NvInferRuntime.h>
@@ -114,27 +116,81 @@ int roundtrip(char const* path)
     IPluginV3* restored = creator->createPlugin("node0", saved, TensorRTPhase::kRUNTIME);
     std::printf("runtime %s\n", restored ? metadata(restored).c_str() : "null");
 
-    // enqueue: an FP16 node, x [1, 14, 14, 96]; pointers aligned and fake (must never be dereferenced here).
-    std::vector<PluginTensorDesc> desc(7);
-    for (auto& d : desc)
+    // The tensors of a 7x7 SW-MSA node on x [1, 14, 14, 96] (3 heads, 2 x 2 windows): 7 inputs, 15 for INT8.
+    auto node = [](int32_t nbInputs, DataType io) {
+        std::vector<std::vector<int64_t>> const shapes = {{1, 14, 14, 96}, {288, 96}, {288}, {96, 96}, {96},
+            {3, 49, 49}, {4, 49, 49}, {}, {288}, {}, {}, {}, {}, {}, {96}};
+        std::vector<PluginTensorDesc> desc(nbInputs + 1);
+        for (int32_t i = 0; i <= nbInputs; ++i)
+        {
+            std::vector<int64_t> const& shape = shapes[i == nbInputs ? 0 : i]; // the output: x's shape
+            PluginTensorDesc& d = desc[i];
+            d.type = i >= 7 && i < nbInputs ? DataType::kFLOAT : io; // INT8 scales are FLOAT
+            d.format = TensorFormat::kLINEAR;
+            d.scale = 1.F;
+            d.dims.nbDims = static_cast<int32_t>(shape.size());
+            for (size_t k = 0; k < shape.size(); ++k)
+            {
+                d.dims.d[k] = shape[k];
+            }
+        }
+        return desc;
+    };
+
+    // Formats: which io each node kind offers (x's type decides the others; scales FLOAT).
+    auto* buildCap = static_cast<IPluginV3OneBuild*>(built->getCapabilityInterface(PluginCapabilityType::kBUILD));
+    struct Question
     {
-        d.type = DataType::kHALF;
-        d.format = TensorFormat::kLINEAR;
-        d.scale = 1.F;
-        d.dims.nbDims = 1;
-        d.dims.d[0] = 1;
+        char const* what;
+        int32_t nbInputs;
+        DataType x;
+        int32_t pos;
+        DataType type;
+    };
+    Question const questions[] = {{"fp16_node_x_half", 7, DataType::kHALF, 0, DataType::kHALF},
+        {"fp16_node_x_float", 7, DataType::kFLOAT, 0, DataType::kFLOAT},
+        {"int8_node_x_half", 15, DataType::kHALF, 0, DataType::kHALF},
+        {"int8_node_x_float", 15, DataType::kFLOAT, 0, DataType::kFLOAT},
+        {"int8_node_x_int8", 15, DataType::kINT8, 0, DataType::kINT8},
+        {"int8_half_weight_half", 15, DataType::kHALF, 1, DataType::kHALF},
+        {"int8_half_weight_float", 15, DataType::kHALF, 1, DataType::kFLOAT},
+        {"int8_half_scale_float", 15, DataType::kHALF, 9, DataType::kFLOAT},
+        {"int8_half_scale_half", 15, DataType::kHALF, 9, DataType::kHALF},
+        {"int8_half_y_half", 15, DataType::kHALF, 15, DataType::kHALF},
+        {"int8_half_y_float", 15, DataType::kHALF, 15, DataType::kFLOAT},
+        {"int8_float_y_float", 15, DataType::kFLOAT, 15, DataType::kFLOAT}};
+    for (Question const& q : questions)
+    {
+        std::vector<PluginTensorDesc> desc = node(q.nbInputs, q.x);
+        std::vector<DynamicPluginTensorDesc> dyn(desc.size());
+        for (size_t i = 0; i < desc.size(); ++i)
+        {
+            dyn[i].desc = desc[i];
+            dyn[i].min = dyn[i].max = dyn[i].opt = desc[i].dims;
+        }
+        dyn[q.pos].desc.type = q.type;
+        bool const ok = buildCap->supportsFormatCombination(q.pos, dyn.data(), q.nbInputs, 1);
+        std::printf("format_%s %d\n", q.what, ok ? 1 : 0);
     }
-    desc[0].dims.nbDims = 4;
-    desc[0].dims.d[0] = 1;
-    desc[0].dims.d[1] = 14;
-    desc[0].dims.d[2] = 14;
-    desc[0].dims.d[3] = 96;
-    std::vector<void const*> inputs(7, reinterpret_cast<void const*>(0x100000));
-    void* outputs[1] = {reinterpret_cast<void*>(0x200000)};
+
     auto* rt = static_cast<IPluginV3OneRuntime*>(restored->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
-    int32_t status = rt->enqueue(desc.data(), desc.data(), inputs.data(), outputs, reinterpret_cast<void*>(0x300000),
-        nullptr);
-    std::printf("enqueue %d\n", status);
+    struct Kind
+    {
+        char const* name;
+        int32_t nbInputs;
+        DataType io;
+    };
+    for (Kind const& kind : {Kind{"fp16", 7, DataType::kHALF}, Kind{"int8_fp32io", 15, DataType::kFLOAT},
+             Kind{"int8_fp16io", 15, DataType::kHALF}})
+    {
+        std::vector<PluginTensorDesc> desc = node(kind.nbInputs, kind.io);
+        std::vector<void const*> inputs(kind.nbInputs, reinterpret_cast<void const*>(0x100000));
+        void* outputs[1] = {reinterpret_cast<void*>(0x200000)};
+        int32_t const shaped = rt->onShapeChange(desc.data(), kind.nbInputs, &desc[kind.nbInputs], 1);
+        int32_t const status = rt->enqueue(desc.data(), &desc[kind.nbInputs], inputs.data(), outputs,
+            reinterpret_cast<void*>(0x300000), nullptr);
+        std::printf("enqueue_%s %d %d\n", kind.name, shaped, status);
+    }
 
     delete built;
     delete built64;

@@ -11,7 +11,7 @@ from pathlib import Path
 WINDOWS = ((4, 4), (7, 7), (12, 12))
 SMS = (75, 80, 86, 87, 89, 90)
 # (mode, io) shipped per README "Variants"; C++ enum spellings
-MODES = (("kFP16", "kHALF"), ("kINT8", "kFLOAT"))
+MODES = (("kFP16", "kHALF"), ("kINT8", "kHALF"), ("kINT8", "kFLOAT"))
 
 
 def write_stub_table(path: str | Path, windows=WINDOWS, sms=SMS) -> Path:
@@ -21,7 +21,10 @@ def write_stub_table(path: str | Path, windows=WINDOWS, sms=SMS) -> Path:
         mode_name = "fp16" if mode == "kFP16" else "int8"
         for sm in sms:
             rows.append(f'    {{KernelFamily::kLinear, KernelMode::{mode}, IoType::{io}, {sm}, 0, 0, 0, '
-                        f'"swin_linear_{mode_name}", 4, 0, 64, 64, 32, nullptr, 0}},')
+                        f'"swin_linear_{mode_name}", 8, 0, 64, 32, 128, nullptr, 0}},')
+            if mode == "kINT8":  # the INT8 node's qkv projection (int8 q/k/v out)
+                rows.append(f'    {{KernelFamily::kQkvLinear, KernelMode::{mode}, IoType::{io}, {sm}, 0, 0, 0, '
+                            f'"swin_qkv_int8", 8, 0, 64, 32, 128, nullptr, 0}},')
             for wh, ww in windows:
                 block_n = 1 << (wh * ww - 1).bit_length()
                 for shifted in (0, 1):

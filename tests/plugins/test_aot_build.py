@@ -23,7 +23,8 @@ from edge_swin.plugins import build as B
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = ROOT / "edge_swin" / "plugins" / "csrc" / "embedded_kernels.h"
-VARIANT = "window_attention_int8_fp32io_w7x7_shifted"  # int8: also exercises the sm_75 route and the RNE check
+# int8 (fp16 io: built for every SM): also exercises the sm_75 route and the RNE check
+VARIANT = "window_attention_int8_fp16io_w7x7_shifted"
 GXX = shutil.which("g++")
 
 
@@ -78,7 +79,7 @@ def test_manifest_records_resources_and_no_spills(built):
         assert k["name"] == VARIANT and k["symbol"] == "swin_window_attention_int8"
         assert 0 < k["registers"] <= 255 and k["stack"] == 0 and k["spills"] == 0 and k["spill_stores"] == 0
         assert k["num_warps"] == 4 and k["shared"] > 0
-        assert k["window"] == [7, 7] and k["shifted"] == 1 and (k["mode"], k["io"]) == ("int8", "fp32")
+        assert k["window"] == [7, 7] and k["shifted"] == 1 and (k["mode"], k["io"]) == ("int8", "fp16")
         assert k["constexprs"]["INT8_DOT"] == (0 if k["sm"] == 75 else 1)
         assert k["block"] == [k["constexprs"]["BLOCK_M"], 64, 0]
         assert k["constexprs"]["BLOCK_M"] == (16 if k["sm"] == 75 else 64)
@@ -121,7 +122,7 @@ def test_embedded_table_compiles_and_holds_the_cubins(built, tmp_path):
         checksum = 0
         for byte in image:
             checksum = (checksum * 31 + byte) & 0xFFFFFFFF
-        expected = [1, 1, 0, k["sm"], 7, 7, 1, k["symbol"], k["num_warps"], k["shared"], *k["block"], len(image),
+        expected = [1, 1, 1, k["sm"], 7, 7, 1, k["symbol"], k["num_warps"], k["shared"], *k["block"], len(image),
                     checksum]
         assert row.split() == [str(x) for x in expected]
 
@@ -166,7 +167,7 @@ def test_missing_kernel_module_is_skipped_with_a_warning(monkeypatch):
     with pytest.warns(UserWarning, match="not_written_yet"):
         variants, skipped = B.collect_variants(modules)
     assert list(skipped) == ["edge_swin.plugins.kernels.not_written_yet"]
-    assert len(variants) == 12 and all(m == modules[0] for m, _ in variants)
+    assert len(variants) == 18 and all(m == modules[0] for m, _ in variants)
 
 
 def test_unknown_arch_is_refused(tmp_path):
@@ -178,7 +179,10 @@ def test_unknown_arch_is_refused(tmp_path):
 def test_full_release_build(tmp_path):
     """The release artifact itself: every variant for every SM compiles without a spill (~70 s on 2 cores).
 
-    What is not built is exactly what the README says: the 12x12 attention for sm_75."""
+    What is not built is exactly what the README says: the 12x12 attention for sm_75, and the INT8 node's fp32-io
+    kernels for sm_87 (spec.INT8_FP32_IO_SMS). 18 attention variants (fp16; int8 with fp16 and with fp32 io;
+    3 windows x 2 shifts) and 5 linears (fp16; swin_qkv_int8 and swin_linear_int8 with int8 x, each for fp16
+    and fp32 io)."""
     out = tmp_path / "release"
     proc = _python("-m", "edge_swin.plugins.build", "--out", str(out), "--no-progress", timeout=1200)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -188,5 +192,11 @@ def test_full_release_build(tmp_path):
     built_for = {(k["name"], k["sm"]) for k in kernels}
     names = {k["name"] for k in kernels}
     missing = {(n, sm) for n in names for sm in (75, 80, 86, 87, 89, 90)} - built_for
-    assert missing == {(n, 75) for n in names if "w12x12" in n} and len(missing) == 4
-    assert len(names) == 14 and len(kernels) == 14 * 6 - 4
+    fp32io_int8 = {n for n in names if "int8_fp32io" in n}
+    assert missing == {(n, 75) for n in names if "w12x12" in n} | {(n, 87) for n in fp32io_int8}
+    assert len(fp32io_int8) == 8 and len(missing) == 6 + 8
+    assert len(names) == 23 and len(kernels) == 23 * 6 - 14
+    linears = [k for k in kernels if k["family"] != "window_attention"]
+    # the per-SM tiles of kernels/linear.py TILES reached the table (8 warps; 128 rows on sm_90 for wgmma)
+    assert {(k["sm"], tuple(k["block"]), k["num_warps"]) for k in linears} >= {(90, (128, 32, 128), 8),
+                                                                               (80, (64, 32, 128), 8)}

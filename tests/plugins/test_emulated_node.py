@@ -5,7 +5,8 @@ FP16 (the FP16 export's node: fp16 io, fp16 weights): relative error max |y - re
 against the float module in float64 on the same fp16 input. What remains is fp16 rounding: weights,
 the qkv and attention workspaces and y are fp16 (measured 0.7e-3 .. 1.0e-3).
 
-INT8 (the INT8 export's node: fp32 io, weights on the int8 grid, eight scales) against the modelopt
+INT8 (the INT8 export's node: fp32 io, or fp16 io as in an FP16+INT8 engine; weights on the int8 grid,
+eight fp32 scales; int8 q/k/v and attention-output workspaces) against the modelopt
 fake-quant module (QuantWindowAttention, max-calibrated). Both compute the same integers except where
 a value lands within float rounding of a rounding boundary: the module sums its qkv/proj matmuls in fp32
 (and runs torch's softmax), the kernels sum exactly in int32 and round once, so the two qkv results differ
@@ -39,8 +40,10 @@ from tests.plugins.node_checks import (
     BLOCKS,
     SWIN_T_STAGE1,
     assert_int8_close,
+    exact_for,
     int8_compare,
     rel_err,
+    rounded_to,
     seeded,
 )
 
@@ -135,12 +138,16 @@ def quant():
     return q
 
 
-def _int8_check(name, qblock, x, fp32_block):
-    y = run_module(qblock, x)
-    assert y.dtype == torch.float32 and not y.isnan().any(), "NaN poison left in y: a token was not written"
+def _int8_check(name, qblock, x, fp32_block, io=torch.float32):
+    """The INT8 node (int8 workspaces) with `io` tensors against the fake-quant module on the same io-rounded x and
+    parameters (fp16 io: otherwise the fp16 biases alone move ~10% of the tokens by a flip)."""
+    x = x.to(io).float()
+    y = run_module(qblock, x.to(io), io=io)
+    qblock, fp32_block = rounded_to(qblock, io), rounded_to(fp32_block, io)
+    assert y.dtype == io and not y.isnan().any(), "NaN poison left in y: a token was not written"
     with torch.no_grad():
-        c = int8_compare(y, qblock(x), fp32_block(x))
-    assert_int8_close(name, c)
+        c = int8_compare(y, qblock(x), fp32_block(x), exact_for(io))
+    assert_int8_close(f"{name} ({str(io).replace('torch.', '')} io)", c)
 
 
 @pytest.mark.parametrize("case", BLOCKS, ids=[c[0] for c in BLOCKS])
@@ -149,6 +156,15 @@ def test_int8_node_matches_fake_quant_module(quant, case):
     fp32 = make_block(dim=dim, heads=heads, feat=feat, window=window, shift=shift, seed=11)
     qblock = quant.quantize_block(copy.deepcopy(fp32), seeded((8, *feat, dim), seed=12))
     _int8_check(name, qblock, seeded((batch, *feat, dim), seed=13), fp32)
+
+
+@pytest.mark.parametrize("case", BLOCKS[1:3], ids=[c[0] for c in BLOCKS[1:3]])
+def test_int8_fp16_io_node_matches_fake_quant_module(quant, case):
+    """The INT8 node of an FP16+INT8 engine: fp16 x, weights, biases and y, fp32 scales, int8 workspaces."""
+    name, feat, window, shift, dim, heads, batch = case
+    fp32 = make_block(dim=dim, heads=heads, feat=feat, window=window, shift=shift, seed=11)
+    qblock = quant.quantize_block(copy.deepcopy(fp32), seeded((8, *feat, dim), seed=12))
+    _int8_check(name, qblock, seeded((batch, *feat, dim), seed=13), fp32, io=torch.float16)
 
 
 def test_int8_nano_model_blocks(quant, nano_blocks):
@@ -191,7 +207,7 @@ _GPU_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     from edge_swin.plugins.emulate import run_module
     from tests.export.helpers import make_block
-    from tests.plugins.node_checks import BLOCKS, SWIN_T_STAGE1, int8_compare
+    from tests.plugins.node_checks import BLOCKS, SWIN_T_STAGE1, EXACT_FP16_IO, int8_compare, rounded_to
     import edge_swin.quant as quant
     out = {}
     for name, feat, window, shift, dim, heads, batch in BLOCKS + [SWIN_T_STAGE1]:
@@ -207,8 +223,13 @@ _GPU_SCRIPT = textwrap.dedent("""
             qref = qblock(x)
             fp32_ref = block(x)
         y8 = run_module(qblock, x)
+        x16 = x.half().float()
+        with torch.no_grad():
+            qref16, fp32_ref16 = rounded_to(qblock, torch.float16)(x16), rounded_to(block, torch.float16)(x16)
+        y8h = run_module(qblock, x.half(), io=torch.float16)
         out[name] = {"fp16_rel": fp16, "int8": int8_compare(y8, qref, fp32_ref),
-                     "nan": bool(y.isnan().any() or y8.isnan().any())}
+                     "int8_fp16io": int8_compare(y8h, qref16, fp32_ref16, EXACT_FP16_IO),
+                     "nan": bool(y.isnan().any() or y8.isnan().any() or y8h.isnan().any())}
     print(json.dumps(out))
 """)
 
@@ -227,3 +248,4 @@ def test_gpu_jit_kernels_match_module():
         print(f"GPU {name}: fp16 rel err {r['fp16_rel']:.2e}")
         assert not r["nan"] and r["fp16_rel"] < 2e-3, name
         assert_int8_close(f"GPU {name}", r["int8"])
+        assert_int8_close(f"GPU {name} (fp16 io)", r["int8_fp16io"])

@@ -40,8 +40,10 @@ from tests.plugins.node_checks import (
     BLOCKS,
     SWIN_T_STAGE1,
     assert_int8_close,
+    exact_for,
     int8_compare,
     rel_err,
+    rounded_to,
     seeded,
 )
 
@@ -91,30 +93,33 @@ def test_harness_exports_only_its_c_api(stub_harness):
     assert stub_harness.abi_version() == hn.ABI_VERSION
 
 
-@pytest.mark.parametrize("int8", [False, True])
+@pytest.mark.parametrize("kind", [hn.FP16_NODE, hn.INT8_NODE_FP32_IO, hn.INT8_NODE_FP16_IO])
 @pytest.mark.parametrize("shape", [(1, 8, 8, 64), (2, 9, 11, 64), (8, 56, 56, 96), (3, 7, 7, 768)])
-def test_workspace_bytes_match_the_formula(stub_harness, shape, int8):
-    """kernel_launcher.h: qkv [tokens, 3C] then out [tokens, C] in the io type (fp16 / fp32), each 256-byte aligned."""
+def test_workspace_bytes_match_the_formula(stub_harness, shape, kind):
+    """kernel_launcher.h: qkv [tokens, 3C] then out [tokens, C], each 256-byte aligned: fp16 for an FP16 node, int8
+    for an INT8 node whatever its io (3C + C bytes a token; DESIGN "Bytes decide the speed")."""
     b, h, w, c = shape
-    tokens, elem = b * h * w, 4 if int8 else 2
-    assert stub_harness.workspace_bytes(*shape, int8) == align(tokens * 3 * c * elem) + align(tokens * c * elem)
+    tokens, elem = b * h * w, 2 if kind == hn.FP16_NODE else 1
+    assert stub_harness.workspace_bytes(*shape, kind) == align(tokens * 3 * c * elem) + align(tokens * c * elem)
 
 
 def test_workspace_bytes_refuses_nonsense(stub_harness):
     assert stub_harness.workspace_bytes(0, 8, 8, 64, False) == 0
-    assert stub_harness._workspace(1, 8, 8, 64, 2) == 0  # int8Mode must be 0 or 1
+    assert stub_harness._workspace(1, 8, 8, 64, 3) == 0  # int8Mode must be 0, 1 or 2
 
 
 def test_kernel_choice_per_sm(stub_harness):
     """A cubin for sm_XY serves X.Z with Z >= Y; sm_90 is sm_90a (9.0 only); otherwise 0 and how to fix it."""
-    for int8 in (False, True):
-        chosen = {sm: stub_harness.kernel_sm(int8, (7, 7), True, sm)[0] for sm in (75, 80, 86, 89, 90, 100)}
+    for kind in (hn.FP16_NODE, hn.INT8_NODE_FP32_IO, hn.INT8_NODE_FP16_IO):
+        chosen = {sm: stub_harness.kernel_sm(kind, (7, 7), True, sm)[0] for sm in (75, 80, 86, 89, 90, 100)}
         assert chosen == {75: 0, 80: 80, 86: 80, 89: 80, 90: 90, 100: 0}
     sm, why = stub_harness.kernel_sm(False, (7, 7), True, 75)
     assert sm == 0 and "no compiled swin_linear_fp16" in why and "sm_80, sm_90a" in why
     assert "python -m edge_swin.plugins.build --arch 75" in why
     sm, why = stub_harness.kernel_sm(True, (8, 8), False, 80)  # linear exists, this window does not
     assert sm == 0 and "swin_window_attention_int8 (io fp32, window 8x8, unshifted)" in why and "none" in why
+    sm, why = stub_harness.kernel_sm(hn.INT8_NODE_FP16_IO, (7, 7), True, 75)  # the INT8 node's qkv launch first
+    assert sm == 0 and "no compiled swin_qkv_int8 (io fp16)" in why
 
 
 def run_raw(harness, **overrides):
@@ -159,8 +164,8 @@ def test_bad_nodes_are_refused_with_a_message(stub_harness, case):
 
 
 def test_bad_int8_mode_and_tiny_error_buffer(stub_harness):
-    status, error = run_raw(stub_harness, int8=2)
-    assert status != 0 and "int8Mode is 2" in error
+    status, error = run_raw(stub_harness, int8=3)
+    assert status != 0 and "int8Mode is 3" in error
     # A short buffer gets a truncated, NUL-terminated message; a null one is allowed.
     small = ctypes.create_string_buffer(b"\xff" * 16)
     ptrs = (ctypes.c_void_p * 6)(*([FAKE] * 6))
@@ -296,18 +301,26 @@ def quant():
 
 @pytest.mark.gpu
 @needs_gpu
+@pytest.mark.parametrize("io", [torch.float32, torch.float16], ids=["fp32io", "fp16io"])
 @pytest.mark.parametrize("case", GPU_CASES, ids=GPU_IDS)
-def test_gpu_int8_node_matches_fake_quant_module(gpu_harness, quant, case):
+def test_gpu_int8_node_matches_fake_quant_module(gpu_harness, quant, case, io):
+    """The INT8 node (int8 workspaces) with fp32 io (FP32 Q/DQ graph) and fp16 io (FP16+INT8 engine) against the
+    fake-quant block on the same io-rounded x and biases (node_checks.rounded_to)."""
+    from edge_swin.plugins.kernels.spec import INT8_FP32_IO_SMS
+
     name, feat, window, shift, dim, heads, batch = case
     skip_unbuilt_window(window)
+    if io == torch.float32 and device_sm() not in INT8_FP32_IO_SMS:
+        pytest.skip(f"the INT8 node's fp32-io kernels are not built for sm_{device_sm()} (spec.INT8_FP32_IO_SMS)")
     fp32 = make_block(dim=dim, heads=heads, feat=feat, window=window, shift=shift, seed=33)
     qblock = quant.quantize_block(copy.deepcopy(fp32), seeded((8, *feat, dim), seed=34))
-    x = seeded((batch, *feat, dim), seed=35)
-    y = hn.run_node_on_gpu(qblock, x, harness=gpu_harness)
-    assert y.dtype == torch.float32 and not y.isnan().any(), "NaN poison left: a token was not written"
+    x = seeded((batch, *feat, dim), seed=35).to(io)
+    y = hn.run_node_on_gpu(qblock, x, harness=gpu_harness, io=io)
+    assert y.dtype == io and not y.isnan().any(), "NaN poison left: a token was not written"
+    x = x.float()
     with torch.no_grad():
-        c = int8_compare(y.cpu(), qblock(x), fp32(x))
-    assert_int8_close(f"GPU harness {name}", c)
+        c = int8_compare(y.cpu(), rounded_to(qblock, io)(x), rounded_to(fp32, io)(x), exact_for(io))
+    assert_int8_close(f"GPU harness {name} ({io})", c)
 
 
 @pytest.mark.gpu
@@ -413,8 +426,9 @@ CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned
     const char* name = f; int pointers, ints, floats, i, k = 0;
     if (!strcmp(name, "swin_linear_fp16")) { pointers = 4; ints = 3; floats = 0; }
     else if (!strcmp(name, "swin_linear_int8")) { pointers = 6; ints = 3; floats = 0; }
+    else if (!strcmp(name, "swin_qkv_int8")) { pointers = 9; ints = 2; floats = 1; }
     else if (!strcmp(name, "swin_window_attention_fp16")) { pointers = 5; ints = 5; floats = 1; }
-    else { pointers = 9; ints = 5; floats = 1; }
+    else { pointers = 10; ints = 5; floats = 1; }
     fprintf(out(), "launch %s grid %u %u %u block %u %u %u shared %u stream %p extra %p args", name, gx, gy, gz,
             bx, by, bz, shared, stream, (void*)extra);
     for (i = 0; i < pointers; ++i) fprintf(out(), " %llx", *(unsigned long long*)params[k++]);
@@ -458,7 +472,7 @@ def fake_cubin_harness(tmp_path_factory) -> Path:
     text = text.replace("nullptr, 0},", "kFakeCubin, 4},").replace(
         "namespace edge_swin {\n", 'namespace edge_swin {\nunsigned char const kFakeCubin[] = "FAKE";\n', 1)
     text, big = re.subn(r'(, 12, 12, [01], "swin_window_attention_\w+", \d+), 0,', r"\1, 65536,", text)
-    assert rows > 0 and text.count("kFakeCubin, 4},") == rows and big == 2 * 2 * len(STUB_SMS), \
+    assert rows > 0 and text.count("kFakeCubin, 4},") == rows and big == 3 * 2 * len(STUB_SMS), \
         "tests/plugins/stub_kernels.py changed its row format: update this fixture"
     table.write_text(text)
     return hn.build_harness(table, d / "lib", header_dir=rtx_headers(), jobs=2)
@@ -476,8 +490,9 @@ def fake_run(harness_path: Path, driver: Path, nodes: list[dict], sm: int, **env
 
 
 def node(int8=False, window=(7, 7), shift=(3, 3), shape=(2, 14, 14, 96), stream=0xABC000) -> dict:
-    """Distinct, aligned fake addresses: input i at (i + 1) * 0x10000, output 0x900000, workspace 0xA00000."""
-    return {"num_heads": shape[3] // 32, "window": window, "shift": shift, "scale": 32 ** -0.5, "int8": int8,
+    """Distinct, aligned fake addresses: input i at (i + 1) * 0x10000, output 0x900000, workspace 0xA00000.
+    int8: the node kind (harness.FP16_NODE / INT8_NODE_FP32_IO / INT8_NODE_FP16_IO; True = fp32 io)."""
+    return {"num_heads": shape[3] // 32, "window": window, "shift": shift, "scale": 32 ** -0.5, "int8": int(int8),
             "shape": shape, "pointers": [(i + 1) * 0x10000 for i in range(15 if int8 else 7)], "output": 0x900000,
             "workspace": 0xA00000, "stream": stream}
 
@@ -487,10 +502,12 @@ def cdiv(a: int, b: int) -> int:
 
 
 def expected_launches(n: dict) -> list[str]:
-    """README "Kernel ABI" and "What the plugin computes", with the stub table's tiles (linear 64 x 64, attention
-    BLOCK_M 16, 4 warps) and shared memory (64 KiB for 12x12)."""
+    """README "Kernel ABI" and "What the plugin computes", with the stub table's tiles (linears: 64 rows a program,
+    every column, 8 warps; attention BLOCK_M 16, 4 warps) and shared memory (64 KiB for 12x12). INT8 nodes:
+    int8 workspaces (3C + C bytes a token), swin_qkv_int8 -> swin_window_attention_int8 -> swin_linear_int8."""
     b, h, w, c = n["shape"]
-    m, mode, elem = b * h * w, "int8" if n["int8"] else "fp16", 4 if n["int8"] else 2
+    int8 = bool(n["int8"])
+    m, mode, elem = b * h * w, "int8" if int8 else "fp16", 1 if int8 else 2
     p = [f"{v:x}" for v in n["pointers"]]
     x, qkv_w, qkv_b, proj_w, proj_b, bias, mask, *s = p
     qkv = 0xA00000
@@ -501,32 +518,40 @@ def expected_launches(n: dict) -> list[str]:
     shared = 65536 if (wh, ww) == (12, 12) else 0
     tail = f"stream {hex(n['stream'])} extra (nil) args"
     nulls = "(nil) (nil)"
-    def lin_scales(first):  # the linear's x and w scales (inputs 7, 8 or 13, 14), INT8 only
-        return f" {s[first]} {s[first + 1]}" if n["int8"] else ""
-
-    att_scales = " " + " ".join(s[2:6]) if n["int8"] else ""  # q, k, softmax, v
     scale = f"{ctypes.c_float(n['scale']).value:.9g}"  # passed as a C float
+    linear = f"grid {cdiv(m, 64)} 1 1 block 256 1 1 shared 0 {tail}"
+    if int8:  # scales: 0 qkv_x, 1 qkv_w, 2 q, 3 k, 4 softmax, 5 v, 6 proj_x, 7 proj_w
+        first = (f"launch swin_qkv_int8 {linear} {x} {qkv_w} {qkv_b} {qkv:x} {s[0]} {s[1]} {s[2]} {s[3]} {s[5]} "
+                 f"{m} {c} {scale} {nulls}")
+        att_scales = " " + " ".join(s[2:7])
+        last = f"launch swin_linear_int8 {linear} {out:x} {proj_w} {proj_b} {y} {s[6]} {s[7]} {m} {c} {c} {nulls}"
+    else:
+        first = f"launch swin_linear_fp16 {linear} {x} {qkv_w} {qkv_b} {qkv:x} {m} {3 * c} {c} {nulls}"
+        att_scales = ""
+        last = f"launch swin_linear_fp16 {linear} {out:x} {proj_w} {proj_b} {y} {m} {c} {c} {nulls}"
     return [
-        (f"launch swin_linear_{mode} grid {cdiv(m, 64)} {cdiv(3 * c, 64)} 1 block 128 1 1 shared 0 {tail} "
-         f"{x} {qkv_w} {qkv_b} {qkv:x}{lin_scales(0)} {m} {3 * c} {c} {nulls}"),
+        first,
         (f"launch swin_window_attention_{mode} grid {windows} {c // 32} {cdiv(wh * ww, 16)} block 128 1 1 "
          f"shared {shared} {tail} {qkv:x} {qkv_b} {bias} {mask} {out:x}{att_scales} {h} {w} {n['shift'][0]} "
          f"{n['shift'][1]} {c} {scale} {nulls}"),
-        (f"launch swin_linear_{mode} grid {cdiv(m, 64)} {cdiv(c, 64)} 1 block 128 1 1 shared 0 {tail} "
-         f"{out:x} {proj_w} {proj_b} {y}{lin_scales(6)} {m} {c} {c} {nulls}"),
+        last,
     ]
 
 
 def test_fake_driver_sees_the_kernel_abi(fake_cubin_harness, fake_driver):
-    """FP16 and INT8 nodes (SW-MSA 7x7 on a padded 14x15 map, 12x12 W-MSA): kernels, grids, blocks, shared memory,
-    stream and every argument as the README's contract says; the sm_80 cubins serve an sm_86 device."""
-    nodes = [node(), node(int8=True, shape=(2, 14, 15, 96)), node(window=(12, 12), shift=(0, 0), shape=(1, 24, 24, 128))]
+    """FP16 and INT8 nodes (SW-MSA 7x7 on a padded 14x15 map, INT8 with fp32 and fp16 io, 12x12 W-MSA): kernels,
+    grids, blocks, shared memory, stream and every argument as the README's contract says; the sm_80 cubins serve
+    an sm_86 device."""
+    nodes = [node(), node(int8=hn.INT8_NODE_FP32_IO, shape=(2, 14, 15, 96)),
+             node(int8=hn.INT8_NODE_FP16_IO, shape=(2, 14, 15, 96)),
+             node(window=(12, 12), shift=(0, 0), shape=(1, 24, 24, 128))]
     results, log = fake_run(fake_cubin_harness, fake_driver, nodes, sm=86)
-    assert results == [[0, ""]] * 3, results
+    assert results == [[0, ""]] * 4, results
     launches = [line for line in log if line.startswith("launch")]
     assert launches == [line for n in nodes for line in expected_launches(n)]
-    # Each (node kind, mode) loads its two cubins once; the 12x12 attention opts in to 64 KiB of shared memory.
-    assert log.count("load FAKE") == 6
+    # An FP16 node loads its two cubins (one linear for qkv and proj), an INT8 node three, once per (kind, window);
+    # the 12x12 attention opts in to 64 KiB of shared memory.
+    assert log.count("load FAKE") == 2 + 3 + 3 + 2
     assert [line for line in log if line.startswith("attribute")] == ["attribute swin_window_attention_fp16 8 65536"]
 
 

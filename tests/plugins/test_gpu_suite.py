@@ -117,6 +117,20 @@ def test_node_io_comes_from_the_manifest(tmp_path):
                {"family": "window_attention", "mode": "fp16", "io": "fp16"}]
     (tmp_path / "manifest.json").write_text(json.dumps({"kernels": kernels}))
     assert gpu_sections.manifest_io(tmp_path) == {"int8": "fp16", "fp16": "fp16"}
+    # i13a's table: the INT8 node in fp32 and fp16 io, each with its swin_qkv_int8; fp16 io is the one timed
+    kernels = [{"family": "qkv_linear", "mode": "int8", "io": "fp32"},
+               {"family": "qkv_linear", "mode": "int8", "io": "fp16"},
+               {"family": "window_attention", "mode": "int8", "io": "fp32"},
+               {"family": "window_attention", "mode": "int8", "io": "fp16"},
+               {"family": "window_attention", "mode": "fp16", "io": "fp16"}]
+    (tmp_path / "manifest.json").write_text(json.dumps({"kernels": kernels}))
+    assert gpu_sections.manifest_io(tmp_path) == {"int8": "fp16", "fp16": "fp16"}
+    # an INT8 attention without its qkv kernel in that io is no INT8 node
+    kernels = [{"family": "qkv_linear", "mode": "int8", "io": "fp32"},
+               {"family": "window_attention", "mode": "int8", "io": "fp16"},
+               {"family": "window_attention", "mode": "int8", "io": "fp32"}]
+    (tmp_path / "manifest.json").write_text(json.dumps({"kernels": kernels}))
+    assert gpu_sections.manifest_io(tmp_path) == {"int8": "fp32"}
 
 
 @pytest.mark.parametrize("int8", [False, True])
@@ -138,7 +152,7 @@ def test_pytest_summary_line():
     assert gpu_sections.pytest_counts("Fatal Python error: Segmentation fault") == {}
 
 
-@pytest.mark.parametrize("mode,io", [("fp16", "fp16"), ("int8", "fp32")])
+@pytest.mark.parametrize("mode,io", [("fp16", "fp16"), ("int8", "fp16"), ("int8", "fp32")])
 def test_breakdown_launches_run_in_the_interpreter(mode, io, monkeypatch):
     """The breakdown's three JIT launches (Triton's interpreter here; tests/plugins/conftest.py sets it), each
     timed by a stand-in that runs it once: the kernels' Python API is called as the section calls it on a GPU.

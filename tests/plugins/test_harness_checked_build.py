@@ -45,7 +45,8 @@ CUresult cuLaunchKernel(void* f, unsigned a, unsigned b, unsigned c, unsigned d,
                         unsigned h, void* s, void** p, void** x) { abort(); }
 """
 
-# Every SM the kernel_sm C API may be asked for, then one FP16 and one INT8 node on the fake sm_90 driver.
+# Every SM the kernel_sm C API may be asked for, then one node of each kind (FP16, INT8 fp32 io, INT8 fp16 io) on
+# the fake sm_90 driver.
 # torch (and, on a GPU machine, CUDA initialised) first: the GPU test that crashed ran in such a process, where
 # torch's CUDA libraries are loaded RTLD_GLOBAL and could interpose symbols the harness binds at load time.
 REFUSALS = """
@@ -55,12 +56,12 @@ if torch.cuda.is_available():
     torch.zeros(1, device="cuda")
 from edge_swin.plugins import harness as hn
 h = hn.load_harness(sys.argv[1])
-out = {"kernel_sm": {f"{int(i8)}/{sm}": h.kernel_sm(i8, (7, 7), True, sm) for i8 in (False, True)
-                     for sm in (70, 75, 80, 86, 87, 89, 90, 100, 120)}}
+out = {"kernel_sm": {f"{i8}/{sm}": h.kernel_sm(i8, (7, 7), True, sm) for i8 in (hn.FP16_NODE, hn.INT8_NODE_FP32_IO,
+                     hn.INT8_NODE_FP16_IO) for sm in (70, 75, 80, 86, 87, 89, 90, 100, 120)}}
 out["unknown_window"] = h.kernel_sm(False, (5, 9), False, 75)
 out["run"] = [h.run(num_heads=3, window=(7, 7), shift=(3, 3), scale=32 ** -0.5, int8=i8, shape=(1, 14, 14, 96),
                     pointers=[0x100000] * (15 if i8 else 7), output=0x100000, workspace=0x100000, stream=0)
-              for i8 in (False, True)]
+              for i8 in (hn.FP16_NODE, hn.INT8_NODE_FP32_IO, hn.INT8_NODE_FP16_IO)]
 print(json.dumps(out))
 """
 
@@ -105,16 +106,17 @@ def test_refusal_path_is_clean_under_checked_builds(build, tmp_path, fake_driver
     assert proc.returncode == 0, f"exit {proc.returncode}:\n{proc.stderr[-4000:]}"
     assert "runtime error" not in proc.stderr and "Sanitizer" not in proc.stderr, proc.stderr[-4000:]
     result = json.loads(proc.stdout.splitlines()[-1])
+    # the node's first launch, the one refused: the INT8 node's (fp32 or fp16 io) is swin_qkv_int8
+    first = {0: "swin_linear_fp16", 1: "swin_qkv_int8", 2: "swin_qkv_int8"}
     for key, (sm, why) in result["kernel_sm"].items():
         int8, device = (int(v) for v in key.split("/"))
-        mode = "int8" if int8 else "fp16"
+        kernel = first[int8]
         if device in (75, 86, 87, 89) and device // 10 == 7:
             assert (sm, why) == (75, ""), (key, sm, why)
         else:
-            assert sm == 0 and f"no compiled swin_linear_{mode}" in why and "has it for: sm_75" in why, (key, why)
+            assert sm == 0 and f"no compiled {kernel}" in why and "has it for: sm_75" in why, (key, why)
             assert f"--arch {device}" in why, why
     sm, why = result["unknown_window"]
     assert sm == 0 and "window 5x9, unshifted" in why and "none" in why
-    for int8, (status, error) in zip((False, True), result["run"]):
-        mode = "int8" if int8 else "fp16"
-        assert status != 0 and f"no compiled swin_linear_{mode}" in error and "for this GPU (sm_90)" in error, error
+    for int8, (status, error) in zip((0, 1, 2), result["run"]):
+        assert status != 0 and f"no compiled {first[int8]}" in error and "for this GPU (sm_90)" in error, error

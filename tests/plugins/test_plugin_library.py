@@ -237,7 +237,7 @@ def fp16_onnx(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def int8_onnx(tmp_path_factory) -> dict[str, Path]:
-    """INT8 (Q/DQ) exports, dynamic batch: swin_nano (4 nodes) and a one-block Swin (1 node, for the body path:
+    """INT8 (Q/DQ) exports, dynamic batch: swin_nano (4 nodes; also as an FP16 graph) and a one-block Swin (1 node, for the body path:
     TensorRT-RTX 1.7.1 fails a Q/DQ function body called twice, tests/export/test_int8_export.py)."""
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -253,20 +253,27 @@ def int8_onnx(tmp_path_factory) -> dict[str, Path]:
         quant.calibrate(model, loader, "max", progress=False)
         res = export_onnx(model.eval(), d / f"{key}8.onnx", precision="int8", dynamic_batch=True)
         out[key] = with_plugin_namespace(res.path, d / f"{key}8_plugin.onnx")
+        if key == "nano":  # the same calibrated model as an FP16 graph (the export stage's model_int8_fp16.onnx)
+            res = export_onnx(model.eval(), d / "nano8_fp16.onnx", precision="int8", dynamic_batch=True,
+                              high_precision_dtype="fp16")
+            out["nano_fp16_graph"] = with_plugin_namespace(res.path, d / "nano8_fp16_plugin.onnx")
     return out
 
 
 def check_plugin_layers(res: RtxBuild, path: Path, io_type: str, n_inputs: int, max_batch: int):
+    """io_type: the node's tensors 0-6 and y; an INT8 node's scales (7-14) are FLOAT whatever its io."""
     nodes = swin_nodes(path)
+    types = [io_type] * 7 + ["FLOAT"] * (n_inputs - 7)
     assert res.parsed and res.built, (res.errors, res.errors_logged())
     assert len(res.plugin_layers) == len(nodes) and "SOFTMAX" not in res.layer_types, res.layer_types
     by_name = {p["name"]: p for p in res.plugin_layers}
-    itemsize = 2 if io_type == "HALF" else 4
+    # workspace elements: int8 for an INT8 node (int8 q/k/v and attention output), the io type for an FP16 node
+    itemsize = 1 if n_inputs == 15 else 2 if io_type == "HALF" else 4
     for node in nodes:
         layer = by_name[node.name]
         assert layer["plugin"] == (PLUGIN_NAMESPACE, OP_TYPE, PLUGIN_VERSION)
         assert layer["metadata"] == node_metadata(node)              # the fields, read back from the plugin
-        assert layer["inputs"] == [io_type] * n_inputs and layer["y_type"] == io_type
+        assert layer["inputs"] == types and layer["y_type"] == io_type
         assert layer["y_shape"] == layer["x_shape"]
         # What the builder asked, from the plugin's own log: the parser's field types ...
         created = res.plugin_log(node.name, "createPlugin (build) fields ")
@@ -275,9 +282,11 @@ def check_plugin_layers(res: RtxBuild, path: Path, io_type: str, n_inputs: int, 
         # ... the formats it probed (our answer: LINEAR only, the file's type only) ...
         probes = res.plugin_log(node.name, "supportsFormatCombination: ")
         accepted = [p for p in probes if p.endswith("-> yes")]
-        assert len(accepted) >= n_inputs + 1 and all(f" {io_type} LINEAR -> yes" in p for p in accepted)
+        assert len(accepted) >= n_inputs + 1 and all(any(f" {t} LINEAR -> yes" in p for t in set(types))
+                                                      for p in accepted)
         assert any("LINEAR" not in p and p.endswith("-> no") for p in probes)  # it does probe other formats
-        # ... configuration, workspace (qkv + out at the max batch, 256-byte aligned) and tactics ...
+        # ... configuration, workspace (qkv + out at the max batch, 256-byte aligned; 3C + C bytes a token for INT8)
+        # and tactics ...
         assert res.plugin_log(node.name, f"configurePlugin: {n_inputs} inputs, {io_type}")
         _, h, w, c = layer["x_shape"]
         tokens = max_batch * h * w
@@ -307,6 +316,26 @@ def test_int8_export_builds_with_plugin(plugin_loaded, int8_onnx):
     layers = check_plugin_layers(res, int8_onnx["nano"], "FLOAT", 15, max_batch=8)
     assert all(layers[n]["x_shape"][0] == -1 for n in layers)  # the dynamic batch reaches the plugin
     print(f"INT8 swin_nano: {len(layers)} PLUGIN_V3 layers, layer types {res.layer_types}")
+
+
+@pytest.mark.trtrtx
+@needs_trtrtx
+def test_int8_fp16_graph_builds_with_plugin(plugin_loaded, int8_onnx):
+    """The INT8 export with an FP16 graph (model_int8_fp16.onnx; the engine stage builds the INT8 plugin engine
+    from it): the INT8 node takes fp16 x, weights, biases and y, and float32 scales (the exporter keeps them
+    float32 for the node and casts inside the body), so every node is a plugin layer and nothing falls back to
+    model_int8.onnx."""
+    path = int8_onnx["nano_fp16_graph"]
+    model = onnx.load(str(path))
+    scale_types = {i.name: i.data_type for i in model.graph.initializer}
+    for node in swin_nodes(path):
+        assert {scale_types.get(name) for name in node.input[7:]} <= {onnx.TensorProto.FLOAT, None}, node.name
+    res = rtx_build(path, batch=(1, 2, 8))
+    layers = check_plugin_layers(res, path, "HALF", 15, max_batch=8)
+    for name in layers:  # x HALF accepted, a HALF scale never
+        assert res.plugin_log(name, "supportsFormatCombination: pos 0 HALF LINEAR -> yes")
+        assert not res.plugin_log(name, "supportsFormatCombination: pos 7 HALF LINEAR -> yes")
+    print(f"INT8 swin_nano, FP16 graph: {len(layers)} PLUGIN_V3 layers, layer types {res.layer_types}")
 
 
 @pytest.mark.trtrtx
@@ -390,9 +419,17 @@ def test_fields_round_trip_and_enqueue_refuses_without_a_gpu(harness, rtx_librar
     assert facts["creators"] == "1 kind PLUGIN CREATOR_V3ONE"
     assert facts["creator"] == "edge_swin SwinWindowAttention 1"
     assert facts["build"] == facts["build64"] == facts["runtime"] == node  # INT32 or INT64 fields; serialised
-    assert facts["enqueue"] == "1"
+    # onShapeChange accepts each node kind (0), then enqueue reaches the driver and refuses (1) ...
+    assert facts["enqueue_fp16"] == facts["enqueue_int8_fp32io"] == facts["enqueue_int8_fp16io"] == "0 1", out
     refused = [line for line in out.splitlines() if line.startswith("log 1 ")]  # severity 1 = kERROR
-    assert refused and re.search(r"libcuda\.so\.1|no current CUDA context", refused[0]), out
+    assert len(refused) == 3 and all(re.search(r"libcuda\.so\.1|no current CUDA context", r) for r in refused), out
+    # ... and the formats offered are what the kernels have: FP16 node HALF; INT8 node HALF or FLOAT io (tensors
+    # 1-6 and y x's type), FLOAT scales
+    formats = {k.removeprefix("format_"): v for k, v in facts.items() if k.startswith("format_")}
+    assert formats == {"fp16_node_x_half": "1", "fp16_node_x_float": "0", "int8_node_x_half": "1",
+                       "int8_node_x_float": "1", "int8_node_x_int8": "0", "int8_half_weight_half": "1",
+                       "int8_half_weight_float": "0", "int8_half_scale_float": "1", "int8_half_scale_half": "0",
+                       "int8_half_y_half": "1", "int8_half_y_float": "0", "int8_float_y_float": "1"}, out
 
 
 # ---- one command: python -m pipelines.plugin_library -----------------------------------------------------------

@@ -79,7 +79,8 @@ def test_kernel_cache_keys_include_the_ptxas(tmp_path, monkeypatch):
         out = Path(cmd[cmd.index("--out") + 1])
         out.mkdir(parents=True)
         (out / kernel_cache.KERNELS_CPP).write_text("// stand-in\n")
-        entries = [{"family": "linear", "sm": 87}, {"family": "window_attention", "window": [7, 7], "sm": 87}]
+        entries = [{"family": "linear", "sm": 87}, {"family": "qkv_linear", "sm": 87},
+                   {"family": "window_attention", "window": [7, 7], "sm": 87}]
         (out / kernel_cache.MANIFEST).write_text(json.dumps({"kernels": entries}))
         return subprocess.CompletedProcess(cmd, 0, "", "")
 

@@ -108,9 +108,28 @@ def test_cli_builds_and_fails_cleanly(tmp_path, onnx_files, capsys):
     assert "ONNX file not found" in capsys.readouterr().err
 
 
-def test_plugin_engines_when_the_library_can_be_built_here(tmp_path, onnx_files):
+@pytest.fixture(scope="module")
+def int8_fp16_onnx(tmp_path_factory):
+    """The INT8 export with an FP16 graph (the export stage's model_int8_fp16.onnx) of a max-calibrated swin_nano."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from edge_swin import quant
+    from edge_swin.export import export_onnx
+    from tests.export.helpers import make_model
+
+    model = make_model("swin_nano")
+    calib = torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    quant.calibrate(model, DataLoader(TensorDataset(calib, torch.zeros(16, dtype=torch.long)), batch_size=16), "max",
+                    progress=False)
+    return export_onnx(model.eval(), tmp_path_factory.mktemp("int8_fp16") / "model_int8_fp16.onnx", dynamic_batch=True,
+                       precision="int8", high_precision_dtype="fp16", write_report=False).path
+
+
+def test_plugin_engines_when_the_library_can_be_built_here(tmp_path, onnx_files, int8_fp16_onnx):
     """Our plugin library (kernels compiled ahead of time, CMake, cached): every SwinWindowAttention node becomes a
-    plugin layer in the FP16 and INT8 engines, and the sidecar records the library and its SMs."""
+    plugin layer in the FP16 and INT8 engines (the INT8 one from the FP32 graph and from the FP16 graph), and the
+    sidecar records the library and its SMs."""
     from edge_swin.trt.metadata import EngineMismatch, GpuInfo, check_engine
     from edge_swin.trt.plugin_cache import plugin_library_for
     from edge_swin.trt.targets import get_target
@@ -126,6 +145,12 @@ def test_plugin_engines_when_the_library_can_be_built_here(tmp_path, onnx_files)
         assert plugin["sha256"] == sha256_file(lib) and plugin["sms"] == sorted(sms)
         assert f"{BLOCKS} of {BLOCKS} SwinWindowAttention nodes are plugin layers" in built.log_path.read_text()
     assert "int8" not in built.layers["counts"] and built.layers["counts"]["fp16"] > 0
+    # The engine stage's INT8 plugin engine comes from model_int8_fp16.onnx (strongly typed builders): the INT8
+    # node with fp16 io and float32 scales is a plugin layer too, no fallback to model_int8.onnx needed.
+    int8_fp16 = builder.build_engine(int8_fp16_onnx, tmp_path / "int8_fp16_plugin.engine", "rtx", precision="int8",
+                                     plugin_library=lib, plugin_sms=sms, quiet=True)
+    plugin = int8_fp16.metadata["plugin"]
+    assert plugin["layers"] == plugin["custom_ops"] == BLOCKS and int8_fp16.layers["counts"]["plugin"] == BLOCKS
     check_engine(built.engine, plugin_library=lib, gpu=lambda: GpuInfo("some GPU", sms[0]))
     with pytest.raises(EngineMismatch, match="plugin library has kernels for SM"):
         check_engine(built.engine, plugin_library=lib, gpu=lambda: GpuInfo("NVIDIA B200", 100))

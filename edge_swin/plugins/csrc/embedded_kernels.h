@@ -7,7 +7,8 @@
 #include <cstdint>
 
 namespace edge_swin {
-enum class KernelFamily : int32_t { kLinear = 0, kWindowAttention = 1 };
+// kQkvLinear: the INT8 node's qkv projection (swin_qkv_int8), which writes int8 q/k/v for the attention.
+enum class KernelFamily : int32_t { kLinear = 0, kWindowAttention = 1, kQkvLinear = 2 };
 enum class KernelMode : int32_t { kFP16 = 0, kINT8 = 1 };
 enum class IoType : int32_t { kFLOAT = 0, kHALF = 1 };
 struct EmbeddedKernel {
@@ -15,12 +16,13 @@ struct EmbeddedKernel {
     KernelMode mode;
     IoType io;
     int32_t sm;                  // 75, 80, 86, 87, 89, 90 (90 = sm_90a: runs on 9.0 only)
-    int32_t windowH, windowW;    // attention; 0 for linear
-    int32_t shifted;             // attention; 0 for linear
+    int32_t windowH, windowW;    // attention; 0 for linears
+    int32_t shifted;             // attention; 0 for linears
     char const* symbol;          // kernel symbol in the cubin
     int32_t numWarps;
     int32_t sharedBytes;         // dynamic shared memory for cuLaunchKernel
-    int32_t blockM, blockN, blockK;  // tile constexprs the grid is computed from (0 where unused)
+    int32_t blockM, blockN, blockK;  // tile constexprs (0 where unused): grid x = cdiv(M, blockM) for the linears
+                                     // (one program covers every column), cdiv(N, blockM) queries for attention
     unsigned char const* image;  // cubin bytes
     size_t imageSize;
 };

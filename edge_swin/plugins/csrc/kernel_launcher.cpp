@@ -28,10 +28,10 @@ size_t elementSize(IoType io)
     return io == IoType::kHALF ? 2 : 4;
 }
 
-IoType ioOf(KernelMode mode)
+// Bytes of one workspace element: the io type for an FP16 node, int8 for an INT8 node.
+size_t workspaceElementSize(KernelMode mode, IoType io)
 {
-    // Shipped variants (README "Variants"): fp16 math on fp16 tensors, int8 math on the fp32 Q/DQ graph.
-    return mode == KernelMode::kFP16 ? IoType::kHALF : IoType::kFLOAT;
+    return mode == KernelMode::kINT8 ? 1 : elementSize(io);
 }
 
 // Loads one cubin and finds its kernel; opts in to more than 48 KiB of dynamic shared memory when needed.
@@ -90,7 +90,7 @@ bool launch(CudaDriver const& cu, CUfunction fn, EmbeddedKernel const& k, int64_
 
 } // namespace
 
-size_t workspaceBytes(TokenShape const& shape, IoType io)
+size_t workspaceBytes(TokenShape const& shape, KernelMode mode, IoType io)
 {
     if (shape.tokens() <= 0 || shape.channels <= 0)
     {
@@ -98,7 +98,8 @@ size_t workspaceBytes(TokenShape const& shape, IoType io)
     }
     size_t const tokens = static_cast<size_t>(shape.tokens());
     size_t const c = static_cast<size_t>(shape.channels);
-    return alignUp(tokens * 3 * c * elementSize(io)) + alignUp(tokens * c * elementSize(io));
+    size_t const elem = workspaceElementSize(mode, io);
+    return alignUp(tokens * 3 * c * elem) + alignUp(tokens * c * elem);
 }
 
 bool fitsInt32Indexing(TokenShape const& shape, std::string& error)
@@ -140,7 +141,7 @@ KernelLauncher::~KernelLauncher()
 }
 
 KernelLauncher::Loaded const* KernelLauncher::kernelsForCurrentContext(
-    SwinAttentionParams const& params, KernelMode mode, std::string& error)
+    SwinAttentionParams const& params, KernelMode mode, IoType io, std::string& error)
 {
     CudaDriver const* cu = cudaDriver(&error);
     if (cu == nullptr)
@@ -156,7 +157,7 @@ KernelLauncher::Loaded const* KernelLauncher::kernelsForCurrentContext(
         return nullptr;
     }
     std::lock_guard<std::mutex> lock(mMutex);
-    auto const key = std::make_pair(ctx, static_cast<int32_t>(mode));
+    auto const key = std::make_tuple(ctx, static_cast<int32_t>(mode), static_cast<int32_t>(io));
     auto found = mLoaded.find(key);
     if (found != mLoaded.end())
     {
@@ -182,59 +183,65 @@ KernelLauncher::Loaded const* KernelLauncher::kernelsForCurrentContext(
     }
     Loaded loaded;
     loaded.sm = major * 10 + minor;
-    IoType const io = ioOf(mode);
-    KernelKey const keys[2] = {linearKey(mode, io),
-        attentionKey(mode, io, params.windowH, params.windowW, params.shifted())};
-    EmbeddedKernel const* kernels[2] = {findKernel(keys[0], loaded.sm), findKernel(keys[1], loaded.sm)};
-    CUfunction fns[2]{};
-    for (int i = 0; i < 2; ++i)
+    NodeKernelKeys const node = nodeKernelKeys(mode, io, params.windowH, params.windowW, params.shifted());
+    KernelKey const keys[kLaunches] = {node.qkv, node.attention, node.proj};
+    for (int i = 0; i < kLaunches && error.empty(); ++i)
     {
-        if (kernels[i] == nullptr)
+        EmbeddedKernel const* k = findKernel(keys[i], loaded.sm);
+        loaded.kernels[i] = k;
+        if (k == nullptr)
         {
             error = "no compiled " + describe(keys[i]) + " for this GPU (sm_" + std::to_string(loaded.sm)
                 + "); the library has it for: " + compiledSms(keys[i])
                 + ". Rebuild the kernels for this SM (python -m edge_swin.plugins.build) and the library";
         }
-        else if (kernels[i]->numWarps < 1 || kernels[i]->blockM < 1
-            || (keys[i].family == KernelFamily::kLinear && kernels[i]->blockN < 1))
+        else if (k->numWarps < 1 || k->blockM < 1 || (keys[i].family != KernelFamily::kWindowAttention && k->blockN < 1))
         {
-            error = describe(keys[i]) + " sm_" + std::to_string(kernels[i]->sm)
+            error = describe(keys[i]) + " sm_" + std::to_string(k->sm)
                 + " has no num_warps/BLOCK_M/BLOCK_N in the kernel table: regenerate it with "
                   "python -m edge_swin.plugins.build";
         }
-        else if (kernels[i]->image == nullptr || kernels[i]->imageSize == 0)
+        else if (k->image == nullptr || k->imageSize == 0)
         {
-            error = describe(keys[i]) + " sm_" + std::to_string(kernels[i]->sm)
+            error = describe(keys[i]) + " sm_" + std::to_string(k->sm)
                 + " has an empty cubin in the kernel table (a test table?): rebuild the library with the "
                   "embedded_kernels.cpp of python -m edge_swin.plugins.build";
         }
         else
         {
-            loadKernel(*cu, *kernels[i], loaded.modules[i], fns[i], error);
-        }
-        if (!error.empty())
-        {
-            for (CUmodule m : loaded.modules)
+            int earlier = -1; // the FP16 node's proj runs the qkv launch's cubin: load it once
+            for (int j = 0; j < i; ++j)
             {
-                if (m != nullptr)
-                {
-                    cu->moduleUnload(m);
-                }
+                earlier = loaded.kernels[j] == k ? j : earlier;
             }
-            return nullptr;
+            if (earlier >= 0)
+            {
+                loaded.functions[i] = loaded.functions[earlier];
+            }
+            else
+            {
+                loadKernel(*cu, *k, loaded.modules[i], loaded.functions[i], error);
+            }
         }
     }
-    loaded.linear = fns[0];
-    loaded.attention = fns[1];
-    loaded.linearKernel = kernels[0];
-    loaded.attentionKernel = kernels[1];
-    logVerbose("edge_swin::SwinWindowAttention: loaded " + std::string(kernels[0]->symbol) + " (sm_"
-        + std::to_string(kernels[0]->sm) + ") and " + kernels[1]->symbol + " (sm_" + std::to_string(kernels[1]->sm)
-        + ") for a device of sm_" + std::to_string(loaded.sm));
+    if (!error.empty())
+    {
+        for (CUmodule m : loaded.modules)
+        {
+            if (m != nullptr)
+            {
+                cu->moduleUnload(m);
+            }
+        }
+        return nullptr;
+    }
+    logVerbose("edge_swin::SwinWindowAttention: loaded " + std::string(loaded.kernels[0]->symbol) + ", "
+        + loaded.kernels[1]->symbol + " and " + loaded.kernels[2]->symbol + " (sm_"
+        + std::to_string(loaded.kernels[1]->sm) + ") for a device of sm_" + std::to_string(loaded.sm));
     return &mLoaded.emplace(key, loaded).first->second;
 }
 
-int32_t KernelLauncher::run(SwinAttentionParams const& params, KernelMode mode, TokenShape const& shape,
+int32_t KernelLauncher::run(SwinAttentionParams const& params, KernelMode mode, IoType io, TokenShape const& shape,
     NodeBuffers const& buffers, CUstream stream, std::string const& who) noexcept
 {
     try
@@ -243,6 +250,11 @@ int32_t KernelLauncher::run(SwinAttentionParams const& params, KernelMode mode, 
         if (!fitsInt32Indexing(shape, error))
         {
             logError(who + ": " + error);
+            return 1;
+        }
+        if (mode == KernelMode::kFP16 && io != IoType::kHALF)
+        {
+            logError(who + ": an FP16 node runs on fp16 tensors only (io fp32 asked)");
             return 1;
         }
         // The cubins are compiled for 16-byte aligned pointers (tt.divisibility 16, kernels/*.py); TensorRT's
@@ -258,7 +270,7 @@ int32_t KernelLauncher::run(SwinAttentionParams const& params, KernelMode mode, 
                 return 1;
             }
         }
-        Loaded const* k = kernelsForCurrentContext(params, mode, error);
+        Loaded const* k = kernelsForCurrentContext(params, mode, io, error);
         if (k == nullptr)
         {
             logError(who + ": " + error);
@@ -266,7 +278,7 @@ int32_t KernelLauncher::run(SwinAttentionParams const& params, KernelMode mode, 
         }
         CudaDriver const* cu = cudaDriver(&error);
         bool const int8 = mode == KernelMode::kINT8;
-        size_t const elem = elementSize(ioOf(mode));
+        size_t const elem = workspaceElementSize(mode, io);
 
         // Kernel arguments, README "Kernel ABI": pointers as CUdeviceptr, i32 as int32_t, fp32 as float,
         // then two null pointers (Triton 3.8's global and profile scratch).
@@ -282,7 +294,8 @@ int32_t KernelLauncher::run(SwinAttentionParams const& params, KernelMode mode, 
         CUdeviceptr qkv = ptr(buffers.workspace);
         CUdeviceptr out = qkv + alignUp(static_cast<size_t>(shape.tokens() * 3 * shape.channels) * elem);
         CUdeviceptr y = ptr(buffers.output);
-        CUdeviceptr s[8]{}; // INT8 scales, inputs 7-14
+        // INT8 scales, inputs 7-14: qkv_x, qkv_w, q, k, softmax, v, proj_x, proj_w (fp32)
+        CUdeviceptr s[8]{};
         if (int8)
         {
             for (int i = 0; i < 8; ++i)
@@ -301,41 +314,45 @@ int32_t KernelLauncher::run(SwinAttentionParams const& params, KernelMode mode, 
         int32_t shiftW = params.shiftW;
         float scale = params.scale;
 
-        EmbeddedKernel const& lin = *k->linearKernel;
-        EmbeddedKernel const& att = *k->attentionKernel;
+        EmbeddedKernel const& qkvK = *k->kernels[0];
+        EmbeddedKernel const& att = *k->kernels[1];
+        EmbeddedKernel const& projK = *k->kernels[2];
         int64_t const heads = shape.channels / kHeadDim;
         int64_t const windows = shape.batch * cdiv(shape.height, params.windowH) * cdiv(shape.width, params.windowW);
 
-        // 1. qkv = x @ qkv_w^T + qkv_b
+        // 1. qkv = x @ qkv_w^T + qkv_b (INT8: quantized to int8 q * scale, k, v in the epilogue).
+        //    The linears' grid: one program per BLOCK_M rows, every output column (kernels/linear.py).
         {
             void* fp16Args[] = {&x, &qkvW, &qkvB, &qkv, &M, &C3, &C, &scratch0, &scratch1};
-            void* int8Args[] = {&x, &qkvW, &qkvB, &qkv, &s[0], &s[1], &M, &C3, &C, &scratch0, &scratch1};
-            if (!launch(*cu, k->linear, lin, cdiv(M, lin.blockM), cdiv(C3, lin.blockN), 1, stream,
-                    int8 ? int8Args : fp16Args, error))
+            void* int8Args[] = {&x, &qkvW, &qkvB, &qkv, &s[0], &s[1], &s[2], &s[3], &s[5], &M, &C, &scale, &scratch0,
+                &scratch1};
+            if (!launch(*cu, k->functions[0], qkvK, cdiv(M, qkvK.blockM), 1, 1, stream, int8 ? int8Args : fp16Args,
+                    error))
             {
                 logError(who + ": " + error);
                 return 1;
             }
         }
-        // 2. out = window attention over qkv (roll, pad, partition and their inverse in the index arithmetic)
+        // 2. out = window attention over qkv (roll, pad, partition and their inverse in the index arithmetic);
+        //    INT8: int8 out, quantized with the proj input's scale
         {
             void* fp16Args[] = {&qkv, &qkvB, &relBias, &mask, &out, &H, &W, &shiftH, &shiftW, &C, &scale, &scratch0,
                 &scratch1};
-            void* int8Args[] = {&qkv, &qkvB, &relBias, &mask, &out, &s[2], &s[3], &s[4], &s[5], &H, &W, &shiftH,
-                &shiftW, &C, &scale, &scratch0, &scratch1};
-            if (!launch(*cu, k->attention, att, windows, heads, cdiv(params.windowTokens(), att.blockM), stream,
+            void* int8Args[] = {&qkv, &qkvB, &relBias, &mask, &out, &s[2], &s[3], &s[4], &s[5], &s[6], &H, &W,
+                &shiftH, &shiftW, &C, &scale, &scratch0, &scratch1};
+            if (!launch(*cu, k->functions[1], att, windows, heads, cdiv(params.windowTokens(), att.blockM), stream,
                     int8 ? int8Args : fp16Args, error))
             {
                 logError(who + ": " + error);
                 return 1;
             }
         }
-        // 3. y = out @ proj_w^T + proj_b
+        // 3. y = out @ proj_w^T + proj_b (INT8: out is already int8)
         {
             void* fp16Args[] = {&out, &projW, &projB, &y, &M, &C, &C, &scratch0, &scratch1};
             void* int8Args[] = {&out, &projW, &projB, &y, &s[6], &s[7], &M, &C, &C, &scratch0, &scratch1};
-            if (!launch(*cu, k->linear, lin, cdiv(M, lin.blockM), cdiv(C, lin.blockN), 1, stream,
-                    int8 ? int8Args : fp16Args, error))
+            if (!launch(*cu, k->functions[2], projK, cdiv(M, projK.blockM), 1, 1, stream, int8 ? int8Args : fp16Args,
+                    error))
             {
                 logError(who + ": " + error);
                 return 1;

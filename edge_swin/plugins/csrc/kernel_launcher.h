@@ -1,7 +1,9 @@
 // enqueue()'s work: the three launches of one SwinWindowAttention node (edge_swin/plugins/README.md,
 // "What the plugin computes"): qkv = x @ qkv_w^T + qkv_b; window attention qkv -> out; y = out @ proj_w^T + proj_b.
+// FP16 node: fp16 workspaces. INT8 node (DESIGN "Bytes decide the speed"): x and y of the io type (fp16 or fp32),
+// int8 workspaces: the qkv launch writes int8 q/k/v, the attention int8 out, which the proj launch reads.
 // Cubins are loaded once per CUDA context with cuModuleLoadData and cached here; the plugin's clones share
-// one launcher, so a node loads its two cubins once per context however many execution contexts run it.
+// one launcher, so a node loads its cubins once per context however many execution contexts run it.
 #pragma once
 
 #include "embedded_kernels.h"
@@ -14,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <utility>
 
 namespace edge_swin {
@@ -40,8 +43,9 @@ struct NodeBuffers
     void* workspace{nullptr};
 };
 
-// Bytes of workspace for `shape`: qkv [tokens, 3C] then out [tokens, C] in the io type, each 256-byte aligned.
-size_t workspaceBytes(TokenShape const& shape, IoType io);
+// Bytes of workspace for `shape`: qkv [tokens, 3C] then out [tokens, C], each 256-byte aligned; in the io type
+// for an FP16 node, int8 for an INT8 node (3C + C bytes a token).
+size_t workspaceBytes(TokenShape const& shape, KernelMode mode, IoType io);
 
 // Whether `shape` fits the kernels' i32 arguments (M = B*H*W tokens, 3C); false with the reason.
 bool fitsInt32Indexing(TokenShape const& shape, std::string& error);
@@ -55,26 +59,27 @@ public:
     ~KernelLauncher();
 
     // Launches the three kernels on `stream`; 0 on success, else logs `who: what failed` and returns non-zero.
-    int32_t run(SwinAttentionParams const& params, KernelMode mode, TokenShape const& shape,
+    // io: the node's tensor type (x, weights, biases, y); INT8 nodes take HALF or FLOAT, FP16 nodes HALF.
+    int32_t run(SwinAttentionParams const& params, KernelMode mode, IoType io, TokenShape const& shape,
         NodeBuffers const& buffers, CUstream stream, std::string const& who) noexcept;
 
 private:
+    static constexpr int kLaunches = 3; // qkv, attention, proj (NodeKernelKeys order)
+
     struct Loaded
     {
         int32_t sm{0};
-        CUmodule modules[2]{};
-        CUfunction linear{};
-        CUfunction attention{};
-        EmbeddedKernel const* linearKernel{nullptr};
-        EmbeddedKernel const* attentionKernel{nullptr};
+        CUmodule modules[kLaunches]{}; // null where a launch reuses an earlier one's cubin (FP16: qkv = proj)
+        CUfunction functions[kLaunches]{};
+        EmbeddedKernel const* kernels[kLaunches]{};
     };
 
     // The kernels for the current context (loaded on first use); nullptr with the reason in `error`.
     Loaded const* kernelsForCurrentContext(
-        SwinAttentionParams const& params, KernelMode mode, std::string& error);
+        SwinAttentionParams const& params, KernelMode mode, IoType io, std::string& error);
 
     std::mutex mMutex;
-    std::map<std::pair<CUcontext, int32_t>, Loaded> mLoaded; // (context, KernelMode)
+    std::map<std::tuple<CUcontext, int32_t, int32_t>, Loaded> mLoaded; // (context, KernelMode, IoType)
 };
 
 } // namespace edge_swin

@@ -13,7 +13,7 @@ bool matches(EmbeddedKernel const& k, KernelKey const& key)
     {
         return false;
     }
-    return key.family == KernelFamily::kLinear
+    return key.family != KernelFamily::kWindowAttention
         || (k.windowH == key.windowH && k.windowW == key.windowW && k.shifted == key.shifted);
 }
 
@@ -43,9 +43,20 @@ KernelKey linearKey(KernelMode mode, IoType io)
     return KernelKey{KernelFamily::kLinear, mode, io, 0, 0, 0};
 }
 
+KernelKey qkvLinearKey(KernelMode mode, IoType io)
+{
+    return KernelKey{KernelFamily::kQkvLinear, mode, io, 0, 0, 0};
+}
+
 KernelKey attentionKey(KernelMode mode, IoType io, int32_t windowH, int32_t windowW, bool shifted)
 {
     return KernelKey{KernelFamily::kWindowAttention, mode, io, windowH, windowW, shifted ? 1 : 0};
+}
+
+NodeKernelKeys nodeKernelKeys(KernelMode mode, IoType io, int32_t windowH, int32_t windowW, bool shifted)
+{
+    KernelKey const qkv = mode == KernelMode::kINT8 ? qkvLinearKey(mode, io) : linearKey(mode, io);
+    return NodeKernelKeys{qkv, attentionKey(mode, io, windowH, windowW, shifted), linearKey(mode, io)};
 }
 
 EmbeddedKernel const* findKernel(KernelKey const& key, int32_t deviceSm)
@@ -117,6 +128,10 @@ std::string describe(KernelKey const& key)
     if (key.family == KernelFamily::kLinear)
     {
         out << "swin_linear_" << modeName(key.mode) << " (io " << ioName(key.io) << ")";
+    }
+    else if (key.family == KernelFamily::kQkvLinear)
+    {
+        out << "swin_qkv_" << modeName(key.mode) << " (io " << ioName(key.io) << ")";
     }
     else
     {

@@ -1,5 +1,6 @@
 // Lookups in the embedded kernel table: which cubin serves a (family, mode, io, window, shifted) variant on a
-// given SM, and what the table holds (for error messages that say what was compiled).
+// given SM, and what the table holds (for error messages that say what was compiled). `io` is the node's io type
+// (the dtype of x, the weights and y); the INT8 node's workspaces are int8 whatever the io.
 #pragma once
 
 #include "embedded_kernels.h"
@@ -19,7 +20,20 @@ struct KernelKey
 };
 
 KernelKey linearKey(KernelMode mode, IoType io);
+KernelKey qkvLinearKey(KernelMode mode, IoType io);
 KernelKey attentionKey(KernelMode mode, IoType io, int32_t windowH, int32_t windowW, bool shifted);
+
+// The three launches of a node, in order: qkv projection, window attention, output projection.
+// FP16 node: swin_linear_fp16, swin_window_attention_fp16, swin_linear_fp16 (all on io tensors).
+// INT8 node: swin_qkv_int8 (io x -> int8 q/k/v), swin_window_attention_int8 (int8 -> int8), swin_linear_int8
+// (int8 -> io y).
+struct NodeKernelKeys
+{
+    KernelKey qkv;
+    KernelKey attention;
+    KernelKey proj;
+};
+NodeKernelKeys nodeKernelKeys(KernelMode mode, IoType io, int32_t windowH, int32_t windowW, bool shifted);
 
 // The cubin to run on a device of compute capability `deviceSm` (major * 10 + minor), or nullptr.
 // A cubin for sm_XY runs on X.Z with Z >= Y (same major); the exact SM wins, then the nearest older minor.

@@ -30,7 +30,7 @@ namespace edge_swin {
 namespace {
 
 // Bumped whenever an exported signature changes; harness.py refuses a library of another version.
-constexpr int32_t kHarnessAbiVersion = 1;
+constexpr int32_t kHarnessAbiVersion = 2; // 2: int8Mode 2 (INT8 node, fp16 io); int8 workspaces
 
 // The messages of the current call on this thread (nullptr: no call in progress, e.g. a message logged while
 // another thread's call holds the finder).
@@ -129,28 +129,25 @@ KernelLauncher& launcherFor(SwinAttentionParams const& params)
     return *slot;
 }
 
-bool modeOf(int32_t int8Mode, KernelMode& mode, std::string& error)
+// int8Mode, the node kind: 0 FP16 node (fp16 tensors), 1 INT8 node with fp32 tensors, 2 INT8 node with fp16
+// tensors (scales fp32 in both INT8 kinds).
+bool modeOf(int32_t int8Mode, KernelMode& mode, IoType& io, std::string& error)
 {
-    if (int8Mode != 0 && int8Mode != 1)
+    if (int8Mode < 0 || int8Mode > 2)
     {
-        error = "int8Mode is " + std::to_string(int8Mode) + "; expected 0 (FP16 node) or 1 (INT8 node)";
+        error = "int8Mode is " + std::to_string(int8Mode)
+            + "; expected 0 (FP16 node), 1 (INT8 node, fp32 io) or 2 (INT8 node, fp16 io)";
         return false;
     }
-    mode = int8Mode == 1 ? KernelMode::kINT8 : KernelMode::kFP16;
+    mode = int8Mode == 0 ? KernelMode::kFP16 : KernelMode::kINT8;
+    io = int8Mode == 1 ? IoType::kFLOAT : IoType::kHALF;
     return true;
 }
 
-IoType ioOf(KernelMode mode)
-{
-    return mode == KernelMode::kINT8 ? IoType::kFLOAT : IoType::kHALF; // README "Variants": the shipped pairs
-}
-
-// What the plugin checks before enqueue (createPlugin's attribute checks, the x shape and the input count);
-// false with the reason. Shapes of inputs 1-14 arrive as bare pointers here: the caller checks them.
 bool checkNode(SwinAttentionParams const& params, int32_t int8Mode, TokenShape const& x, void const* const* inputs,
-    int32_t numInputs, KernelMode& mode, std::string& error)
+    int32_t numInputs, KernelMode& mode, IoType& io, std::string& error)
 {
-    if (!modeOf(int8Mode, mode, error))
+    if (!modeOf(int8Mode, mode, io, error))
     {
         return false;
     }
@@ -193,17 +190,18 @@ extern "C" EDGE_SWIN_EXPORT int32_t edge_swin_node_abi_version()
 }
 
 // Bytes of workspace the node needs (kernel_launcher.h's workspaceBytes: the plugin's getWorkspaceSize); 0 for an
-// empty shape or an int8Mode other than 0/1.
+// empty shape or an int8Mode other than 0/1/2.
 extern "C" EDGE_SWIN_EXPORT size_t edge_swin_node_workspace_bytes(
     int64_t batch, int64_t height, int64_t width, int64_t channels, int32_t int8Mode)
 {
     KernelMode mode{};
+    IoType io{};
     std::string ignored;
-    if (!modeOf(int8Mode, mode, ignored))
+    if (!modeOf(int8Mode, mode, io, ignored))
     {
         return 0;
     }
-    return workspaceBytes(TokenShape{batch, height, width, channels}, ioOf(mode));
+    return workspaceBytes(TokenShape{batch, height, width, channels}, mode, io);
 }
 
 // The SM of the attention cubin the launcher would load on a device of compute capability `deviceSm`
@@ -215,16 +213,18 @@ extern "C" EDGE_SWIN_EXPORT int32_t edge_swin_node_kernel_sm(int32_t int8Mode, i
     try
     {
         KernelMode mode{};
+        IoType io{};
         std::string error;
-        if (!modeOf(int8Mode, mode, error))
+        if (!modeOf(int8Mode, mode, io, error))
         {
             writeError(errorBuffer, errorBufferSize, error);
             return 0;
         }
-        IoType const io = ioOf(mode);
-        KernelKey const keys[2] = {linearKey(mode, io), attentionKey(mode, io, windowH, windowW, shifted != 0)};
-        EmbeddedKernel const* found[2] = {findKernel(keys[0], deviceSm), findKernel(keys[1], deviceSm)};
-        for (int i = 0; i < 2; ++i)
+        NodeKernelKeys const node = nodeKernelKeys(mode, io, windowH, windowW, shifted != 0);
+        KernelKey const keys[3] = {node.qkv, node.attention, node.proj};
+        EmbeddedKernel const* found[3] = {findKernel(keys[0], deviceSm), findKernel(keys[1], deviceSm),
+            findKernel(keys[2], deviceSm)};
+        for (int i = 0; i < 3; ++i)
         {
             if (found[i] == nullptr)
             {
@@ -240,7 +240,7 @@ extern "C" EDGE_SWIN_EXPORT int32_t edge_swin_node_kernel_sm(int32_t int8Mode, i
             }
         }
         writeError(errorBuffer, errorBufferSize, "");
-        return found[1]->sm;
+        return found[1]->sm; // the attention cubin's
     }
     catch (...)
     {
@@ -251,7 +251,8 @@ extern "C" EDGE_SWIN_EXPORT int32_t edge_swin_node_kernel_sm(int32_t int8Mode, i
 
 // One node: the plugin's three launches (KernelLauncher::run) on `stream` (a cudaStream_t / CUstream; null =
 // the legacy default stream), asynchronously. inputs: the node's device pointers in function.py order, 7 for an
-// FP16 node (int8Mode 0, fp16 tensors) or 15 for an INT8 node (int8Mode 1, fp32 tensors); output [B, H, W, C]
+// FP16 node (int8Mode 0, fp16 tensors) or 15 for an INT8 node (int8Mode 1: fp32 tensors, 2: fp16 tensors; the
+// 8 scales fp32 in both); output [B, H, W, C] of the tensors' type
 // and workspace (edge_swin_node_workspace_bytes) device pointers; all 16-byte aligned. The calling thread must
 // have the device's CUDA context current (PyTorch's primary context once it has used the device).
 // 0 on success (errorBuffer set to ""), else non-zero with the reason in errorBuffer. Shapes of inputs 1-14 are
@@ -266,6 +267,7 @@ extern "C" EDGE_SWIN_EXPORT int32_t edge_swin_node_run(int32_t numHeads, int32_t
         Capture capture;
         std::string error;
         KernelMode mode{};
+        IoType io{};
         SwinAttentionParams params;
         params.numHeads = numHeads;
         params.windowH = windowH;
@@ -274,7 +276,7 @@ extern "C" EDGE_SWIN_EXPORT int32_t edge_swin_node_run(int32_t numHeads, int32_t
         params.shiftW = shiftW;
         params.scale = scale;
         params.version = kFunctionVersion;
-        if (!checkNode(params, int8Mode, TokenShape{batch, height, width, channels}, inputs, numInputs, mode, error))
+        if (!checkNode(params, int8Mode, TokenShape{batch, height, width, channels}, inputs, numInputs, mode, io, error))
         {
             writeError(errorBuffer, errorBufferSize, "edge_swin_node_run: " + error);
             return 1;
@@ -286,7 +288,7 @@ extern "C" EDGE_SWIN_EXPORT int32_t edge_swin_node_run(int32_t numHeads, int32_t
         }
         buffers.output = output;
         buffers.workspace = workspace;
-        int32_t const status = launcherFor(params).run(params, mode, TokenShape{batch, height, width, channels},
+        int32_t const status = launcherFor(params).run(params, mode, io, TokenShape{batch, height, width, channels},
             buffers, reinterpret_cast<CUstream>(stream), "edge_swin_node_run (" + describe(params) + ")");
         if (status != 0)
         {

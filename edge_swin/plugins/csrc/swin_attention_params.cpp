@@ -184,11 +184,13 @@ bool checkParams(SwinAttentionParams const& p, std::string& error)
         msg << "scale " << p.scale << " must be positive";
     }
     else if (!hasKernel(attentionKey(KernelMode::kFP16, IoType::kHALF, p.windowH, p.windowW, p.shifted()))
+        && !hasKernel(attentionKey(KernelMode::kINT8, IoType::kHALF, p.windowH, p.windowW, p.shifted()))
         && !hasKernel(attentionKey(KernelMode::kINT8, IoType::kFLOAT, p.windowH, p.windowW, p.shifted())))
     {
         msg << "window " << p.windowH << "x" << p.windowW << (p.shifted() ? " (shifted)" : "")
             << " has no compiled kernels (fp16: " << compiledWindows(KernelMode::kFP16, IoType::kHALF)
-            << "; int8: " << compiledWindows(KernelMode::kINT8, IoType::kFLOAT)
+            << "; int8, fp16 io: " << compiledWindows(KernelMode::kINT8, IoType::kHALF)
+            << "; int8, fp32 io: " << compiledWindows(KernelMode::kINT8, IoType::kFLOAT)
             << "): use a model with one of those windows, or add the window to edge_swin.plugins.build and "
                "rebuild the plugin library";
     }

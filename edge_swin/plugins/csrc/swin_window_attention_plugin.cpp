@@ -125,9 +125,22 @@ KernelMode modeOf(int32_t nbInputs)
     return nbInputs == kInt8NodeInputs ? KernelMode::kINT8 : KernelMode::kFP16;
 }
 
-DataType ioTypeOf(int32_t nbInputs)
+// The io types a node's kernels exist for (README "Variants"): FP16 node HALF; INT8 node HALF (an FP16+INT8
+// engine, or an INT8 export with an FP16 graph) or FLOAT (an FP32 graph with Q/DQ, strongly typed).
+bool ioSupported(int32_t nbInputs, DataType io)
 {
-    return nbInputs == kInt8NodeInputs ? DataType::kFLOAT : DataType::kHALF;
+    return io == DataType::kHALF || (nbInputs == kInt8NodeInputs && io == DataType::kFLOAT);
+}
+
+IoType ioOf(DataType io)
+{
+    return io == DataType::kHALF ? IoType::kHALF : IoType::kFLOAT;
+}
+
+// Inputs 7-14 (the INT8 node's scales) are FLOAT whatever the io: the kernels read fp32 scales.
+DataType wantedType(int32_t index, DataType io)
+{
+    return index >= kFp16NodeInputs ? DataType::kFLOAT : io;
 }
 
 std::string inputCountError(int32_t nbInputs)
@@ -167,6 +180,7 @@ IPluginV3* SwinWindowAttentionPlugin::clone() noexcept
     {
         auto* copy = new SwinWindowAttentionPlugin(mNodeName, mParams);
         copy->mLauncher = mLauncher;
+        copy->mNbInputs = mNbInputs;
         return copy;
     }
     catch (...)
@@ -215,17 +229,25 @@ int32_t SwinWindowAttentionPlugin::getOutputDataTypes(
             error = "an FP32 node (7 inputs, FLOAT): the plugin has FP16 and INT8 kernels only. Build FP32 engines "
                     "without loading the plugin library; TensorRT then runs the node's ONNX function body";
         }
+        else if (!ioSupported(nbInputs, inputTypes[0]))
+        {
+            error = std::string("x is ") + typeName(inputTypes[0]) + "; an INT8 node (15 inputs) takes HALF or FLOAT "
+                    "tensors, an FP16 node (7 inputs) HALF";
+        }
         else
         {
-            DataType const want = ioTypeOf(nbInputs);
-            for (int32_t i = 0; i < nbInputs && error.empty(); ++i)
+            DataType const io = inputTypes[0];
+            for (int32_t i = 1; i < nbInputs && error.empty(); ++i)
             {
+                DataType const want = wantedType(i, io);
                 if (inputTypes[i] != want)
                 {
                     error = std::string("input ") + std::to_string(i) + " (" + kInputNames[i] + ") is "
-                        + typeName(inputTypes[i]) + "; a " + std::to_string(nbInputs) + "-input node needs every input "
-                        + typeName(want) + (nbInputs == kInt8NodeInputs ? " (an INT8 Q/DQ export keeps FP32 tensors)"
-                                                                        : " (an FP16 export)");
+                        + typeName(inputTypes[i]) + "; with x " + typeName(io) + " a " + std::to_string(nbInputs)
+                        + "-input node needs it " + typeName(want)
+                        + (i >= kFp16NodeInputs ? " (the INT8 scales stay float32, also in an FP16 graph: cast them "
+                                                  "inside the node's function body, not before the node)"
+                                                : " (tensors 0-6 share x's type)");
                 }
             }
         }
@@ -301,9 +323,28 @@ bool SwinWindowAttentionPlugin::supportsFormatCombination(
     {
         return false;
     }
-    // Strongly typed: the types are the ONNX file's. Every tensor LINEAR, HALF (FP16 node) or FLOAT (INT8 node).
+    // Every tensor LINEAR. x (pos 0): HALF, or for an INT8 node HALF or FLOAT (what the kernels have); tensors 1-6
+    // and y: x's type; the INT8 scales (7-14): FLOAT. TensorRT asks in position order with the earlier positions
+    // fixed, so x's type is settled when the others are asked. Strongly typed: the types are the ONNX file's.
+    // x's type is offered only where the embedded table holds the node's three kernels for it (a table built
+    // without one io leaves TensorRT the other).
     PluginTensorDesc const& d = inOut[pos].desc;
-    bool const ok = d.format == TensorFormat::kLINEAR && d.type == ioTypeOf(nbInputs);
+    bool ok = d.format == TensorFormat::kLINEAR;
+    if (pos == 0 && ok && ioSupported(nbInputs, d.type))
+    {
+        NodeKernelKeys const node = nodeKernelKeys(
+            modeOf(nbInputs), ioOf(d.type), mParams.windowH, mParams.windowW, mParams.shifted());
+        ok = hasKernel(node.qkv) && hasKernel(node.attention) && hasKernel(node.proj);
+    }
+    else if (pos == 0)
+    {
+        ok = false;
+    }
+    else
+    {
+        int32_t const index = pos == nbInputs ? 0 : pos; // the output has x's type
+        ok = ok && d.type == wantedType(index, inOut[0].desc.type);
+    }
     try
     {
         logVerbose(who() + ": supportsFormatCombination: pos " + std::to_string(pos) + " " + typeName(d.type) + " "
@@ -395,15 +436,15 @@ int32_t SwinWindowAttentionPlugin::configurePlugin(
         else if (checkInputs(dims.data(), nbInputs, error))
         {
             KernelMode const mode = modeOf(nbInputs);
-            IoType const io = nbInputs == kInt8NodeInputs ? IoType::kFLOAT : IoType::kHALF;
-            KernelKey const keys[2] = {linearKey(mode, io),
-                attentionKey(mode, io, mParams.windowH, mParams.windowW, mParams.shifted())};
-            for (KernelKey const& key : keys)
+            IoType const io = ioOf(in[0].desc.type);
+            NodeKernelKeys const node = nodeKernelKeys(mode, io, mParams.windowH, mParams.windowW, mParams.shifted());
+            mNbInputs = nbInputs;
+            for (KernelKey const& key : {node.qkv, node.attention, node.proj})
             {
                 if (error.empty() && !hasKernel(key))
                 {
-                    error = "the library has no " + describe(key) + " kernel (windows compiled for this precision: "
-                        + compiledWindows(mode, io)
+                    error = "the library has no " + describe(key) + " kernel (attention windows compiled for this "
+                        "precision and io: " + compiledWindows(mode, io)
                         + "): add the variant to edge_swin.plugins.build and rebuild the library";
                 }
             }
@@ -439,8 +480,8 @@ size_t SwinWindowAttentionPlugin::getWorkspaceSize(DynamicPluginTensorDesc const
         return 0;
     }
     Dims const& m = inputs[0].max;
-    IoType const io = inputs[0].desc.type == DataType::kHALF ? IoType::kHALF : IoType::kFLOAT;
-    size_t const bytes = workspaceBytes(TokenShape{m.d[0], m.d[1], m.d[2], m.d[3]}, io);
+    size_t const bytes = workspaceBytes(TokenShape{m.d[0], m.d[1], m.d[2], m.d[3]}, modeOf(nbInputs),
+        ioOf(inputs[0].desc.type));
     try
     {
         logVerbose(who() + ": getWorkspaceSize: " + std::to_string(bytes) + " bytes for x max " + dimsText(m));
@@ -510,10 +551,11 @@ int32_t SwinWindowAttentionPlugin::onShapeChange(
         {
             error = std::to_string(nbOutputs) + " outputs; the node has one (y)";
         }
-        else if (checkInputs(dims.data(), nbInputs, error) && in[0].type != ioTypeOf(nbInputs))
+        else if (checkInputs(dims.data(), nbInputs, error) && !ioSupported(nbInputs, in[0].type))
         {
             error = std::string("x is ") + typeName(in[0].type) + " in a " + std::to_string(nbInputs) + "-input node";
         }
+        mNbInputs = error.empty() ? nbInputs : 0;
         if (!error.empty())
         {
             logError(who() + ": " + error);
@@ -531,29 +573,28 @@ int32_t SwinWindowAttentionPlugin::onShapeChange(
 int32_t SwinWindowAttentionPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* /* outputDesc */,
     void const* const* inputs, void* const* outputs, void* workspace, cudaStream_t stream) noexcept
 {
-    // enqueue gets no input count: the type tells the node kind, because supportsFormatCombination accepts
-    // HALF only for 7-input nodes and FLOAT only for 15-input nodes.
-    DataType const type = inputDesc[0].type;
-    if (type != DataType::kHALF && type != DataType::kFLOAT)
-    {
-        logError(std::string("edge_swin::SwinWindowAttention: x is ") + typeName(type) + " at enqueue; expected "
-            "HALF or FLOAT");
-        return 1;
-    }
-    KernelMode const mode = type == DataType::kHALF ? KernelMode::kFP16 : KernelMode::kINT8;
-    int32_t const nbInputs = mode == KernelMode::kINT8 ? kInt8NodeInputs : kFp16NodeInputs;
-    Dims const& x = inputDesc[0].dims;
-    NodeBuffers buffers;
-    for (int32_t i = 0; i < nbInputs; ++i)
-    {
-        buffers.inputs[i] = inputs[i];
-    }
-    buffers.output = outputs[0];
-    buffers.workspace = workspace;
+    // enqueue gets no input count: onShapeChange (always called before it) recorded the node kind.
     try
     {
+        int32_t const nbInputs = mNbInputs;
+        DataType const type = inputDesc[0].type;
+        if ((nbInputs != kFp16NodeInputs && nbInputs != kInt8NodeInputs) || !ioSupported(nbInputs, type))
+        {
+            logError(who() + ": enqueue with x " + typeName(type) + " and " + std::to_string(nbInputs)
+                + " known inputs (onShapeChange did not succeed first?)");
+            return 1;
+        }
+        KernelMode const mode = modeOf(nbInputs);
+        Dims const& x = inputDesc[0].dims;
+        NodeBuffers buffers;
+        for (int32_t i = 0; i < nbInputs; ++i)
+        {
+            buffers.inputs[i] = inputs[i];
+        }
+        buffers.output = outputs[0];
+        buffers.workspace = workspace;
         // cudaStream_t and CUstream are the same handle type (struct CUstream_st*).
-        return mLauncher->run(mParams, mode, TokenShape{x.d[0], x.d[1], x.d[2], x.d[3]}, buffers,
+        return mLauncher->run(mParams, mode, ioOf(type), TokenShape{x.d[0], x.d[1], x.d[2], x.d[3]}, buffers,
             reinterpret_cast<CUstream>(stream), who());
     }
     catch (...)

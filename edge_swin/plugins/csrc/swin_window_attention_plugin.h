@@ -74,6 +74,9 @@ private:
 
     std::string mNodeName;
     SwinAttentionParams mParams;
+    // 7 (FP16 node) or 15 (INT8 node), from configurePlugin / onShapeChange: enqueue gets no input count, and
+    // x's type alone does not tell the nodes apart (both take HALF). 0 until then.
+    int32_t mNbInputs{0};
     std::string mMetadata;
     SerializedFields mSerialized;
     // Shared by clones: cubins are loaded once per CUDA context per node.

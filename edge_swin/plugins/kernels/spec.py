@@ -5,7 +5,8 @@ Every kernel module listed in `edge_swin.plugins.kernels.KERNEL_MODULES` exposes
 variant and SM) and writes the embedded table of `edge_swin/plugins/README.md`.
 
 Fields (all plain data, so the manifest can record them verbatim):
-  family      "linear" | "window_attention"          -> EmbeddedKernel.family
+  family      "linear" | "qkv_linear" | "window_attention" -> EmbeddedKernel.family ("qkv_linear": the INT8
+              node's qkv projection, which writes int8 q/k/v for the attention)
   mode        "fp16" | "int8"                        -> EmbeddedKernel.mode
   io          "fp16" | "fp32": dtype of the tensors  -> EmbeddedKernel.io
   kernel      name of the `@triton.jit` function in the declaring module; it is also the cubin's symbol
@@ -26,6 +27,8 @@ Fields (all plain data, so the manifest can record them verbatim):
   arch_constexprs  {sm: {constexpr name: value}}: overrides of `constexprs` for particular SMs, e.g.
               {75: {"INT8_DOT": 0}} where Triton has no int8 mma (sm_75); names must be in `constexprs`.
               The table's blockM/N/K are per cubin, so a tile constexpr may differ per SM too.
+  arch_num_warps  {sm: num_warps}: overrides of `num_warps` for particular SMs (e.g. 8 warps = two warpgroups
+              for Hopper's wgmma on sm_90); the table's numWarps is per cubin
   archs       SMs this variant is built for (None: every SM the build targets), e.g. a variant that
               spills on one SM leaves it out; the C++ side then finds no kernel for that GPU
 
@@ -35,12 +38,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-FAMILIES = ("linear", "window_attention")
+FAMILIES = ("linear", "qkv_linear", "window_attention")
 MODES = ("fp16", "int8")
 IO_TYPES = ("fp16", "fp32")
-SHIPPED_IO = {"fp16": "fp16", "int8": "fp32"}  # mode -> the io the kernels ship with (README "Variants")
+# mode -> the node io types its kernels ship with (README "Variants"): the INT8 node has fp16 io (an FP16+INT8
+# engine) and fp32 io (an FP32 Q/DQ graph, strongly typed builders: INT8_FP32_IO_SMS)
+SHIPPED_IOS = {"fp16": ("fp16",), "int8": ("fp16", "fp32")}
 POINTER_TYPES = {"fp16": "*fp16", "fp32": "*fp32"}  # io dtype -> Triton pointer type in a signature
 DIVISIBLE_16 = [["tt.divisibility", 16]]  # the attrs value for a 16-byte aligned pointer or a multiple of 16
+# SMs that get the INT8 node's fp32-io kernels. fp32 io exists for strongly typed builds of an FP32-graph INT8
+# export (TensorRT 11, TensorRT-RTX: datacenter and RTX GPUs). Not sm_87: Jetson Orin's TensorRT 10.x builds
+# INT8 weakly typed (the bundle's `--int8 --fp16`), where the plugin's fp16 io serves; this keeps the full AOT
+# build within ~1.5x of what it was before the INT8 node had two io types.
+INT8_FP32_IO_SMS = (75, 80, 86, 89, 90)
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,7 @@ class KernelVariant:
     tag: str = ""
     arch_constexprs: dict[int, dict[str, int]] = field(default_factory=dict)
     archs: tuple[int, ...] | None = None
+    arch_num_warps: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self):
         problems = []
@@ -99,11 +110,16 @@ class KernelVariant:
         """The constexprs a cubin for `sm` is compiled with."""
         return {**self.constexprs, **self.arch_constexprs.get(sm, {})}
 
+    def num_warps_for(self, sm: int) -> int:
+        """The num_warps a cubin for `sm` is compiled (and launched) with."""
+        return int(self.arch_num_warps.get(sm, self.num_warps))
+
     def to_json(self) -> dict:
         """The fields as JSON-ready data (manifest.json), plus the derived name."""
         data = asdict(self)
         data["window"] = list(self.window)
         data["arch_constexprs"] = {str(k): v for k, v in self.arch_constexprs.items()}
+        data["arch_num_warps"] = {str(k): v for k, v in self.arch_num_warps.items()}
         data["archs"] = None if self.archs is None else list(self.archs)
         data["name"] = self.name
         return data

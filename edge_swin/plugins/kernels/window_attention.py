@@ -19,11 +19,14 @@ fp16 mode: operands converted to fp16 on load (a no-op for fp16 io), fp16 tensor
 accumulation and softmax; P is left unnormalised (max 1, fits fp16) and the PV product divided by the
 row sum once.
 
-int8 mode (edge_swin/export/function.py's Q/DQ arithmetic; io fp32):
-    qi = sat8(rne(q * scale * (1 / q_scale))), ki = sat8(rne(k * (1 / k_scale)))
+int8 mode (edge_swin/export/function.py's Q/DQ arithmetic; DESIGN "Bytes decide the speed"): qkv is the
+int8 workspace swin_qkv_int8 (kernels/linear.py) writes, already quantized there from the float projection:
+    qi = sat8(rne(q * scale * (1 / q_scale))), ki = sat8(rne(k * (1 / k_scale))), vi likewise
+(a padded token's are its qkv bias quantized the same way, here), and out is int8 for swin_linear_int8:
     S  = (qi . ki) * q_scale * k_scale + bias (+ mask)        int8 products, int32 accumulation
-    pi = sat8(rne(softmax(S) * (1 / p_scale))), vi = sat8(rne(v * (1 / v_scale)))
-    out = (pi . vi) * p_scale * v_scale
+    pi = sat8(rne(softmax(S) * (1 / p_scale)))
+    out = sat8(rne((pi . vi) * p_scale * v_scale * (1 / o_scale)))     o_scale: the proj input's scale
+bias and mask (and qkv_b) have the node's io type, fp16 or fp32.
 `t * (1 / s)` (reciprocal by IEEE `div_rn`) rather than `t / s`: the same choice as the sibling
 `swin_linear_int8` (its docstring: torch's fake-quantize ops compute that in fp32), and on the GPU a
 multiply instead of Triton's approximate `div.full.f32`. ONNX QuantizeLinear divides; the two differ
@@ -48,7 +51,7 @@ import triton.language as tl
 
 from edge_swin.op_contract import HEAD_DIM
 from edge_swin.plugins.kernels.int8 import rne_int8
-from edge_swin.plugins.kernels.spec import DIVISIBLE_16, POINTER_TYPES, SHIPPED_IO, KernelVariant
+from edge_swin.plugins.kernels.spec import DIVISIBLE_16, INT8_FP32_IO_SMS, POINTER_TYPES, SHIPPED_IOS, KernelVariant
 
 WINDOWS = ((4, 4), (7, 7), (12, 12))
 # Tiles per window area N: (BLOCK_M, num_warps). BLOCK_N = next power of 2 >= N (the contract). Chosen by
@@ -160,7 +163,19 @@ def swin_window_attention_fp16(qkv, qkv_b, bias, mask, out, H, W, SHIFT_H, SHIFT
 
 
 @triton.jit
-def swin_window_attention_int8(qkv, qkv_b, bias, mask, out, q_scale, k_scale, p_scale, v_scale,
+def _load_head_int8(part_ptr, qkv_b_part, row_off, real, pre, inv, IS_Q: tl.constexpr, HEAD_DIM: tl.constexpr):
+    """[BLOCK, HEAD_DIM] int8 q, k or v of one head: the int8 workspace's rows for real tokens, and for the others
+    the qkv bias quantized as swin_qkv_int8's epilogue quantizes a computed value (q: (b * scale) * (1 / q_scale))."""
+    d = tl.arange(0, HEAD_DIM)
+    vals = tl.load(part_ptr + row_off[:, None] + d[None, :], mask=real[:, None], other=0)
+    pad = tl.load(qkv_b_part + d).to(tl.float32)
+    if IS_Q:
+        pad = pad * pre
+    return tl.where(real[:, None], vals, rne_int8(pad * inv)[None, :])
+
+
+@triton.jit
+def swin_window_attention_int8(qkv, qkv_b, bias, mask, out, q_scale, k_scale, p_scale, v_scale, o_scale,
                                H, W, SHIFT_H, SHIFT_W, C, scale,
                                WH: tl.constexpr, WW: tl.constexpr, HEAD_DIM: tl.constexpr,
                                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, SHIFTED: tl.constexpr,
@@ -175,12 +190,12 @@ def swin_window_attention_int8(qkv, qkv_b, bias, mask, out, q_scale, k_scale, p_
     ks = tl.load(k_scale)
     ps = tl.load(p_scale)
     vs = tl.load(v_scale)
-    q = _load_head(qkv + q_part, qkv_b + q_part, q_row * (3 * C), q_real, HEAD_DIM).to(tl.float32)
-    k = _load_head(qkv + (C + q_part), qkv_b + (C + q_part), k_off, k_real, HEAD_DIM).to(tl.float32)
-    v = _load_head(qkv + (2 * C + q_part), qkv_b + (2 * C + q_part), k_off, k_real, HEAD_DIM).to(tl.float32)
-    qi = rne_int8(q * scale * tl.math.div_rn(1.0, qs))
-    ki = rne_int8(k * tl.math.div_rn(1.0, ks))
-    vi = rne_int8(v * tl.math.div_rn(1.0, vs))
+    qi = _load_head_int8(qkv + q_part, qkv_b + q_part, q_row * (3 * C), q_real, scale, tl.math.div_rn(1.0, qs),
+                         True, HEAD_DIM)
+    ki = _load_head_int8(qkv + (C + q_part), qkv_b + (C + q_part), k_off, k_real, scale, tl.math.div_rn(1.0, ks),
+                         False, HEAD_DIM)
+    vi = _load_head_int8(qkv + (2 * C + q_part), qkv_b + (2 * C + q_part), k_off, k_real, scale,
+                         tl.math.div_rn(1.0, vs), False, HEAD_DIM)
 
     s = _int_dot(qi, tl.trans(ki), INT8_DOT).to(tl.float32) * qs * ks
     s += _scores_extra(bias, mask, win, head, first, WH, WW, BLOCK_M, BLOCK_N, SHIFTED)
@@ -188,17 +203,18 @@ def swin_window_attention_int8(qkv, qkv_b, bias, mask, out, q_scale, k_scale, p_
     p = p / tl.sum(p, axis=1)[:, None]           # INT8 quantizes the normalised probabilities
     pi = rne_int8(p * tl.math.div_rn(1.0, ps))
     o = _int_dot(pi, vi, PV_INT8).to(tl.float32) * ps * vs
+    oi = rne_int8(o * tl.math.div_rn(1.0, tl.load(o_scale)))   # the proj input, quantized for swin_linear_int8
 
     d = tl.arange(0, HEAD_DIM)
-    tl.store(out + q_part + q_row[:, None] * C + d[None, :], o.to(out.dtype.element_ty),
-             mask=q_real[:, None])
+    tl.store(out + q_part + q_row[:, None] * C + d[None, :], oi, mask=q_real[:, None])
 
 
 # ---------------------------------------------------------------------------------------------------
 # Variants for the ahead-of-time build (edge_swin/plugins/build.py): shipped (mode, io) pairs only.
 
 _POINTERS = ("qkv", "qkv_b", "bias", "mask", "out")
-_SCALES = ("q_scale", "k_scale", "p_scale", "v_scale")
+_INT8_WORKSPACE = ("qkv", "out")  # int8 mode: int8 q/k/v in, int8 out (quantized with o_scale, the proj input's)
+_SCALES = ("q_scale", "k_scale", "p_scale", "v_scale", "o_scale")
 _RUNTIME_INTS = ("H", "W", "SHIFT_H", "SHIFT_W", "C")
 _CONSTEXPRS = ("WH", "WW", "HEAD_DIM", "BLOCK_M", "BLOCK_N", "SHIFTED")
 NO_INT8_MMA_SMS = (75,)  # Triton 3.8's AccelerateMatmul fails on an int8 tl.dot for sm_75 (measured)
@@ -216,14 +232,24 @@ def tile_for(window: tuple[int, int]) -> tuple[int, int]:
     return TILES[n]
 
 
+def _archs(mode: str, io: str, n: int) -> tuple[int, ...] | None:
+    """SMs a variant is built for: WINDOW_SMS's for its window, and for int8 with fp32 io spec.INT8_FP32_IO_SMS."""
+    archs = WINDOW_SMS.get(n)
+    if mode == "int8" and io == "fp32":
+        archs = tuple(sm for sm in (archs or INT8_FP32_IO_SMS) if sm in INT8_FP32_IO_SMS)
+    return archs
+
+
 def attention_variant(mode: str, window: tuple[int, int], shifted: bool, io: str | None = None,
                       block_m: int | None = None, num_warps: int | None = None) -> KernelVariant:
-    """The KernelVariant of one (mode, io, window, shifted); block_m / num_warps override TILES (tests, tuning)."""
-    io = io or SHIPPED_IO[mode]
+    """The KernelVariant of one (mode, io, window, shifted); block_m / num_warps override TILES (tests, tuning).
+
+    io: the node's io type (qkv_b, bias, mask; and qkv, out in fp16 mode); default: the mode's first."""
+    io = io or SHIPPED_IOS[mode][0]
     default_m, default_warps = tile_for(window)
     n = window[0] * window[1]
     ptr = POINTER_TYPES[io]
-    signature = {name: ptr for name in _POINTERS}
+    signature = {name: "*i8" if mode == "int8" and name in _INT8_WORKSPACE else ptr for name in _POINTERS}
     if mode == "int8":
         signature |= {name: "*fp32" for name in _SCALES}
     signature |= {name: "i32" for name in _RUNTIME_INTS}
@@ -243,11 +269,12 @@ def attention_variant(mode: str, window: tuple[int, int], shifted: bool, io: str
     return KernelVariant(family="window_attention", mode=mode, io=io, kernel=f"swin_window_attention_{mode}",
                          signature=signature, constexprs=constexprs, num_warps=num_warps or default_warps,
                          num_stages=NUM_STAGES, window=tuple(window), shifted=int(bool(shifted)), attrs=attrs,
-                         arch_constexprs=arch_constexprs, archs=WINDOW_SMS.get(n))
+                         arch_constexprs=arch_constexprs, archs=_archs(mode, io, n))
 
 
 VARIANTS: tuple[KernelVariant, ...] = tuple(
-    attention_variant(mode, window, shifted) for mode in ("fp16", "int8") for window in WINDOWS for shifted in (0, 1))
+    attention_variant(mode, window, shifted, io) for mode in ("fp16", "int8") for io in SHIPPED_IOS[mode]
+    for window in WINDOWS for shifted in (0, 1))
 
 KERNELS = {"fp16": swin_window_attention_fp16, "int8": swin_window_attention_int8}
 
@@ -265,13 +292,18 @@ def _scale_tensor(value, device) -> torch.Tensor:
 def window_attention(qkv: torch.Tensor, qkv_b: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor | None, *,
                      H: int, W: int, shift, C: int, scale: float, mode: str, scales=None,
                      block_m: int | None = None, num_warps: int | None = None, sm: int | None = None) -> torch.Tensor:
-    """Launch the attention kernel on qkv [B, H, W, 3C] (or [B*H*W, 3C]) -> out [B, H, W, C] of qkv's dtype.
+    """Launch the attention kernel on qkv [B, H, W, 3C] (or [B*H*W, 3C]) -> out [B, H, W, C].
 
+    fp16 mode: qkv, qkv_b, bias, mask and out share one io dtype (fp16 or fp32).
+    int8 mode: qkv is int8 (swin_qkv_int8's output: q pre-scaled and quantized with q_scale, k, v with theirs),
+    qkv_b, bias, mask are of the node's io dtype (fp16 or fp32), and out is int8, quantized with o_scale (the
+    proj input's scale); scales: (q, k, p, v, o) per-tensor scales.
     bias [heads, N, N] (N = window area, which selects the window); mask [nW, N, N] for a shifted call
-    (None when shift is 0); shift: int or (sh, sw); scales: (q, k, p, v) per-tensor scales, int8 mode only.
+    (None when shift is 0); shift: int or (sh, sw).
     sm: compile with that SM's constexprs (e.g. 75: the fp16 route of the int8 products); default: the
     current GPU's, or the generic ones on a CPU (interpreter). block_m / num_warps override the tile.
-    `out` starts as NaN, so anything the kernel fails to write shows up in a comparison.
+    `out` starts as NaN (fp16 mode; int8 mode: -128, which a comparison with a reference shows as well), so
+    anything the kernel fails to write shows up in a comparison.
     """
     if mode not in KERNELS:
         raise ValueError(f"mode {mode!r}: use one of {sorted(KERNELS)}")
@@ -293,14 +325,23 @@ def window_attention(qkv: torch.Tensor, qkv_b: torch.Tensor, bias: torch.Tensor,
     if shifted and (mask is None or tuple(mask.shape) != (n_windows, n, n)):
         raise ValueError(f"a shifted call needs mask [{n_windows}, {n}, {n}], got "
                          f"{None if mask is None else tuple(mask.shape)}")
-    if mode == "int8" and (scales is None or len(scales) != 4):
-        raise ValueError("int8 mode needs scales=(q_scale, k_scale, p_scale, v_scale)")
+    if mode == "int8" and (scales is None or len(scales) != 5):
+        raise ValueError("int8 mode needs scales=(q_scale, k_scale, p_scale, v_scale, o_scale)")
+    io = qkv_b.dtype
+    if io not in (torch.float16, torch.float32) or bias.dtype != io or (mask is not None and mask.dtype != io):
+        raise ValueError(f"qkv_b, bias and mask must share one io dtype, float16 or float32; got {qkv_b.dtype}, "
+                         f"{bias.dtype}, {None if mask is None else mask.dtype}")
+    if qkv.dtype != (torch.int8 if mode == "int8" else io):
+        raise ValueError(f"qkv is {qkv.dtype}: {mode} mode takes {'int8 q/k/v (swin_qkv_int8)' if mode == 'int8' else io}")
     if mask is None:
         mask = bias  # never read by an unshifted variant; any pointer of the io type will do
     tensors = [t.contiguous() for t in (qkv, qkv_b, bias, mask)]
-    out = torch.full((batch, H, W, C), float("nan"), dtype=qkv.dtype, device=qkv.device)
+    if mode == "int8":
+        out = torch.full((batch, H, W, C), -128, dtype=torch.int8, device=qkv.device)
+    else:
+        out = torch.full((batch, H, W, C), float("nan"), dtype=io, device=qkv.device)
 
-    variant = attention_variant(mode, window, shifted, io="fp32" if qkv.dtype == torch.float32 else "fp16",
+    variant = attention_variant(mode, window, shifted, io="fp32" if io == torch.float32 else "fp16",
                                 block_m=block_m, num_warps=num_warps)
     if sm is None and qkv.is_cuda:
         major, minor = torch.cuda.get_device_capability(qkv.device)
