@@ -24,7 +24,7 @@ from edge_swin.utils.progress import set_progress
 DEFAULT_MODEL = "swin_nano"
 # The default run's recipe (embedded data, swin_nano): epochs sized so the whole pipeline fits in 10 minutes
 # on 2 quiet x86 cores (README "What the default run does, measured"; benchmarks/results/default_run_*.json).
-SCRATCH_EPOCHS = 9
+SCRATCH_EPOCHS = 8
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
