@@ -26,8 +26,10 @@ import copy
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from edge_swin.bench.timing import timed_runs
 from edge_swin.runtime.availability import unavailable_reason
 
 CONTENDERS = ("eager_fp16", "torch_compile_fp16", "runtime_fp16", "runtime_int8")
@@ -159,25 +161,10 @@ def _sync(device):
 
 
 def _median_ms(fn, warmup, runs, device) -> float:
+    """Median of `runs` timed calls (bench.timing's loop: CUDA events on a GPU, perf_counter elsewhere)."""
     with torch.inference_mode():
-        for _ in range(warmup):
-            fn()
-        _sync(device)
-        times = []
-        for _ in range(runs):
-            if device == "cuda":
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                fn()
-                end.record()
-                end.synchronize()
-                times.append(start.elapsed_time(end))
-            else:
-                t0 = time.perf_counter()
-                fn()
-                times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    return float(times[len(times) // 2])
+        times = timed_runs(fn, warmup=warmup, runs=runs, cuda=device == "cuda")
+    return float(np.median(times))
 
 
 def _accuracy(fp32_checkpoint, int8_checkpoint, data, max_images, device) -> dict:

@@ -23,7 +23,7 @@ import pytest
 from edge_swin.plugins import harness as hn
 from edge_swin.plugins import library
 from tests.plugins.stub_kernels import write_stub_table
-from tests.plugins.toolchain import header_dir, needs_cmake_and_compiler
+from tests.plugins.toolchain import compile_fake_driver, header_dir, needs_cmake_and_compiler
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -73,14 +73,7 @@ BUILDS = {
 
 @pytest.fixture(scope="module")
 def fake_driver(tmp_path_factory) -> Path:
-    compiler = shutil.which(os.environ.get("CC", "cc"))
-    if compiler is None:
-        pytest.skip("no C compiler for the fake CUDA driver")
-    d = tmp_path_factory.mktemp("fake_cuda_min")
-    (d / "fake_cuda.c").write_text(FAKE_DRIVER_C)
-    subprocess.run([compiler, "-shared", "-fPIC", "-O1", str(d / "fake_cuda.c"), "-o", str(d / "libcuda.so.1")],
-                   check=True)
-    return d
+    return compile_fake_driver(tmp_path_factory.mktemp("fake_cuda_min"), FAKE_DRIVER_C)
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 Each missing piece skips the test with the fix (tests/test_ci_prerequisites.py makes them fail under CI)."""
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,3 +21,14 @@ def needs_cmake_and_compiler(what: str) -> None:
     missing = [tool for tool in ("cmake", os.environ.get("CXX", "c++")) if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"{', '.join(missing)} not found: building {what} needs CMake and a C++ compiler")
+
+
+def compile_fake_driver(d: Path, source: str) -> Path:
+    """Compile a fake libcuda.so.1 (C `source`) into folder `d`, or skip where there is no C compiler."""
+    compiler = shutil.which(os.environ.get("CC", "cc"))
+    if compiler is None:
+        pytest.skip("no C compiler for the fake CUDA driver")
+    (d / "fake_cuda.c").write_text(source)
+    subprocess.run([compiler, "-shared", "-fPIC", "-O1", str(d / "fake_cuda.c"), "-o", str(d / "libcuda.so.1")],
+                   check=True)
+    return d
