@@ -25,7 +25,8 @@ import torch  # noqa: E402
 from torch.utils.data import Dataset  # noqa: E402
 
 from edge_swin.models import create_swin, model_config  # noqa: E402
-from edge_swin.train import TrainConfig, distributed, train  # noqa: E402
+from edge_swin.train import TrainConfig, train  # noqa: E402
+from edge_swin.utils import distributed  # noqa: E402
 from edge_swin.train.precision import resolve_precision  # noqa: E402
 from edge_swin.utils.io import write_json  # noqa: E402
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from edge_swin.errors import EdgeSwinError, TargetError
 from edge_swin.models import resolve_name
-from edge_swin.train import distributed
+from edge_swin.utils import distributed
 from edge_swin.train.mixing import SWIN_CUTMIX, SWIN_MIXUP
 from edge_swin.train.precision import PRECISIONS
 from edge_swin.trt import get_target, target_names

@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from edge_swin.data.batches import data_loader, index_loader
 from edge_swin.eval.metrics import evaluate, predict, topk_correct
-from edge_swin.train import distributed
+from edge_swin.utils import distributed
 
 
 def evaluate_sharded(model: nn.Module, dataset, batch_size: int, device: str = "cpu", num_workers: int = 0,

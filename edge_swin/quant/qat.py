@@ -39,7 +39,7 @@ from edge_swin.eval import evaluate
 from edge_swin.quant.calibrate import model_digest
 from edge_swin.quant.distill import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, DistillationLoss
 from edge_swin.quant.errors import QuantizationError
-from edge_swin.train import distributed
+from edge_swin.utils import distributed
 from edge_swin.train.optim import param_groups
 from edge_swin.train.precision import autocast, grad_scaler, resolve_precision
 from edge_swin.utils.io import atomic_path, save_torch

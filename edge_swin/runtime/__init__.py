@@ -11,16 +11,10 @@ patch embedding, fc1, fc2 and patch merging as int8 GEMMs (torch.ops.edge_swin.l
 scales. The ops have fake implementations, so torch.compile keeps them in one graph.
 
 Modules: kernel_calls (the only calls into edge_swin.plugins.kernels), ops (custom ops), modules (what
-replaces what), convert, benchmark (whole_model_benchmark for the GPU suite).
+replaces what), convert. The whole-model benchmark over it is edge_swin.bench.whole_model.
 """
 from edge_swin.runtime.availability import unavailable_reason
 from edge_swin.runtime.convert import PRECISIONS, RuntimeUnavailable, convert
 
-__all__ = ["PRECISIONS", "RuntimeUnavailable", "convert", "unavailable_reason", "whole_model_benchmark"]
+__all__ = ["PRECISIONS", "RuntimeUnavailable", "convert", "unavailable_reason"]
 
-
-def whole_model_benchmark(*args, **kwargs):
-    """See edge_swin.runtime.benchmark.whole_model_benchmark (imported on use: it pulls in modelopt)."""
-    from edge_swin.runtime.benchmark import whole_model_benchmark as run
-
-    return run(*args, **kwargs)

@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from edge_swin.data import index_loader
 from edge_swin.errors import CheckpointError, EdgeSwinError
 from edge_swin.eval.sharded import evaluate_sharded
-from edge_swin.train import distributed
+from edge_swin.utils import distributed
 from edge_swin.train.batches import GlobalBatches, IndexBatches, SeededSamples
 from edge_swin.train.mixing import batch_mixer, per_sample_loss
 from edge_swin.train.optim import cosine_with_warmup, create_optimizer

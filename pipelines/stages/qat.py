@@ -16,7 +16,7 @@ import copy
 from edge_swin.data import build_calibration_source, data_loader, index_loader
 from edge_swin.errors import EdgeSwinError
 from edge_swin.utils.manifest import Stage
-from edge_swin.train import distributed
+from edge_swin.utils import distributed
 from edge_swin.train.batches import RankBatches, SeededSamples
 from edge_swin.utils.io import sha256_file, write_json, write_text
 from pipelines.stages.context import RunContext

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from edge_swin.utils.manifest import SKIPPED, Stage
-from edge_swin.train import TrainConfig, distributed, train
+from edge_swin.train import TrainConfig, train
+from edge_swin.utils import distributed
 from edge_swin.train.trainer import LAST
 from edge_swin.utils.io import save_torch, sha256_file, write_json
 from pipelines.stages.context import RunContext

@@ -26,7 +26,7 @@ def test_suite_lists_them_as_not_available(nano):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only answer")
 def test_whole_model_benchmark_without_a_gpu():
-    from edge_swin.runtime import whole_model_benchmark
+    from edge_swin.bench.whole_model import whole_model_benchmark
 
     result = whole_model_benchmark()
     assert result["status"].startswith("not available: ") and "rows" not in result
@@ -36,7 +36,7 @@ def test_whole_model_benchmark_plumbing_through_the_interpreter(nano, tmp_path):
     """The GPU suite's code path, run on swin_nano through Triton's interpreter (times meaningless): every
     contender runs, fidelity and a checkpoint's accuracy come out, the JSON is written. The INT8 checkpoint's
     accuracy runs the same loop with convert(..., "int8") (tested in test_runtime_convert.py); left out for time."""
-    from edge_swin.runtime.benchmark import format_markdown, whole_model_benchmark
+    from edge_swin.bench.whole_model import format_markdown, whole_model_benchmark
 
     fp32_path = tmp_path / "model.pth"
     torch.save({"model": nano.state_dict(), "variant": "swin_nano", "classes": [str(i) for i in range(10)]}, fp32_path)

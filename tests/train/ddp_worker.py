@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout under test, before any installed copy
 
-from edge_swin.train import distributed  # noqa: E402
+from edge_swin.utils import distributed  # noqa: E402
 from edge_swin.train import train  # noqa: E402
 from tests.train.ddp_cases import CONFIG, datasets, fresh_model  # noqa: E402
 

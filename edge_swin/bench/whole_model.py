@@ -1,6 +1,6 @@
 """`whole_model_benchmark`: Swin-T end to end on one GPU, side by side, and the default run's top-1 on our kernels.
 
-    from edge_swin.runtime import whole_model_benchmark
+    from edge_swin.bench.whole_model import whole_model_benchmark
     result = whole_model_benchmark(batches=(1, 8, 64), fp32_checkpoint="runs/default/train/model.pth",
                                    int8_checkpoint="runs/default/qat/int8.pth", out="results/runtime.json")
     print(format_markdown(result))
@@ -217,7 +217,7 @@ def format_markdown(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    """python -m edge_swin.runtime.benchmark [--batch 1,8,64] [--fp32 train/model.pth] [--int8 qat/int8.pth] [--out x.json]"""
+    """python -m edge_swin.bench.whole_model [--batch 1,8,64] [--fp32 train/model.pth] [--int8 qat/int8.pth] [--out x.json]"""
     import argparse
     import json
 
