@@ -1,35 +1,38 @@
-"""The package's shape: no import circle, the plugin library never reaches into trt/, and the SwinWindowAttention
-contract (edge_swin/op_contract.py) is the only place its facts are written. Reads the sources; imports nothing."""
+"""The package's shape: no import circle (between files, or through a package's __init__.py), the plugin library
+never reaches into trt/, and the SwinWindowAttention contract (edge_swin/op_contract.py) is the only place its facts
+are written. Reads our sources and imports none of them (tests/test_fresh_imports.py imports each)."""
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from edge_swin import op_contract
+from tests.source_tree import PACKAGES, ROOT, sources
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("edge_swin", "pipelines", "calib")
 SCANNED = (*PACKAGES, "benchmarks")  # where the op's facts must not be written again
 OWNER = ROOT / "edge_swin" / "op_contract.py"
 CONTRACT_NAMES = ("DOMAIN", "OP_TYPE", "DOMAIN_VERSION", "FUNCTION_VERSION", "PLUGIN_NAMESPACE", "PLUGIN_VERSION",
                   "HEAD_DIM", "INPUTS", "SCALE_INPUTS", "INT8_INPUTS", "ATTRIBUTES", "PLUGIN_NAME")
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _sources(folders) -> dict[str, Path]:
-    return {_module_name(p): p for folder in folders for p in sorted((ROOT / folder).rglob("*.py"))
-            if "bundle_templates" not in p.parts}  # the bundle's scripts run without the package
+def _ancestors(name: str) -> list[str]:
+    """a.b.c -> [a, a.b]: the packages whose __init__ Python runs before a.b.c."""
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _imports(path: Path, name: str, modules: dict[str, Path]) -> set[str]:
-    """Our modules `path` imports, at module level or inside functions (both run, both can close a circle)."""
+    """Our modules `path` imports, at module level or inside functions (both run, both can close a circle).
+
+    Importing a.b.c runs a/__init__.py and a/b/__init__.py first, so those count as imported too, except the
+    importer's own packages: Python has already run (or is running) them before the importer's first line."""
     found = set()
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    own_packages = set(_ancestors(name)) | ({name} if path.name == "__init__.py" else set())
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
@@ -46,11 +49,12 @@ def _imports(path: Path, name: str, modules: dict[str, Path]) -> set[str]:
                 target = target.rpartition(".")[0]
             if target and target != name:
                 found.add(target)
+                found.update(p for p in _ancestors(target) if p in modules and p not in own_packages)
     return found
 
 
-def import_graph() -> dict[str, set[str]]:
-    modules = _sources(PACKAGES)
+def import_graph(root: Path = ROOT, packages=PACKAGES) -> dict[str, set[str]]:
+    modules = sources(packages, root)
     return {name: _imports(path, name, modules) for name, path in modules.items()}
 
 
@@ -97,6 +101,57 @@ def test_the_cycle_finder_finds_one():
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
+def _write_tree(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+def _fresh_import(root: Path, module: str) -> str:
+    """The error a fresh interpreter prints importing `module` from `root` ("" when it imports)."""
+    done = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    return done.stderr if done.returncode else ""
+
+
+def test_a_package_init_closes_a_circle(tmp_path):
+    """The loop that once broke `import edge_swin.eval.sharded` in a fresh process: trainer imports eval.sharded,
+    sharded imports train.distributed, and importing that runs train/__init__.py, which imports trainer."""
+    _write_tree(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/train/__init__.py": "from pkg.train.trainer import train\n",
+        "pkg/train/trainer.py": "from pkg.eval.sharded import evaluate_sharded\ntrain = 1\n",
+        "pkg/train/distributed.py": "world_size = 1\n",
+        "pkg/eval/__init__.py": "",
+        "pkg/eval/sharded.py": "from pkg.train.distributed import world_size\nevaluate_sharded = 1\n",
+    })
+    graph = import_graph(tmp_path, ("pkg",))
+    assert graph["pkg.eval.sharded"] == {"pkg.train", "pkg.train.distributed"}
+    assert cycles(graph) == [["pkg.eval.sharded", "pkg.train", "pkg.train.trainer"]]
+    assert "partially initialized module" in _fresh_import(tmp_path, "pkg.eval.sharded")  # the loop is real
+    # the fix that was made: distributed helpers in a package that runs no trainer
+    (tmp_path / "pkg/utils").mkdir()
+    (tmp_path / "pkg/utils/__init__.py").write_text("")
+    (tmp_path / "pkg/train/distributed.py").rename(tmp_path / "pkg/utils/distributed.py")
+    (tmp_path / "pkg/eval/sharded.py").write_text("from pkg.utils.distributed import world_size\n")
+    assert cycles(import_graph(tmp_path, ("pkg",))) == []
+    assert _fresh_import(tmp_path, "pkg.eval.sharded") == ""
+
+
+def test_a_module_may_import_its_siblings(tmp_path):
+    """A module's own packages have run before its first line: trainer importing a sibling is no circle through
+    train/__init__.py; importing a name that train/__init__.py defines is one (it may not be defined yet)."""
+    _write_tree(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/train/__init__.py": "from pkg.train.trainer import train\nDEFAULT = 1\n",
+        "pkg/train/trainer.py": "from . import optim\nfrom pkg.train.optim import sgd\n",
+        "pkg/train/optim.py": "",
+    })
+    assert cycles(import_graph(tmp_path, ("pkg",))) == []
+    (tmp_path / "pkg/train/optim.py").write_text("from pkg.train import DEFAULT\n")
+    assert cycles(import_graph(tmp_path, ("pkg",))) == [["pkg.train", "pkg.train.optim", "pkg.train.trainer"]]
+
+
 def test_plugins_never_import_trt():
     """The plugin library is below the TensorRT side: edge_swin/trt uses it, never the other way round."""
     arrows = [(src, dst) for src, dsts in import_graph().items() if src.startswith("edge_swin.plugins")
@@ -117,7 +172,7 @@ def test_op_name_is_defined_only_in_its_owner():
     """The op's name, its domain as a node's domain, and the contract's constants are written once."""
     op = op_contract.OP_TYPE
     offenders = []
-    for name, path in _sources(SCANNED).items():
+    for name, path in sources(SCANNED).items():
         if path == OWNER:
             continue
         tree = ast.parse(path.read_text(), str(path))
