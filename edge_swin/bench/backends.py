@@ -13,7 +13,7 @@ Names: pytorch_fp32, pytorch_fp16 (CUDA only), torch_compile, onnxruntime_fp32, 
 MatMulAddFusion disabled: FINDINGS "INT8 on a CPU in ONNX Runtime"), onnxruntime_int8_default (same file,
 default session), tensorrt and tensorrt_rtx (an engine built without our plugin: the native baseline),
 tensorrt_plugin and tensorrt_rtx_plugin (the engine whose SwinWindowAttention layers are our plugin). Engines
-run through edge_swin.trt.runtime, which checks their sidecar (GPU, TensorRT release, plugin library) first.
+run through edge_swin.trt.engine_runner, which checks their sidecar (GPU, TensorRT release, plugin library) first.
 torch_compile_fp16 (FP16, mode="reduce-overhead": what a PyTorch user would deploy), runtime_fp16 and
 runtime_int8 (edge_swin.runtime: our kernels as PyTorch ops, the INT8 one from the QAT model, both under the same
 torch.compile mode) need a CUDA GPU; each compiles per batch size inside prepare(), reported as compile_seconds.
@@ -139,10 +139,10 @@ def _ort():
 
 
 class TrtRunner(Runner):
-    """A TensorRT engine (edge_swin.trt.runtime) as a benchmark backend; timed with CUDA events."""
+    """A TensorRT engine (edge_swin.trt.engine_runner) as a benchmark backend; timed with CUDA events."""
 
     def __init__(self, name: str, path: Path, plugin_library: Path | None):
-        from edge_swin.trt.runtime import EngineRunner as TrtEngine
+        from edge_swin.trt.engine_runner import EngineRunner as TrtEngine
 
         self.name, self.device, self.cuda_timing, self.path = name, "cuda", True, path
         self.engine = TrtEngine(path, plugin_library=plugin_library)

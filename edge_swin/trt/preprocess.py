@@ -3,7 +3,7 @@
 The same arithmetic as edge_swin.data.transforms.eval_transform (torchvision):
 bicubic resize of the short side to round(img_size / crop_pct) through
 Pillow, center crop to img_size, scale to [0, 1], normalise with the sidecar's
-mean and std; channels first. tests/trt/test_numpy_runtime.py compares the two.
+mean and std; channels first. tests/trt/test_numpy_engine_runner.py compares the two.
 """
 from __future__ import annotations
 

@@ -5,13 +5,13 @@
 
 What an application needs, all in the engine's sidecar (<engine>.json): the image transform the model was
 trained with ("preprocess"), the class names ("classes"; else the run's report.json), and, for a plugin
-engine, the plugin library (loaded before the engine is deserialised). edge_swin.trt.runtime checks the
+engine, the plugin library (loaded before the engine is deserialised). edge_swin.trt.engine_runner checks the
 sidecar against this machine (GPU, TensorRT release, plugin library) and refuses with the fix otherwise.
 Needs a CUDA GPU and the TensorRT (or TensorRT-RTX) that built the engine.
 
 Two runtimes, the same numbers: `--runtime numpy` needs only tensorrt + numpy + Pillow + pycuda (or
-cuda-python), what a Jetson has without a version-matched torch (edge_swin.trt.numpy_runtime);
-`--runtime torch` keeps the buffers as torch CUDA tensors (edge_swin.trt.runtime). The default, auto,
+cuda-python), what a Jetson has without a version-matched torch (edge_swin.trt.numpy_engine_runner);
+`--runtime torch` keeps the buffers as torch CUDA tensors (edge_swin.trt.engine_runner). The default, auto,
 takes torch where it is installed, else numpy. The torch-free path never imports torch.
 """
 from __future__ import annotations
@@ -78,7 +78,7 @@ def runtime_for(choice: str) -> str:
 def make_runner(runtime: str, engine: Path, plugin_library: Path | None):
     """A callable numpy [B, 3, H, W] -> numpy logits [B, classes], and its largest batch per launch."""
     if runtime == "numpy":
-        from edge_swin.trt.numpy_runtime import NumpyEngineRunner
+        from edge_swin.trt.numpy_engine_runner import NumpyEngineRunner
 
         runner = NumpyEngineRunner(engine, plugin_library=plugin_library)  # checks GPU, TensorRT, plugin
         return runner, runner.max_batch
@@ -88,7 +88,7 @@ def make_runner(runtime: str, engine: Path, plugin_library: Path | None):
         raise EdgeSwinError(f"--runtime torch needs torch ({err}): install it, or use --runtime numpy "
                             "(tensorrt + numpy + pycuda or cuda-python)") from None
 
-    from edge_swin.trt.runtime import EngineRunner
+    from edge_swin.trt.engine_runner import EngineRunner
 
     runner = EngineRunner(engine, plugin_library=plugin_library)  # checks GPU, TensorRT, plugin
     return (lambda batch: runner(torch.from_numpy(batch)).cpu().numpy()), runner.max_batch

@@ -1,6 +1,6 @@
 """Stage `evaluate`: top-1/top-5 of the final float model, its ONNX files and its engines on the validation split.
 
-Engines run where a CUDA GPU and the TensorRT that built them are present (edge_swin.trt.runtime checks the
+Engines run where a CUDA GPU and the TensorRT that built them are present (edge_swin.trt.engine_runner checks the
 sidecar first); elsewhere each is listed as "not available: <reason>", never given a number. The same holds for
 the PyTorch runtime on our kernels (edge_swin.runtime: runtime_fp16 from the float weights, runtime_int8 from
 the QAT checkpoint), which needs a CUDA GPU but no TensorRT.
@@ -55,7 +55,7 @@ def _engines(ctx: RunContext, loader) -> dict:
     for name, path in ctx.engines.items():
         key = f"{read_metadata(path)['tensorrt']['flavour']}_{name}"
         try:
-            from edge_swin.trt.runtime import EngineRunner
+            from edge_swin.trt.engine_runner import EngineRunner
 
             runner = EngineRunner(path)
         except EdgeSwinError as e:

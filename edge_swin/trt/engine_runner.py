@@ -1,6 +1,6 @@
 """Run an engine from Python: load it (+ its plugin library), feed torch tensors, get logits.
 
-    from edge_swin.trt.runtime import EngineRunner
+    from edge_swin.trt.engine_runner import EngineRunner
     runner = EngineRunner("runs/<name>/engine/model_int8.engine")     # checks the sidecar first
     logits = runner(images)                                         # [B, 3, H, W] -> [B, classes], float32
 
@@ -9,14 +9,14 @@ caching allocator recycles the output buffers); the engine runs asynchronously o
 `set_tensor_address` + `execute_async_v3`; the caller's stream is made to wait for it (no host
 synchronisation: `.cpu()` or `torch.cuda.synchronize()` waits). Batches larger than the engine's profile maximum are run in chunks. Works the same for full TensorRT
 and TensorRT-RTX engines (the sidecar says which to import). Without torch (numpy in and out, pycuda or
-cuda-python buffers): edge_swin.trt.numpy_runtime.NumpyEngineRunner, same checks, same engine handling.
+cuda-python buffers): edge_swin.trt.numpy_engine_runner.NumpyEngineRunner, same checks, same engine handling.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from edge_swin.trt.loaded_engine import EngineLoadError, LoadedEngine  # noqa: F401  (EngineLoadError: re-exported)
+from edge_swin.trt.engine_runner_base import EngineLoadError, LoadedEngine  # noqa: F401  (EngineLoadError: re-exported)
 from edge_swin.trt.metadata import GpuInfo, NeedsGPU, cuda_gpu
 
 

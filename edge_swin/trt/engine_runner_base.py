@@ -1,7 +1,7 @@
 """An engine checked against its sidecar, deserialised, with its I/O described: what both runners share.
 
-No torch here: `EngineRunner` (runtime.py, torch CUDA tensors) and
-`NumpyEngineRunner` (numpy_runtime.py, pycuda / cuda-python buffers) each add
+No torch here: `EngineRunner` (engine_runner.py, torch CUDA tensors) and
+`NumpyEngineRunner` (numpy_engine_runner.py, pycuda / cuda-python buffers) each add
 only their memory and stream handling on top.
 """
 from __future__ import annotations

@@ -47,7 +47,7 @@ def stack(monkeypatch):
 
 @pytest.mark.parametrize("binding", ["pycuda", "cuda-python"])
 def test_numpy_runner_moves_the_bytes_and_returns_the_engines_logits(stack, tmp_path, binding):
-    from edge_swin.trt.numpy_runtime import NumpyEngineRunner
+    from edge_swin.trt.numpy_engine_runner import NumpyEngineRunner
 
     runner = NumpyEngineRunner(write_engine(tmp_path), cuda=binding)
     assert runner.cuda.name == binding and runner.max_batch == 4 and runner.dtype_names["images"] == "float16"
@@ -84,7 +84,7 @@ def test_numpy_runner_moves_the_bytes_and_returns_the_engines_logits(stack, tmp_
 
 
 def test_numpy_runner_refusals(stack, tmp_path, monkeypatch):
-    from edge_swin.trt.numpy_runtime import NumpyEngineRunner
+    from edge_swin.trt.numpy_engine_runner import NumpyEngineRunner
 
     engine = write_engine(tmp_path)
     monkeypatch.setitem(fake.GPU, "cc", (9, 0))
@@ -105,7 +105,7 @@ def test_numpy_runner_refusals(stack, tmp_path, monkeypatch):
 
 
 def test_numpy_runner_batch_and_shape_errors(stack, tmp_path):
-    from edge_swin.trt.numpy_runtime import NumpyEngineRunner
+    from edge_swin.trt.numpy_engine_runner import NumpyEngineRunner
 
     runner = NumpyEngineRunner(write_engine(tmp_path, batch=2, max_batch=2), cuda="pycuda")
     assert runner.static_batch == 2
@@ -119,7 +119,7 @@ def test_numpy_runner_batch_and_shape_errors(stack, tmp_path):
 def test_real_cuda_python_on_a_machine_without_a_gpu(stack, tmp_path, monkeypatch):
     """The real cuda-python bindings (not the fake) where there is no driver: the runner's GPU check refuses."""
     from edge_swin.trt.cuda_memory import CudaPythonMemory
-    from edge_swin.trt.numpy_runtime import NumpyEngineRunner
+    from edge_swin.trt.numpy_engine_runner import NumpyEngineRunner
 
     monkeypatch.delitem(sys.modules, "cuda.bindings.runtime")
     if CudaPythonMemory().gpu() is not None:

@@ -30,7 +30,7 @@ def _script(relative: str):
 @needs_trtrtx
 @no_gpu
 def test_runner_needs_a_gpu(engines):
-    from edge_swin.trt.runtime import EngineRunner
+    from edge_swin.trt.engine_runner import EngineRunner
 
     with pytest.raises(NeedsGPU, match="needs a CUDA GPU"):
         EngineRunner(engines["int8"].engine)
@@ -70,7 +70,7 @@ def test_latency_engine_backends_not_available_here(engines, tmp_path):
 def test_engines_match_onnx_runtime_on_a_gpu(engines, onnx_files):
     """On a GPU (TensorRT-RTX JIT-compiles the engine there): the logits of each engine against ONNX Runtime."""
     from edge_swin.eval import OrtModel, max_relative_error
-    from edge_swin.trt.runtime import EngineRunner
+    from edge_swin.trt.engine_runner import EngineRunner
 
     x = torch.randn(70, 3, 32, 32, generator=torch.Generator().manual_seed(0))  # > the profile's 64: two chunks
     for precision, bound in (("fp32", 1e-3), ("fp16", 2e-2), ("int8", 5e-2)):
@@ -106,8 +106,8 @@ def test_inspector_json_is_read_per_precision():
 @gpu
 def test_numpy_runner_matches_the_torch_runner_on_a_gpu(engines):
     """The torch-free runner (cuda-python buffers: pycuda is not a test dependency) gives the torch runner's logits."""
-    from edge_swin.trt.numpy_runtime import NumpyEngineRunner
-    from edge_swin.trt.runtime import EngineRunner
+    from edge_swin.trt.engine_runner import EngineRunner
+    from edge_swin.trt.numpy_engine_runner import NumpyEngineRunner
 
     x = torch.randn(70, 3, 32, 32, generator=torch.Generator().manual_seed(0))  # > the profile's 64: two chunks
     for precision in ("fp32", "fp16", "int8"):

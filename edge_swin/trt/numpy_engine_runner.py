@@ -1,14 +1,14 @@
 """Run an engine without torch: numpy images in, numpy logits out, device buffers from pycuda (or cuda-python).
 
-    from edge_swin.trt.numpy_runtime import NumpyEngineRunner
+    from edge_swin.trt.numpy_engine_runner import NumpyEngineRunner
     runner = NumpyEngineRunner("runs/<name>/engine/model_int8.engine")   # checks the sidecar first
     logits = runner(images)                                            # np [B, 3, H, W] -> np [B, classes] float32
 
 What an app on a Jetson needs where torch is a separate, version-matched
 install: TensorRT's Python bindings, numpy, and pycuda (NVIDIA's own samples'
 choice) or cuda-python. The same sidecar checks and engine handling as the
-torch runner (edge_swin.trt.loaded_engine); this module and everything it
-imports never import torch (tests/trt/test_numpy_runtime.py holds that).
+torch runner (edge_swin.trt.engine_runner_base); this module and everything it
+imports never import torch (tests/trt/test_numpy_engine_runner.py holds that).
 
 Buffers are allocated once, at the profile's maximum batch: one device input,
 one device buffer per output and page-locked host copies (pycuda). Each chunk
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_swin.trt.cuda_memory import load_cuda
-from edge_swin.trt.loaded_engine import EngineLoadError, LoadedEngine
+from edge_swin.trt.engine_runner_base import EngineLoadError, LoadedEngine
 from edge_swin.trt.metadata import NeedsGPU
 
 
@@ -42,7 +42,7 @@ class NumpyEngineRunner(LoadedEngine):
         super().__init__(engine_path, plugin_library=plugin_library, check=check, gpu=self.cuda.gpu, activate=activate)
         if "bfloat16" in self.dtype_names.values():
             raise EngineLoadError(f"{self.path.name} has bfloat16 inputs or outputs, which numpy has no type for: "
-                                  "use edge_swin.trt.runtime.EngineRunner (torch), or build an FP16/INT8 engine")
+                                  "use edge_swin.trt.engine_runner.EngineRunner (torch), or build an FP16/INT8 engine")
         self.stream = self.cuda.stream()
         name = self.inputs[0]
         batch_shape = (self.max_batch, *self.input_shape[1:])
