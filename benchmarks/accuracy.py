@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from edge_swin.models import create_swin, model_config
     from edge_swin.quant import (QATConfig, QuantizationError, accuracy_report, calibrate, calibration_loader,
                                  check_accuracy_drop, format_quant_summary, format_report, qat_finetune, quant_summary)
-    from edge_swin.quant.calibrate import data_fingerprint
+    from edge_swin.quant.calibration import data_fingerprint
     from edge_swin.quant.plot import plot_accuracy
     from edge_swin.utils.io import sha256_json, write_json
 

@@ -17,7 +17,7 @@ from tests.source_tree import PACKAGES, ROOT, sources
 SCANNED = (*PACKAGES, "benchmarks")  # where the op's facts must not be written again
 OWNER = ROOT / "edge_swin" / "plugins" / "swin_window_attention" / "contract.py"
 CONTRACT_NAMES = ("DOMAIN", "OP_TYPE", "DOMAIN_VERSION", "FUNCTION_VERSION", "PLUGIN_NAMESPACE", "PLUGIN_VERSION",
-                  "HEAD_DIM", "INPUTS", "SCALE_INPUTS", "INT8_INPUTS", "ATTRIBUTES", "PLUGIN_NAME")
+                  "HEAD_DIM", "INPUTS", "SCALE_INPUTS", "INT8_INPUTS", "ATTRIBUTES", "PLUGIN_NAME", "BLOCK_QUANTIZERS")
 
 
 def _ancestors(name: str) -> list[str]:
@@ -219,10 +219,37 @@ def test_cpp_plugin_constants_match_the_contract():
     assert int(constant("kInt8NodeInputs")) == len(contract.INT8_INPUTS)
 
 
-def test_scale_inputs_follow_the_quantizers():
-    """The INT8 node's scale inputs are the block quantizers' scales, in the same order (export/qdq.py)."""
-    tree = ast.parse((ROOT / "edge_swin" / "export" / "qdq.py").read_text())
+def test_scale_inputs_name_quantizers_that_quant_places():
+    """Each INT8 scale input comes from a quantizer edge_swin.quant puts in a block: one of QuantWindowAttention's
+    (quant/attention.py) or the input/weight quantizer modelopt gives the block's qkv and proj Linears."""
+    tree = ast.parse((ROOT / "edge_swin" / "quant" / "attention.py").read_text())
     table = next(n for n in ast.walk(tree) if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") ==
-                 "BLOCK_QUANTIZERS")
-    names = tuple(row.elts[0].value for row in table.value.elts)
-    assert names == contract.SCALE_INPUTS
+                 "ATTENTION_QUANTIZERS")
+    placed = {key.value for key in table.value.keys} | {f"{linear}.{q}_quantizer" for linear in ("qkv", "proj")
+                                                         for q in ("input", "weight")}
+    assert [path for _, path, _ in contract.BLOCK_QUANTIZERS if path not in placed] == []
+    assert contract.SCALE_INPUTS == contract.INT8_INPUTS[len(contract.INPUTS):]
+    per_channel = [path for _, path, channel in contract.BLOCK_QUANTIZERS if channel]
+    assert per_channel == ["qkv.weight_quantizer", "proj.weight_quantizer"]  # the two weights, per output channel
+
+
+def _modules_loaded_by(imports: str) -> set[str]:
+    """Top-level packages a fresh interpreter holds after `imports` (Python statements)."""
+    code = f"{imports}\nimport sys; print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.split())
+
+
+def test_the_contract_imports_with_the_standard_library_only():
+    loaded = _modules_loaded_by("import edge_swin.plugins.swin_window_attention.contract")
+    assert loaded - _modules_loaded_by("") - set(sys.stdlib_module_names) == {"edge_swin"}  # "": site's own
+
+
+def test_the_runtime_the_emulation_and_the_exporter_import_no_modelopt():
+    """Reading scales lives in edge_swin.quant, whose face imports modelopt (slow) only when a name needs it."""
+    loaded = _modules_loaded_by("import edge_swin.runtime.convert, edge_swin.runtime.modules, edge_swin.export, "
+                                "edge_swin.quant.scales, edge_swin.quant.node_inputs, "
+                                "edge_swin.plugins.swin_window_attention.emulate")
+    assert "modelopt" not in loaded

@@ -37,14 +37,16 @@ import torch.nn as nn
 from edge_swin.export.errors import ExportError
 from edge_swin.export.function import BODIES, MAX_OPSET, MIN_OPSET, window_attention_function
 from edge_swin.export.int8_weights import store_int8_weights
-from edge_swin.export.qdq import (BLOCK_QUANTIZERS, _tensor_quantizer_cls, block_scales, enabled_quantizers,
-                                  is_quantized_model, qdq_forward)
+from edge_swin.export.qdq import qdq_forward
 from edge_swin.export.report import graph_report
 from edge_swin.export.simplify import simplify as simplify_model
 from edge_swin.export.symbolic import BLOCK_KEY, custom_op_forward
-from edge_swin.plugins.swin_window_attention.contract import (DOMAIN, DOMAIN_VERSION, INPUTS, INT8_INPUTS, OP_TYPE, add_plugin_namespace,
-                                   attention_nodes)
 from edge_swin.models.window_attention import WindowAttention, padded_size
+from edge_swin.plugins.swin_window_attention.contract import (BLOCK_QUANTIZERS, DOMAIN, DOMAIN_VERSION, INPUTS,
+                                                              INT8_INPUTS, OP_TYPE, add_plugin_namespace,
+                                                              attention_nodes)
+from edge_swin.quant.errors import ScaleError
+from edge_swin.quant.scales import block_scales, is_quantized_model, tensor_quantizer_class
 from edge_swin.utils.io import atomic_path, write_json
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -135,6 +137,8 @@ def _check_precision(precision: str, model: nn.Module, body: str | None) -> None
                 f"precision 'int8' needs a modelopt-quantized (calibrated PTQ/QAT) model; this "
                 f"{type(model).__name__} has no quantizers. Pass edge_swin.quant.load_quantized(<int8.pth>) (or the "
                 f"checkpoint path itself), or a model calibrated with edge_swin.quant.calibrate")
+        from edge_swin.quant.config import enabled_quantizers  # modelopt: loaded already, the model holds quantizers
+
         if not enabled_quantizers(model):
             raise ExportError("precision 'int8': the model's quantizers are all disabled; nothing to quantize")
         if body not in (None, "matmul"):
@@ -276,12 +280,16 @@ def export_onnx(
                 external_data=False)
     except ExportError:
         raise
+    except ScaleError as e:  # a quantizer the Q/DQ or the node cannot take: the same message, as an export error
+        raise ExportError(e.reason, block=e.block) from None
     except Exception as e:  # the exporter's own errors are long; keep the first lines and what to do
         cause = e
-        while cause.__cause__ is not None and not isinstance(cause, ExportError):
+        while cause.__cause__ is not None and not isinstance(cause, (ExportError, ScaleError)):
             cause = cause.__cause__
         if isinstance(cause, ExportError):
             raise cause from e
+        if isinstance(cause, ScaleError):
+            raise ExportError(cause.reason, block=cause.block) from e
         first = "\n".join(str(e).strip().splitlines()[:6])
         raise ExportError(f"torch.onnx.export (dynamo) failed for {type(model).__name__}: {first}") from e
 
@@ -329,7 +337,7 @@ def export_onnx(
 def _half_except_quantizers(model: nn.Module) -> None:
     """Parameters and buffers to float16, but not the quantizers' (their amax keeps its float32 value: the
     scales come from it)."""
-    quantizer = _tensor_quantizer_cls()
+    quantizer = tensor_quantizer_class()
     inside = {id(m) for q in model.modules() if isinstance(q, quantizer) for m in q.modules()}
     for m in model.modules():
         if id(m) in inside:
@@ -353,6 +361,8 @@ def _load_checkpoint(path: Path, precision: str) -> nn.Module:
 
 def _int8_summary(model: nn.Module, blocks, custom_op: bool) -> dict:
     """What the report says about the quantization: quantizers exported and each node's eight scales."""
+    from edge_swin.quant.config import enabled_quantizers
+
     out = {"quantizers_enabled": len(enabled_quantizers(model)), "qdq": "int8, zero point 0, scale = amax / 127"}
     if custom_op:
         out["block_scales"] = {

@@ -2,160 +2,28 @@
 
 Route: the same dynamo exporter as FP32/FP16. modelopt's own quantizer
 forward cannot be traced by `torch.export` (its `_tensor_quant` branches on the
-*value* of amax, a data-dependent guard; FINDINGS), but after calibration every
+*value* of amax, a data-dependent guard), but after calibration every
 scale is a known number. So, for the export only, `qdq_forward(model)` swaps
 the forward of every `TensorQuantizer` *instance* for one that calls
-`torch.fake_quantize_per_tensor_affine` / `torch.fake_quantize_per_channel_affine`
-with constant scales while not exporting, and that emits the ONNX pair
-QuantizeLinear -> DequantizeLinear (int8, zero point 0) through
-`torch.onnx.ops.symbolic` while the exporter traces (`fake_quant`). Disabled
-quantizers become the identity. The originals come back on exit.
-
-Arithmetic: modelopt's INT8 fake quant (num_bits 8, signed, narrow_range
-False, the `INT8_DEFAULT`-style config `edge_swin.quant.config` builds) is
-`clamp(round(x * 127 / amax), -128, 127) * amax / 127` with round half to even:
-exactly ONNX QuantizeLinear/DequantizeLinear with scale = amax / 127, zero
-point 0, int8. Per-channel weights (axis 0) give a 1-D scale with `axis`.
-modelopt maps amax <= 2**-24 to "everything is 0"; scale 1.0 does the same for
-such a channel (its |values| <= amax round to 0), as modelopt's own exporter does.
+`edge_swin.quant.scales.fake_quant` with its constant scales (`qparams`), which
+emits the ONNX pair QuantizeLinear -> DequantizeLinear (int8, zero point 0)
+while the exporter traces. Disabled quantizers become the identity. The
+originals come back on exit.
 
 The blocks that export as one `SwinWindowAttention` node never call their
 quantizers during the export (the node replaces the whole forward): their
-eight scales (`BLOCK_QUANTIZERS`) become extra node inputs and the function
-body quantize-dequantizes at the same places (`edge_swin.export.function`).
+eight scales (`edge_swin.quant.scales.block_scales`, in the contract's
+`BLOCK_QUANTIZERS` order) become extra node inputs and the function body
+quantize-dequantizes at the same places (`edge_swin.export.function`).
 """
 from __future__ import annotations
 
 import contextlib
-import sys
 import types
-from dataclasses import dataclass
 
-import torch
 import torch.nn as nn
 
-from edge_swin.export.errors import ExportError
-
-QMIN, QMAX = -128, 127
-ZERO_AMAX = 1.0 / (1 << 24)  # modelopt's "treat as zero" threshold
-
-# The node's scale inputs, in order (after the mask), and the quantizer each comes from (module path within the
-# WindowAttention block). Keep in sync with edge_swin.plugins.swin_window_attention.contract.SCALE_INPUTS.
-BLOCK_QUANTIZERS: tuple[tuple[str, str, bool], ...] = (
-    # (node input name, quantizer path inside the block, per-channel)
-    ("qkv_x_scale", "qkv.input_quantizer", False),
-    ("qkv_w_scale", "qkv.weight_quantizer", True),
-    ("q_scale", "q_bmm_quantizer", False),
-    ("k_scale", "k_bmm_quantizer", False),
-    ("softmax_scale", "softmax_quantizer", False),
-    ("v_scale", "v_bmm_quantizer", False),
-    ("proj_x_scale", "proj.input_quantizer", False),
-    ("proj_w_scale", "proj.weight_quantizer", True),
-)
-
-
-def _tensor_quantizer_cls():
-    from modelopt.torch.quantization.nn import TensorQuantizer
-
-    return TensorQuantizer
-
-
-def is_quantized_model(model: nn.Module) -> bool:
-    """True if `model` holds modelopt TensorQuantizers (inserted by mtq.quantize / load_quantized).
-
-    Does not import modelopt (slow): a model can hold quantizers only if modelopt was imported already.
-    """
-    if "modelopt.torch.quantization" not in sys.modules:
-        return False
-    cls = _tensor_quantizer_cls()
-    return any(isinstance(m, cls) for m in model.modules())
-
-
-def enabled_quantizers(model: nn.Module) -> dict[str, nn.Module]:
-    cls = _tensor_quantizer_cls()
-    return {n: m for n, m in model.named_modules() if isinstance(m, cls) and m.is_enabled}
-
-
-@dataclass(frozen=True)
-class QParams:
-    """One quantizer as ONNX Q/DQ parameters: scale (float32, [] or [channels]), axis (None = per tensor)."""
-
-    scale: torch.Tensor
-    axis: int | None
-
-    @property
-    def per_channel(self) -> bool:
-        return self.axis is not None
-
-
-def qparams(q: nn.Module, name: str = "") -> QParams:
-    """Scale and axis of an enabled, calibrated modelopt INT8 quantizer; ExportError for anything ONNX Q/DQ cannot say."""
-    def fail(why: str):
-        raise ExportError(f"quantizer {name or type(q).__name__}: {why}")
-
-    if q.num_bits != 8:
-        fail(f"num_bits {q.num_bits}: only INT8 (num_bits=8) exports as Q/DQ")
-    if q.unsigned:
-        fail("unsigned INT8 is not supported (the Swin placement is signed)")
-    if q.narrow_range:
-        fail("narrow_range (-127..127) has no ONNX int8 Q/DQ equivalent; calibrate with narrow_range=False")
-    if q.block_sizes:
-        fail(f"block quantization {q.block_sizes} is not supported: per-tensor or per-channel only")
-    if getattr(q, "pre_quant_scale", None) is not None:
-        fail("pre_quant_scale (SmoothQuant) is not supported by the INT8 export")
-    if getattr(q, "rotate_is_enabled", False):
-        fail("rotation is not supported by the INT8 export")
-    if getattr(q, "_dynamic", False):
-        fail("dynamic (per-batch) quantization is not supported: calibrate static scales")
-    if getattr(q, "bias_calibrator", None) is not None:
-        fail("affine (bias) quantization is not supported: zero point 0 only")
-    amax = q.amax
-    if amax is None:
-        fail("no amax: the model is not calibrated (edge_swin.quant.calibrate / load_quantized)")
-    amax = amax.detach().float().cpu()
-    if not torch.isfinite(amax).all() or (amax < 0).any():
-        fail(f"amax has negative or non-finite values (min {amax.min().item():.3g})")
-    scale = torch.where(amax <= ZERO_AMAX, torch.ones_like(amax), amax / QMAX)
-    axis = q.axis
-    if isinstance(axis, (tuple, list)):
-        if len(axis) != 1:
-            fail(f"axis {tuple(axis)}: ONNX Q/DQ is per tensor or along one axis")
-        axis = axis[0]
-    if axis is None:
-        if scale.numel() != 1:
-            fail(f"per-tensor quantizer with {scale.numel()} amax values")
-        return QParams(scale.reshape(()), None)
-    return QParams(scale.reshape(-1), int(axis))
-
-
-def fake_quant(x: torch.Tensor, p: QParams) -> torch.Tensor:
-    """Q/DQ of `x`: QuantizeLinear -> DequantizeLinear nodes while exporting, torch's fake quant in eager mode.
-
-    While `torch.export` traces (the dynamo exporter's first step), the pair is emitted with
-    `torch.onnx.ops.symbolic` (int8 zero point 0, `axis` for per-channel): torch's own
-    `fake_quantize_per_*_affine` decomposes into `*_cachemask`, which has no fake-tensor kernel under dynamic
-    shapes (measured, torch 2.14.1). Eagerly it is `torch.fake_quantize_per_*_affine`, the same arithmetic.
-    """
-    if x.dtype not in (torch.float32, torch.float16):
-        raise ExportError(f"INT8 export quantizes float32 (or, in an FP16 graph, float16) tensors, got {x.dtype}")
-    axis = None if p.axis is None else p.axis % x.ndim
-    if axis is not None and x.shape[axis] != p.scale.numel():
-        raise ExportError(f"per-channel scale has {p.scale.numel()} values, tensor {list(x.shape)} axis {axis}")
-    if x.dtype == torch.float16 and not torch.compiler.is_exporting():
-        return fake_quant(x.float(), p).half()
-    if torch.compiler.is_exporting():
-        # An FP16 graph's Q/DQ takes an fp16 scale (QuantizeLinear-19: scale and x share their type).
-        scale = p.scale.clone().to(x.dtype)
-        zp = torch.zeros(p.scale.shape, dtype=torch.int8)
-        attrs = {} if axis is None else {"axis": axis}
-        q = torch.onnx.ops.symbolic("QuantizeLinear", [x, scale, zp], attrs=attrs, dtype=torch.int8,
-                                    shape=x.shape, version=1)
-        return torch.onnx.ops.symbolic("DequantizeLinear", [q, scale, zp], attrs=attrs, dtype=x.dtype,
-                                       shape=x.shape, version=1)
-    if axis is None:
-        return torch.fake_quantize_per_tensor_affine(x, float(p.scale), 0, QMIN, QMAX)
-    return torch.fake_quantize_per_channel_affine(x, p.scale, torch.zeros(p.scale.numel(), dtype=torch.int32),
-                                                  axis, QMIN, QMAX)
+from edge_swin.quant.scales import fake_quant, qparams, tensor_quantizer_class
 
 
 def _qdq_forward(self, inputs):
@@ -172,7 +40,7 @@ def qdq_forward(model: nn.Module):
 
     Only instance attributes change (forward, _export_qparams); the originals come back on exit, whatever happens.
     """
-    cls = _tensor_quantizer_cls()
+    cls = tensor_quantizer_class()
     swapped = []
     try:
         for name, q in model.named_modules():
@@ -190,30 +58,3 @@ def qdq_forward(model: nn.Module):
         for q in swapped:
             q.__dict__.pop("forward", None)
             q.__dict__.pop("_export_qparams", None)
-
-
-def block_scales(block: nn.Module, name: str = "") -> list[QParams]:
-    """The eight scales of one quantized WindowAttention, in node-input order; ExportError if any is off or missing."""
-    cls = _tensor_quantizer_cls()
-    out, missing = [], []
-    for _, path, per_channel in BLOCK_QUANTIZERS:
-        try:
-            q = block.get_submodule(path)
-        except AttributeError:
-            q = None
-        if not isinstance(q, cls) or not q.is_enabled:
-            missing.append(path)
-            continue
-        p = qparams(q, f"{name}.{path}" if name else path)
-        if per_channel and (p.axis is None or p.axis % 2 != 0):
-            raise ExportError(f"{path} must be per output channel (axis 0) for the INT8 SwinWindowAttention, "
-                              f"is {'per tensor' if p.axis is None else f'axis {p.axis}'}", block=name)
-        if not per_channel and p.axis is not None:
-            raise ExportError(f"{path} must be per tensor for the INT8 SwinWindowAttention, is axis {p.axis}", block=name)
-        out.append(p)
-    if missing:
-        raise ExportError(
-            f"the INT8 SwinWindowAttention needs all eight block quantizers enabled and calibrated; off or absent: "
-            f"{', '.join(missing)}. Quantize with edge_swin.quant's swin_int8 placement (quantize_attention=True), "
-            f"or export with custom_op=False (plain graph, Q/DQ wherever a quantizer is on)", block=name)
-    return out

@@ -7,9 +7,9 @@ original back on exit, whatever happens. The class, other instances and other
 threads' models are untouched.
 
 INT8 (`custom_op_forward(blocks, int8=True)`, a modelopt-quantized model): the
-node gets 15 inputs (function.py): the weights fake-quantized per channel in
-the main graph (Q/DQ from `edge_swin.export.qdq.fake_quant`) and the eight
-scales of the block's quantizers as float32 constants.
+node gets 15 inputs (function.py; `edge_swin.quant.node_inputs`): the weights
+fake-quantized per channel in the main graph (Q/DQ from `edge_swin.quant.scales.fake_quant`)
+and the eight scales of the block's quantizers as float32 constants.
 """
 from __future__ import annotations
 
@@ -19,48 +19,13 @@ import types
 import torch
 
 from edge_swin.export.errors import ExportError
-from edge_swin.export.qdq import block_scales, fake_quant
 from edge_swin.models.window_attention import WindowAttention
-from edge_swin.plugins.swin_window_attention.contract import DOMAIN, FUNCTION_VERSION, OP_TYPE
+from edge_swin.plugins.swin_window_attention.contract import DOMAIN, OP_TYPE
+from edge_swin.quant.node_inputs import node_attributes, node_inputs
+from edge_swin.quant.scales import block_scales
 
 
 BLOCK_KEY = "edge_swin.block"  # node metadata: the module path of the block the node came from
-
-
-def node_attributes(m: WindowAttention) -> dict:
-    return {
-        "num_heads": int(m.num_heads),
-        "window_size": [int(v) for v in m.window_size],
-        "shift_size": [int(v) for v in m.shift_size],
-        "scale": float(m.scale),
-        "version": FUNCTION_VERSION,
-    }
-
-
-def _raw_weight(linear: torch.nn.Module) -> torch.Tensor:
-    """The Linear's weight parameter itself (a modelopt QuantLinear's `.weight` may be its quantized view)."""
-    return linear._parameters["weight"] if "weight" in linear._parameters else linear.weight
-
-
-def node_inputs(m: WindowAttention, x: torch.Tensor, scales=None) -> list[torch.Tensor | None]:
-    """The node's inputs in the function's order (see function.py); for W-MSA the mask is a [1, 1, 1] zero.
-
-    scales: None (FP32/FP16), or the block's eight `QParams` (edge_swin.export.qdq.block_scales) for INT8.
-    """
-    dtype = x.dtype
-    qkv_b = m.qkv.bias if m.qkv.bias is not None else torch.zeros(3 * m.dim, dtype=dtype)
-    if m.attn_mask is not None:
-        mask = m.attn_mask.to(dtype)
-    else:
-        mask = torch.zeros(1, 1, 1, dtype=dtype)
-    qkv_w, proj_w = _raw_weight(m.qkv), _raw_weight(m.proj)
-    if scales is not None:
-        qkv_w, proj_w = fake_quant(qkv_w, scales[1]), fake_quant(proj_w, scales[7])  # fp16 in an FP16 graph
-    inputs = [x, qkv_w, qkv_b, m.proj.bias, m.relative_position_bias().to(dtype), mask]
-    inputs.insert(3, proj_w)
-    if scales is not None:
-        inputs += [p.scale.clone() for p in scales]
-    return inputs
 
 
 def _export_forward(self: WindowAttention, x: torch.Tensor) -> torch.Tensor:

@@ -34,32 +34,49 @@ Public API:
   val_loader=None, on_step=None) -> QATResult`  (`QATConfig.precision`: auto/bf16/fp16/fp32; under torchrun
   the student is wrapped in DDP, give each rank a loader over its share, e.g. `edge_swin.train.batches.RankBatches`)
 - `save_quantized(model, path, metadata=None) -> Path`, `load_quantized(path, model=None) -> nn.Module`
-  (`mto.save` / `mto.restore` format; importing this package registers `QuantWindowAttention`,
-  which `mto.restore` needs)
+  (`mto.save` / `mto.restore` format; importing `edge_swin.quant.attention` registers `QuantWindowAttention`,
+  which `mto.restore` needs: load_quantized and calibrate do)
 - `accuracy_report(fp32, ptq, val_loader, qat=None, max_drop=1.0, device="cpu") -> dict`,
   `check_accuracy_drop(report, max_drop=None)`, `format_report(report) -> str`
 - `plot_accuracy(report, title, path) -> Path`  (top-1/top-5 bar chart, PNG)
-- `QuantizationError` (an `EdgeSwinError`)
-"""
-from edge_swin.quant.attention import ATTENTION_QUANTIZERS, QuantWindowAttention
-from edge_swin.quant.calibrate import (CalibrationResult, amax_state, calibrate, calibration_loader, insert_quantizers,
-                                       model_digest, quantize_block)
-from edge_swin.quant.checkpoint import load_quantized, save_quantized
-from edge_swin.quant.config import (CALIBRATION_METHODS, CONFIG_NAME, DEFAULT_RECIPE, RECIPES, SWIN_INT8, SWIN_INT8_CFG,
-                                    Recipe, enabled_quantizers, format_quant_summary, get_recipe, quant_summary,
-                                    quantizers, swin_int8_config)
-from edge_swin.quant.distill import DistillationLoss, DistillationTerms, distillation_loss
-from edge_swin.quant.errors import QuantizationError
-from edge_swin.quant.plot import plot_accuracy
-from edge_swin.quant.qat import QATConfig, QATResult, qat_finetune, qat_step
-from edge_swin.quant.report import DEFAULT_MAX_DROP, accuracy_report, check_accuracy_drop, format_report
+- `QuantizationError` (an `EdgeSwinError`); `ScaleError`, one for a quantizer whose scale Q/DQ cannot say
+- `edge_swin.quant.scales`: a quantized model's scales (`qparams`, `block_scales`, `QParams`, `fake_quant`)
+  and `edge_swin.quant.node_inputs`: a block as the SwinWindowAttention node's inputs; both without modelopt
+  at import time (the PyTorch runtime and the node's emulation use them)
 
-__all__ = [
-    "ATTENTION_QUANTIZERS", "CALIBRATION_METHODS", "CONFIG_NAME", "CalibrationResult", "DEFAULT_MAX_DROP",
-    "DEFAULT_RECIPE", "RECIPES", "Recipe", "get_recipe", "quantize_block",
-    "DistillationLoss", "DistillationTerms", "QATConfig", "QATResult", "QuantWindowAttention", "QuantizationError",
-    "SWIN_INT8", "SWIN_INT8_CFG", "accuracy_report", "amax_state", "calibrate", "calibration_loader",
-    "check_accuracy_drop", "distillation_loss", "enabled_quantizers", "format_quant_summary", "format_report",
-    "insert_quantizers", "load_quantized", "plot_accuracy", "model_digest", "qat_finetune", "qat_step", "quant_summary", "quantizers",
-    "save_quantized", "swin_int8_config",
-]
+The names above are imported on first use (`from edge_swin.quant import calibrate` imports modelopt then):
+importing this package, or its modelopt-free modules (scales, node_inputs, errors), costs no modelopt import.
+"""
+import importlib
+
+# public name -> the module of this package that defines it
+_HOME = {
+    "ATTENTION_QUANTIZERS": "attention", "QuantWindowAttention": "attention",
+    "CalibrationResult": "calibration", "amax_state": "calibration", "calibrate": "calibration",
+    "calibration_loader": "calibration", "insert_quantizers": "calibration", "model_digest": "calibration",
+    "quantize_block": "calibration",
+    "load_quantized": "checkpoint", "save_quantized": "checkpoint",
+    "CALIBRATION_METHODS": "config", "CONFIG_NAME": "config", "DEFAULT_RECIPE": "config", "RECIPES": "config",
+    "SWIN_INT8": "config", "SWIN_INT8_CFG": "config", "Recipe": "config", "enabled_quantizers": "config",
+    "format_quant_summary": "config", "get_recipe": "config", "quant_summary": "config", "quantizers": "config",
+    "swin_int8_config": "config",
+    "DistillationLoss": "distill", "DistillationTerms": "distill", "distillation_loss": "distill",
+    "QuantizationError": "errors", "ScaleError": "errors",
+    "plot_accuracy": "plot",
+    "QATConfig": "qat", "QATResult": "qat", "qat_finetune": "qat", "qat_step": "qat",
+    "DEFAULT_MAX_DROP": "report", "accuracy_report": "report", "check_accuracy_drop": "report",
+    "format_report": "report",
+}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value  # once: later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))

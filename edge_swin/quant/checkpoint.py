@@ -3,7 +3,7 @@
 `path` holds {"modelopt_state", "model_state_dict"} exactly as `mto.save`
 writes it, so any code can reload it with
 
-    import edge_swin.quant                      # registers QuantWindowAttention with modelopt
+    import edge_swin.quant.attention            # registers QuantWindowAttention with modelopt
     model = mto.restore(create_swin(...), path)  # same variant/config as the sidecar says
 
 `path.with_suffix(".json")` records the variant and constructor arguments

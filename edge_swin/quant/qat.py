@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader
 
 from edge_swin.errors import CheckpointError
 from edge_swin.eval import evaluate
-from edge_swin.quant.calibrate import model_digest
+from edge_swin.quant.calibration import model_digest
 from edge_swin.quant.distill import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, DistillationLoss
 from edge_swin.quant.errors import QuantizationError
 from edge_swin.utils import distributed

@@ -9,8 +9,8 @@ import torch
 import torch.nn as nn
 
 from edge_swin.errors import EdgeSwinError
-from edge_swin.export.qdq import BLOCK_QUANTIZERS
 from edge_swin.models.window_attention import WindowAttention
+from edge_swin.plugins.swin_window_attention.contract import BLOCK_QUANTIZERS
 from edge_swin.runtime.availability import unavailable_reason
 from edge_swin.runtime.kernel_calls import HEAD_DIM, WINDOWS
 from edge_swin.runtime.modules import FusedWindowAttention, Int8Linear, Int8PatchConv, RuntimeModel
@@ -97,7 +97,7 @@ def load_model(source, arch: str | None = None, num_classes: int | None = None) 
 
 
 def _is_quantized(model: nn.Module) -> bool:
-    from edge_swin.export.qdq import is_quantized_model
+    from edge_swin.quant.scales import is_quantized_model
 
     return is_quantized_model(model)
 
@@ -127,9 +127,10 @@ def _int8_model(source: nn.Module, dtype: torch.dtype) -> nn.Module:
     Every enabled quantizer must be consumed by a swap; one the runtime has no kernel for is an error, never
     silently dropped (the result would be a different model from the one QAT trained).
     """
-    from edge_swin.export.errors import ExportError
-    from edge_swin.export.qdq import block_scales, enabled_quantizers, qparams
     from edge_swin.models import create_swin
+    from edge_swin.quant.config import enabled_quantizers
+    from edge_swin.quant.errors import ScaleError
+    from edge_swin.quant.scales import block_scales, qparams
 
     src = copy.deepcopy(source).cpu().eval()
     variant, config = getattr(src, "variant", None), getattr(src, "config", None)
@@ -167,7 +168,7 @@ def _int8_model(source: nn.Module, dtype: torch.dtype) -> nn.Module:
                 continue
             _replace(model, name, new)
             pending -= {f"{name}.weight_quantizer", f"{name}.input_quantizer"}
-    except ExportError as err:
+    except ScaleError as err:
         raise EdgeSwinError(f"cannot run this quantized model on the INT8 kernels: {err}") from None
     if pending:
         raise EdgeSwinError(f"{len(pending)} enabled quantizer(s) have no INT8 kernel in the runtime: "

@@ -7,11 +7,15 @@ are left alone (they still follow `.to(device)`).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn as nn
 
 import edge_swin.runtime.ops  # noqa: F401  (registers torch.ops.edge_swin.*)
-from edge_swin.export.qdq import QParams, fake_quant
+
+if TYPE_CHECKING:  # edge_swin.quant is imported where a module is built: importing the runtime costs no modelopt
+    from edge_swin.quant.scales import QParams
 
 
 def _scale_bits(p: QParams) -> torch.Tensor:
@@ -23,10 +27,10 @@ class FusedWindowAttention(nn.Module):
     """One WindowAttention as the plugin's fused node: qkv linear, window attention, proj (3 kernel launches)."""
 
     def __init__(self, block: nn.Module, dtype: torch.dtype, scales: list[QParams] | None = None):
-        from edge_swin.export.symbolic import node_inputs
+        from edge_swin.quant.node_inputs import node_inputs
 
         super().__init__()
-        with torch.no_grad():  # the exporter's own inputs: weights fake-quantized per row for INT8, gathered bias
+        with torch.no_grad():  # the exported node's own inputs: weights fake-quantized per row for INT8, gathered bias
             inputs = node_inputs(block.cpu(), torch.empty(0), scales)
         qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask = inputs[1:7]
         for name, t in (("qkv_w", qkv_w), ("qkv_b", qkv_b), ("proj_w", proj_w), ("proj_b", proj_b),
@@ -61,6 +65,8 @@ class Int8Linear(nn.Module):
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, x_q: QParams, w_q: QParams, dtype: torch.dtype):
+        from edge_swin.quant.scales import fake_quant
+
         super().__init__()
         with torch.no_grad():
             w = fake_quant(weight.detach().float().cpu(), w_q)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import edge_swin.runtime.ops  # noqa: F401  (registers torch.ops.edge_swin.*)
-from edge_swin.export.qdq import QParams, fake_quant
+from edge_swin.quant.scales import QParams, fake_quant
 from edge_swin.models.window_attention import WindowAttention
 
 
@@ -58,7 +58,7 @@ def _quantized_block():
 
 
 def test_window_attention_int8_op_opcheck_and_fake_quant_parity():
-    from edge_swin.export.qdq import block_scales
+    from edge_swin.quant.scales import block_scales
     from edge_swin.runtime.modules import FusedWindowAttention
 
     block = _quantized_block()

@@ -20,9 +20,20 @@ PLUGIN_VERSION = "1"  # the creator's version (the node carries no plugin_versio
 HEAD_DIM = 32  # the head dim the plugin's kernels are compiled for (C = num_heads * 32)
 
 INPUTS = ("x", "qkv_w", "qkv_b", "proj_w", "proj_b", "rel_bias", "mask")
-# INT8 nodes: inputs 7..14 (edge_swin.export.qdq.BLOCK_QUANTIZERS, same order)
-SCALE_INPUTS = ("qkv_x_scale", "qkv_w_scale", "q_scale", "k_scale", "softmax_scale", "v_scale", "proj_x_scale",
-                "proj_w_scale")
+# INT8 nodes: inputs 7..14, each the scale of one of the block's modelopt quantizers (edge_swin.quant.scales
+# reads them in this order).
+BLOCK_QUANTIZERS: tuple[tuple[str, str, bool], ...] = (
+    # (node input name, quantizer path inside the WindowAttention block, per output channel)
+    ("qkv_x_scale", "qkv.input_quantizer", False),
+    ("qkv_w_scale", "qkv.weight_quantizer", True),
+    ("q_scale", "q_bmm_quantizer", False),
+    ("k_scale", "k_bmm_quantizer", False),
+    ("softmax_scale", "softmax_quantizer", False),
+    ("v_scale", "v_bmm_quantizer", False),
+    ("proj_x_scale", "proj.input_quantizer", False),
+    ("proj_w_scale", "proj.weight_quantizer", True),
+)
+SCALE_INPUTS = tuple(name for name, _, _ in BLOCK_QUANTIZERS)
 INT8_INPUTS = INPUTS + SCALE_INPUTS
 ATTRIBUTES = ("num_heads", "window_size", "shift_size", "scale", "version")
 

@@ -75,12 +75,12 @@ def node_inputs_of(module, x: torch.Tensor, io: torch.dtype | None = None) -> tu
 
     Built by the exporter's own `node_inputs`, so the emulation gets exactly what the ONNX node gets: for a
     quantized block the weights quantize-dequantized per output channel and the eight scales of
-    `edge_swin.export.qdq.block_scales` (ExportError if one is off or uncalibrated).
+    `edge_swin.quant.scales.block_scales` (ScaleError if one is off or uncalibrated).
     io: the node's tensor dtype (inputs 0-6; the scales stay fp32); default fp16 (FP16 export) for a float
     module, fp32 (INT8 export of an FP32 graph) for a quantized one; fp16 for an INT8 node in an FP16 graph.
     """
-    from edge_swin.export.qdq import block_scales, is_quantized_model
-    from edge_swin.export.symbolic import node_attributes, node_inputs
+    from edge_swin.quant.node_inputs import node_attributes, node_inputs
+    from edge_swin.quant.scales import block_scales, is_quantized_model
 
     quantized = is_quantized_model(module)
     io = io or (torch.float32 if quantized else torch.float16)
