@@ -1,7 +1,8 @@
-"""The package's shape: no import circle (between files, or through a package's __init__.py), the plugin library
-never reaches into trt/, and the SwinWindowAttention contract (edge_swin/plugins/swin_window_attention/contract.py)
-is the only place its facts are written. Reads our sources and imports none of them but the contract
-(tests/test_fresh_imports.py imports each)."""
+"""The package's shape: no import circle (between files, or through a package's __init__.py), the library never
+imports the entry points above it, the plugin library never reaches into trt/, and the SwinWindowAttention contract
+(edge_swin/plugins/swin_window_attention/contract.py) is the only place its facts are written, importable with the
+standard library alone. Reads our sources (tests/test_fresh_imports.py imports each module); only the import-cost
+checks start an interpreter."""
 from __future__ import annotations
 
 import ast
@@ -152,6 +153,18 @@ def test_a_module_may_import_its_siblings(tmp_path):
     assert cycles(import_graph(tmp_path, ("pkg",))) == []
     (tmp_path / "pkg/train/optim.py").write_text("from pkg.train import DEFAULT\n")
     assert cycles(import_graph(tmp_path, ("pkg",))) == [["pkg.train", "pkg.train.optim", "pkg.train.trainer"]]
+
+
+def test_the_library_never_imports_what_stands_above_it():
+    """edge_swin and calib are what pipelines/, benchmarks/ and examples/ use; never the other way round."""
+    above = {"pipelines", "benchmarks", "examples", "tests"}
+    arrows = []
+    for name, path in sources(("edge_swin", "calib")).items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            arrows += [(name, n) for n in names if n.split(".")[0] in above]
+    assert arrows == []
 
 
 def test_plugins_never_import_trt():
