@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.source_tree import ROOT
+from tests.source_tree import OLD_LOOP, ROOT, write_tree
 
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (one cheap child per module)")
 
@@ -27,13 +27,8 @@ def test_every_module_imports_first_in_a_fresh_process():
 
 @needs_fork
 def test_a_failing_module_is_named_with_its_error(tmp_path):
-    """The check bites: the package-level loop that once broke `import edge_swin.eval.sharded`, in miniature."""
-    for rel, text in {"pkg/__init__.py": "", "pkg/eval/__init__.py": "", "pkg/train/distributed.py": "world_size = 1\n",
-                      "pkg/train/__init__.py": "from pkg.train.trainer import train\n",
-                      "pkg/train/trainer.py": "from pkg.eval.sharded import evaluate_sharded\ntrain = 1\n",
-                      "pkg/eval/sharded.py": "from pkg.train.distributed import world_size\nevaluate_sharded = 1\n"}.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
+    """The check bites: the package-level loop that once broke `import edge_swin.eval.sharded` (OLD_LOOP)."""
+    write_tree(tmp_path, OLD_LOOP)
     code = "from tests.fresh_imports import import_each; print(import_each(['pkg.eval.sharded', 'pkg.train'], 2))"
     done = _python(["-c", code], f"{ROOT}{os.pathsep}{tmp_path}")
     failures = ast.literal_eval(done.stdout)

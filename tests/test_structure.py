@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from edge_swin.plugins.swin_window_attention import contract
-from tests.source_tree import PACKAGES, ROOT, sources
+from tests.source_tree import OLD_LOOP, PACKAGES, ROOT, sources, write_tree
 
 SCANNED = (*PACKAGES, "benchmarks")  # where the op's facts must not be written again
 OWNER = ROOT / "edge_swin" / "plugins" / "swin_window_attention" / "contract.py"
@@ -104,12 +104,6 @@ def test_the_cycle_finder_finds_one():
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-def _write_tree(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-
-
 def _fresh_import(root: Path, module: str) -> str:
     """The error a fresh interpreter prints importing `module` from `root` ("" when it imports)."""
     done = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=root, capture_output=True, text=True,
@@ -118,16 +112,8 @@ def _fresh_import(root: Path, module: str) -> str:
 
 
 def test_a_package_init_closes_a_circle(tmp_path):
-    """The loop that once broke `import edge_swin.eval.sharded` in a fresh process: trainer imports eval.sharded,
-    sharded imports train.distributed, and importing that runs train/__init__.py, which imports trainer."""
-    _write_tree(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/train/__init__.py": "from pkg.train.trainer import train\n",
-        "pkg/train/trainer.py": "from pkg.eval.sharded import evaluate_sharded\ntrain = 1\n",
-        "pkg/train/distributed.py": "world_size = 1\n",
-        "pkg/eval/__init__.py": "",
-        "pkg/eval/sharded.py": "from pkg.train.distributed import world_size\nevaluate_sharded = 1\n",
-    })
+    """The loop that once broke `import edge_swin.eval.sharded` (OLD_LOOP): seen, and real in a fresh process."""
+    write_tree(tmp_path, OLD_LOOP)
     graph = import_graph(tmp_path, ("pkg",))
     assert graph["pkg.eval.sharded"] == {"pkg.train", "pkg.train.distributed"}
     assert cycles(graph) == [["pkg.eval.sharded", "pkg.train", "pkg.train.trainer"]]
@@ -144,7 +130,7 @@ def test_a_package_init_closes_a_circle(tmp_path):
 def test_a_module_may_import_its_siblings(tmp_path):
     """A module's own packages have run before its first line: trainer importing a sibling is no circle through
     train/__init__.py; importing a name that train/__init__.py defines is one (it may not be defined yet)."""
-    _write_tree(tmp_path, {
+    write_tree(tmp_path, {
         "pkg/__init__.py": "",
         "pkg/train/__init__.py": "from pkg.train.trainer import train\nDEFAULT = 1\n",
         "pkg/train/trainer.py": "from . import optim\nfrom pkg.train.optim import sgd\n",
