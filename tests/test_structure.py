@@ -232,6 +232,18 @@ def test_scale_inputs_name_quantizers_that_quant_places():
     assert per_channel == ["qkv.weight_quantizer", "proj.weight_quantizer"]  # the two weights, per output channel
 
 
+def test_no_public_name_of_quant_is_also_a_submodule():
+    """edge_swin.quant hands its names out on first use; a submodule named like one of them (calibrate.py beside
+    the calibrate function) would replace that name on the package the moment anything imported the submodule."""
+    tree = ast.parse((ROOT / "edge_swin" / "quant" / "__init__.py").read_text())
+    table = next(n.value for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "_HOME")
+    names = {key.value for key in table.keys}
+    homes = {value.value for value in table.values}
+    submodules = {p.stem for p in (ROOT / "edge_swin" / "quant").glob("*.py")}
+    assert homes <= submodules and "calibrate" in names  # the table is what this test reads
+    assert names & submodules == set()
+
+
 def _modules_loaded_by(imports: str) -> set[str]:
     """Top-level packages a fresh interpreter holds after `imports` (Python statements)."""
     code = f"{imports}\nimport sys; print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
