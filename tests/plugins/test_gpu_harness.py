@@ -32,7 +32,7 @@ import torch
 
 from edge_swin.plugins.swin_window_attention.aot import build as aot_build
 from edge_swin.plugins.swin_window_attention.testing import harness as hn
-from edge_swin.plugins.swin_window_attention import library
+from edge_swin.plugins.swin_window_attention import library, trt_headers
 from tests.export.helpers import make_block
 from tests.plugins.stub_kernels import write_stub_table
 from tests.plugins.toolchain import compile_fake_driver, header_dir, needs_cmake_and_compiler
@@ -245,10 +245,9 @@ def skip_unbuilt_window(window):
 
 
 def gpu_headers() -> Path:
-    path = library.HEADERS_ROOT / f"tensorrt-{library.RTX_HEADER_SET}" / "include"
-    found = path if (path / "NvInferRuntime.h").is_file() else library.default_header_dir()
+    found = trt_headers.header_set(library.RTX_HEADER_SET) or library.default_header_dir()
     if found is None:
-        pytest.skip("no TensorRT headers to build the harness against (set EDGE_SWIN_TRT_HEADERS)")
+        pytest.skip(f"no TensorRT headers to build the harness against: {trt_headers.FIX}")
     return found
 
 
