@@ -105,6 +105,20 @@ def test_plugins_never_import_trt():
     assert arrows == []
 
 
+TESTING_CORNER = "edge_swin.plugins.swin_window_attention.testing"
+
+
+def test_the_product_never_imports_the_testing_corner():
+    """The node's testing/ (the GPU harness, sanitizer builds) serves tests and the GPU suite (benchmarks/) only:
+    no module of the product imports it, so it can change or go without touching what users run."""
+    arrows = [(src, dst) for src, dsts in import_graph().items() if not src.startswith(TESTING_CORNER)
+              for dst in dsts if dst == TESTING_CORNER or dst.startswith(f"{TESTING_CORNER}.")]
+    assert arrows == []
+    assert any(dst.startswith(TESTING_CORNER) for dst in _imports(ROOT / "benchmarks" / "gpu_sections.py",
+                                                                   "benchmarks.gpu_sections", _sources(SCANNED))), \
+        "the check above would see such an import: the GPU suite's is one"
+
+
 def _literals(tree) -> list[tuple[int, str]]:
     """String constants that are values (not docstrings) with their line."""
     docstrings = {id(n.body[0].value) for n in ast.walk(tree)
