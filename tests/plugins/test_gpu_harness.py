@@ -494,7 +494,7 @@ def cdiv(a: int, b: int) -> int:
 
 
 def expected_launches(n: dict) -> list[str]:
-    """README "Kernel ABI" and "What the plugin computes", with the stub table's tiles (linears: 64 rows a program,
+    """README "Kernel ABI" and "Description", with the stub table's tiles (linears: 64 rows a program,
     every column, 8 warps; attention BLOCK_M 16, 4 warps) and shared memory (64 KiB for 12x12). INT8 nodes:
     int8 workspaces (3C + C bytes a token), swin_qkv_int8 -> swin_window_attention_int8 -> swin_linear_int8."""
     b, h, w, c = n["shape"]

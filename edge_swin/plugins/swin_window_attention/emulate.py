@@ -2,7 +2,7 @@
 
 `run_node` checks a node's inputs and attributes as the ONNX node carries them (function.py's order, the
 attributes as keywords) and runs the one launch sequence, `launch.run_node`, the C++ plugin's enqueue in
-Python (README "What the plugin computes"): qkv linear, window attention, proj linear. The
+Python (README "Description"): qkv linear, window attention, proj linear. The
 kernels are the Triton ones of `edge_swin.plugins.swin_window_attention.kernels`, JIT-compiled on a GPU or run by Triton's
 interpreter on CPU tensors (TRITON_INTERPRET=1 set before they are imported). So a comparison of
 `run_module(block, x)` with `block(x)` proves the whole algorithm (index arithmetic, padding, shift,
