@@ -34,6 +34,7 @@ import subprocess
 from pathlib import Path
 
 from edge_swin.errors import PluginLibraryError
+from edge_swin.plugins.swin_window_attention.aot.kernel_cache import digest, sources_digest
 from edge_swin.plugins.swin_window_attention.contract import OP_TYPE, PLUGIN_NAMESPACE, PLUGIN_VERSION
 from edge_swin.plugins.swin_window_attention.trt_headers import RTX_HEADER_SET, find_header_dir  # noqa: F401 (RTX_HEADER_SET: re-exported)
 from edge_swin.utils.io import atomic_path, cache_root, sha256_file
@@ -127,8 +128,6 @@ def cached_library(header_dir: str | Path, kernels_cpp: str | Path, out_dir: str
     """The plugin library for this kernel table and these headers: build_library into `out_dir`, or with no
     `out_dir` into a cache folder keyed on the kernel table, the headers and csrc/ (~/.cache/edge_swin/plugins/),
     where a second call finds it built. CMake rebuilds only what changed either way."""
-    from edge_swin.plugins.swin_window_attention.aot.kernel_cache import digest, sources_digest
-
     if out_dir is None:
         kernels_cpp = Path(kernels_cpp)
         if not kernels_cpp.is_file():

@@ -81,10 +81,10 @@ def wheel_include_dirs() -> list[Path]:
     found = []
     for name in WHEELS:
         try:
-            files = importlib.metadata.distribution(name).files or ()
+            dist = importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
             continue
-        found += [Path(importlib.metadata.distribution(name).locate_file(f)).parent for f in files if f.name == HEADER]
+        found += [Path(dist.locate_file(f)).parent for f in dist.files or () if f.name == HEADER]
     return found
 
 
