@@ -49,7 +49,7 @@ TEMPLATES = Path(__file__).with_name("bundle_templates")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_SOURCES = library.CSRC
 KNOWN_PRECISIONS = ("int8", "fp16", "fp32")
-# What each JetPack carries (FINDINGS.md, "Target platforms"), keyed by the target's TensorRT release.
+# What each JetPack carries (docs/findings.md), keyed by the target's TensorRT release.
 PLATFORMS = {
     "10.3.0": {"jetpack": "6.1 / 6.2", "l4t": "R36.4", "cuda": "12.6", "image": "nvcr.io/nvidia/l4t-jetpack:r36.4.0"},
     "10.16": {"jetpack": "7.2", "l4t": "R39.2", "cuda": "13.2", "image": None},

@@ -97,7 +97,7 @@ def test_harness_exports_only_its_c_api(stub_harness):
 @pytest.mark.parametrize("shape", [(1, 8, 8, 64), (2, 9, 11, 64), (8, 56, 56, 96), (3, 7, 7, 768)])
 def test_workspace_bytes_match_the_formula(stub_harness, shape, kind):
     """kernel_launcher.h: qkv [tokens, 3C] then out [tokens, C], each 256-byte aligned: fp16 for an FP16 node, int8
-    for an INT8 node whatever its io (3C + C bytes a token; DESIGN "Bytes decide the speed")."""
+    for an INT8 node whatever its io (3C + C bytes a token: the node is memory-bound)."""
     b, h, w, c = shape
     tokens, elem = b * h * w, 2 if kind == hn.FP16_NODE else 1
     assert stub_harness.workspace_bytes(*shape, kind) == align(tokens * 3 * c * elem) + align(tokens * c * elem)
