@@ -137,3 +137,17 @@ def test_cached_library_builds_once(tmp_path, monkeypatch):
     assert len(calls) == 2
     with pytest.raises(PluginLibraryError, match="does not exist"):
         library.cached_library(tmp_path / "h", tmp_path / "absent.cpp")
+
+
+def test_the_engine_stage_hands_the_target_facts_to_the_one_build(monkeypatch):
+    """edge_swin.trt.plugin_cache reads the target table; the node's build gets its SMs, CUDA and TensorRT releases."""
+    from edge_swin.trt import plugin_cache
+    from edge_swin.trt.targets import get_target
+
+    asked = []
+    monkeypatch.setattr(plugin_cache, "build_plugin", lambda windows, sms, **facts: asked.append((sms, facts)) or
+                        plugin_build.Plugin(None, [], "stand-in"))
+    plugin_cache.plugin_for_target([(7, 7)], get_target("jetson-orin"))
+    plugin_cache.plugin_for_target([(7, 7)], get_target("h100"), header_dir=Path("/x"), cuda="12.6")
+    assert asked[0] == ([87], {"cuda": "12.6", "trt_release": "10.3.0", "header_dir": None, "out_dir": None})
+    assert asked[1] == ([90], {"cuda": "12.6", "trt_release": "11.1", "header_dir": Path("/x"), "out_dir": None})
