@@ -9,7 +9,9 @@
 FP16 node: the workspaces are fp16. INT8 node (DESIGN "Bytes decide the speed"): 1. is swin_qkv_int8, which
 quantizes in its epilogue and writes int8 q (pre-scaled by `scale`), k and v with the node's q/k/v scales;
 2. reads them and writes its output int8, quantized with the proj input scale; 3. (swin_linear_int8) reads
-that and writes y in the io type. Workspace per token: 3C + C bytes (fp16: twice that).
+that and writes y in the io type. Workspace per token: 3C + C bytes (fp16: twice that). FP8 node: the INT8
+node's launches with fp8 e4m3 for int8 (swin_qkv_fp8, swin_window_attention_fp8, swin_linear_fp8), fp16 io,
+every scale per tensor (modelopt FP8_DEFAULT_CFG; scale = amax / 448).
 
 with the node's inputs as they come (function.py's order) and its attributes as keywords. The
 kernels are the Triton ones of `edge_swin.plugins.kernels`, JIT-compiled on a GPU or run by Triton's
@@ -28,7 +30,7 @@ import copy
 import torch
 
 from edge_swin.op_contract import SCALE_INPUTS
-from edge_swin.plugins.kernels.linear import linear, qkv_int8
+from edge_swin.plugins.kernels.linear import linear, quantized_qkv
 from edge_swin.plugins.kernels.window_attention import (
     HEAD_DIM,
     WINDOWS,
@@ -36,12 +38,17 @@ from edge_swin.plugins.kernels.window_attention import (
 )
 
 NUM_SCALES = len(SCALE_INPUTS)  # qkv_x, qkv_w, q, k, softmax, v, proj_x, proj_w
+FP8_E4M3_BITS = (4, 3)  # modelopt's num_bits of an FP8 E4M3 quantizer
+E4M3_MAX = 448.0
 
 
 def run_node(x: torch.Tensor, qkv_w: torch.Tensor, qkv_b: torch.Tensor, proj_w: torch.Tensor,
              proj_b: torch.Tensor, rel_bias: torch.Tensor, mask: torch.Tensor | None, *, num_heads: int,
-             window_size, shift_size, scale: float, int8_scales=None) -> torch.Tensor:
-    """One node: inputs 0-6 (and 7-14 as `int8_scales`, in node order) -> y [B, H, W, C] of x's dtype.
+             window_size, shift_size, scale: float, int8_scales=None, fp8_scales=None) -> torch.Tensor:
+    """One node: inputs 0-6 (and 7-14 as `int8_scales` or `fp8_scales`, in node order) -> y [B, H, W, C] of x's dtype.
+
+    fp8_scales: the FP8 node's eight scales, each one value (weights per tensor too); qkv_w and proj_w on the
+    e4m3 grid of their scale (what modelopt's weight quantizer makes of them).
 
     `mask` is not read for W-MSA (shift_size == (0, 0)); the node's [1, 1, 1] zero, None, anything goes.
     """
@@ -51,21 +58,25 @@ def run_node(x: torch.Tensor, qkv_w: torch.Tensor, qkv_b: torch.Tensor, proj_w: 
         raise ValueError(f"C = {C} with {num_heads} heads: the kernels need head dim {HEAD_DIM} (C = heads * 32)")
     if window not in WINDOWS:
         raise ValueError(f"window {window} has no kernel variant; supported windows: {WINDOWS}")
-    if int8_scales is not None and len(int8_scales) != NUM_SCALES:
-        raise ValueError(f"int8_scales: the node's {NUM_SCALES} scale inputs (7-14), got {len(int8_scales)}")
-    mode = "fp16" if int8_scales is None else "int8"
-    s = [None] * NUM_SCALES if int8_scales is None else list(int8_scales)
+    if int8_scales is not None and fp8_scales is not None:
+        raise ValueError("give int8_scales (an INT8 node) or fp8_scales (an FP8 node), not both")
+    quant_scales = int8_scales if int8_scales is not None else fp8_scales
+    if quant_scales is not None and len(quant_scales) != NUM_SCALES:
+        name = "int8_scales" if int8_scales is not None else "fp8_scales"
+        raise ValueError(f"{name}: the node's {NUM_SCALES} scale inputs (7-14), got {len(quant_scales)}")
+    mode = "fp16" if quant_scales is None else "int8" if int8_scales is not None else "fp8"
+    s = [None] * NUM_SCALES if quant_scales is None else list(quant_scales)
     shifted = any(shift)
 
     tokens = x.reshape(B * H * W, C)
-    if mode == "int8":
-        qkv = qkv_int8(tokens, qkv_w, qkv_b, x_scale=s[0], w_scale=s[1], q_scale=s[2], k_scale=s[3],
-                       v_scale=s[5], scale=scale)
-    else:
+    if mode == "fp16":
         qkv = linear(tokens, qkv_w, qkv_b, mode=mode)
-    # int8: (q, k, p, v) and the proj input's scale, with which the attention quantizes its output
+    else:
+        qkv = quantized_qkv(tokens, qkv_w, qkv_b, mode=mode, x_scale=s[0], w_scale=s[1], q_scale=s[2],
+                            k_scale=s[3], v_scale=s[5], scale=scale)
+    # int8 / fp8: (q, k, p, v) and the proj input's scale, with which the attention quantizes its output
     out = window_attention(qkv, qkv_b, rel_bias, mask if shifted else None, H=H, W=W, shift=shift, C=C,
-                           scale=scale, mode=mode, scales=None if int8_scales is None else [*s[2:6], s[6]])
+                           scale=scale, mode=mode, scales=None if quant_scales is None else [*s[2:6], s[6]])
     y = linear(out.reshape(B * H * W, C), proj_w, proj_b, mode=mode, x_scale=s[6], w_scale=s[7])
     return y.reshape(B, H, W, C)
 
@@ -83,6 +94,10 @@ def node_inputs_of(module, x: torch.Tensor, io: torch.dtype | None = None) -> tu
     from edge_swin.export.symbolic import node_attributes, node_inputs
 
     quantized = is_quantized_model(module)
+    if quantized and is_fp8_block(module):
+        if io not in (None, torch.float16):
+            raise ValueError(f"io {io}: the FP8 node's io is float16")
+        return fp8_node_inputs_of(module, x)
     io = io or (torch.float32 if quantized else torch.float16)
     # On the CPU, as the exporter does: its weight fake-quant keeps the scales on the CPU.
     cpu_module = module if all(p.device.type == "cpu" for p in module.parameters()) else copy.deepcopy(module).cpu()
@@ -93,6 +108,53 @@ def node_inputs_of(module, x: torch.Tensor, io: torch.dtype | None = None) -> tu
     attrs = node_attributes(module)
     attrs.pop("version")
     attrs["int8_scales"] = scales or None
+    return tensors, attrs
+
+
+def _is_fp8(quantizer) -> bool:
+    bits = getattr(quantizer, "num_bits", None)
+    return isinstance(bits, (tuple, list)) and tuple(bits) == FP8_E4M3_BITS
+
+
+def is_fp8_block(module) -> bool:
+    """Whether a quantized WindowAttention's qkv input quantizer is FP8 E4M3 (modelopt num_bits (4, 3))."""
+    return _is_fp8(getattr(getattr(module, "qkv", None), "input_quantizer", None))
+
+
+def fp8_scales_of(module) -> list[torch.Tensor]:
+    """The FP8 node's eight scales (node inputs 7-14) of a calibrated FP8 block: amax / 448 of each quantizer of
+    BLOCK_QUANTIZERS, one value each; ValueError naming the quantizer that is off, uncalibrated or not per-tensor
+    FP8 E4M3."""
+    from edge_swin.export.qdq import BLOCK_QUANTIZERS
+
+    scales = []
+    for _, path, _ in BLOCK_QUANTIZERS:
+        q = module.get_submodule(path)
+        amax = getattr(q, "amax", None)
+        if not q.is_enabled or not _is_fp8(q) or amax is None or amax.numel() != 1:
+            raise ValueError(f"{path}: the FP8 node needs every block quantizer on, FP8 E4M3 (num_bits (4, 3)), "
+                             "per tensor and calibrated; quantize the block with the FP8 placement and calibrate it")
+        amax = amax.detach().float().reshape(1).cpu()
+        # modelopt treats amax <= 2**-24 as "all zero" (scale 1 keeps such a tensor's values at 0 as well)
+        scales.append(torch.where(amax <= 2.0 ** -24, torch.ones_like(amax), amax / E4M3_MAX))
+    return scales
+
+
+def fp8_node_inputs_of(module, x: torch.Tensor) -> tuple[list, dict]:
+    """node_inputs_of for an FP8 block: fp16 tensors (the FP8 node's io), the weights as modelopt's own weight
+    quantizers make them (on the e4m3 grid of their per-tensor scale), and the eight scales of fp8_scales_of."""
+    from edge_swin.export.symbolic import node_attributes
+
+    with torch.no_grad():
+        qkv_w = module.qkv.weight_quantizer(module.qkv.weight.detach().float())
+        proj_w = module.proj.weight_quantizer(module.proj.weight.detach().float())
+        mask = module.attn_mask if module.attn_mask is not None else torch.zeros(1, 1, 1)
+        qkv_b = module.qkv.bias if module.qkv.bias is not None else torch.zeros(3 * module.dim)
+        tensors = [x, qkv_w, qkv_b, proj_w, module.proj.bias, module.relative_position_bias(), mask]
+        tensors = [t.detach().to(device=x.device, dtype=torch.float16) for t in tensors]
+    attrs = node_attributes(module)
+    attrs.pop("version")
+    attrs["fp8_scales"] = [s.to(x.device) for s in fp8_scales_of(module)]
     return tensors, attrs
 
 
