@@ -1,5 +1,5 @@
 """The FP8 SwinWindowAttention node on a CPU: its e4m3 rounding, its two linears and the whole node (three
-launches in Triton's interpreter, edge_swin.plugins.emulate) against modelopt's FP8 fake-quant block.
+launches in Triton's interpreter, edge_swin.plugins.swin_window_attention.emulate) against modelopt's FP8 fake-quant block.
 
 Triton's interpreter casts float32 to fp8 with ties away from zero, subnormals flushed and NaN past 448 (Triton
 3.8, measured), unlike a GPU (round to nearest even, saturating). The kernels therefore round in float32 first
@@ -22,11 +22,11 @@ import torch
 import triton
 import triton.language as tl
 
-from edge_swin.plugins.emulate import fp8_scales_of, node_inputs_of, run_module, run_node
-from edge_swin.plugins.kernels import linear as L
-from edge_swin.plugins.kernels import window_attention as wa
-from edge_swin.plugins.kernels.fp8 import rne_e4m3
-from edge_swin.plugins.kernels.spec import FP8_SMS
+from edge_swin.plugins.swin_window_attention.emulate import fp8_scales_of, node_inputs_of, run_module, run_node
+from edge_swin.plugins.swin_window_attention.kernels import linear as L
+from edge_swin.plugins.swin_window_attention.kernels import window_attention as wa
+from edge_swin.plugins.swin_window_attention.kernels.fp8 import rne_e4m3
+from edge_swin.plugins.swin_window_attention.kernels.spec import FP8_SMS
 from tests.export.helpers import make_block
 from tests.plugins.node_checks import (
     BLOCKS,

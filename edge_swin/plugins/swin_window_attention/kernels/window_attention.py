@@ -1,6 +1,6 @@
 """The plugin's attention launch: W-MSA / SW-MSA over the qkv projection, as Triton kernels.
 
-Contract (edge_swin/plugins/README.md, "Kernel ABI"): `swin_window_attention_fp16` and
+Contract (edge_swin/plugins/swin_window_attention/README.md, "Kernel ABI"): `swin_window_attention_fp16` and
 `swin_window_attention_int8`, one program per (window, head, block of BLOCK_M query rows),
 grid = (B * nWh * nWw, heads, cdiv(N, BLOCK_M)), N = WH * WW.
 
@@ -54,10 +54,10 @@ import torch
 import triton
 import triton.language as tl
 
-from edge_swin.op_contract import HEAD_DIM
-from edge_swin.plugins.kernels.fp8 import rne_e4m3
-from edge_swin.plugins.kernels.int8 import rne_int8
-from edge_swin.plugins.kernels.spec import (
+from edge_swin.plugins.swin_window_attention.contract import HEAD_DIM
+from edge_swin.plugins.swin_window_attention.kernels.fp8 import rne_e4m3
+from edge_swin.plugins.swin_window_attention.kernels.int8 import rne_int8
+from edge_swin.plugins.swin_window_attention.kernels.spec import (
     DIVISIBLE_16,
     FP8_SMS,
     INT8_FP32_IO_SMS,
@@ -275,7 +275,7 @@ def swin_window_attention_fp8(qkv, qkv_b, bias, mask, out, q_scale, k_scale, p_s
 
 
 # ---------------------------------------------------------------------------------------------------
-# Variants for the ahead-of-time build (edge_swin/plugins/build.py): shipped (mode, io) pairs only.
+# Variants for the ahead-of-time build (edge_swin/plugins/swin_window_attention/aot/build.py): shipped (mode, io) pairs only.
 
 _POINTERS = ("qkv", "qkv_b", "bias", "mask", "out")
 _WORKSPACE = ("qkv", "out")  # int8 / fp8 mode: 8-bit q/k/v in, 8-bit out (quantized with o_scale, the proj input's)
