@@ -70,13 +70,18 @@ def _fake_quant(t, s):
     return (t * (1 / s)).clamp(-448, 448).to(E4M3).float() * s
 
 
+def _e4m3_values(w_fake_quant, s):
+    """The FP8 node's weight input: the e4m3 values of a fake-quantized weight (exact: it is on the grid of s)."""
+    return (w_fake_quant / s).clamp(-448, 448).to(E4M3)
+
+
 def test_qkv_fp8_writes_the_quantized_projection():
     m, c, scale = 70, 64, 0.17
     x, w, b = seeded((m, c), 3).half(), seeded((3 * c, c), 4) * 0.1, seeded((3 * c,), 5).half() * 0.1
     xs, ws = float(x.float().abs().max()) / 448, float(w.abs().max()) / 448
-    wq = _fake_quant(w, ws)          # on the e4m3 grid of ws; the kernel gets it as fp16
+    wq = _fake_quant(w, ws)          # on the e4m3 grid of ws; the kernel gets its e4m3 values
     qs, ks, vs = 0.01, 0.02, 0.03
-    qkv = L.quantized_qkv(x, wq.half(), b, mode="fp8", x_scale=xs, w_scale=ws, q_scale=qs, k_scale=ks, v_scale=vs,
+    qkv = L.quantized_qkv(x, _e4m3_values(wq, ws), b, mode="fp8", x_scale=xs, w_scale=ws, q_scale=qs, k_scale=ks, v_scale=vs,
                           scale=scale)
     ref = _fake_quant(x.float(), xs).double() @ wq.double().T + b.double()
     ref[:, :c] *= scale
@@ -89,14 +94,14 @@ def test_qkv_fp8_writes_the_quantized_projection():
 def test_linear_fp8_reads_fp8_and_writes_fp16():
     m, k, n = 67, 64, 64
     xq = (seeded((m, k), 6) * 50).clamp(-448, 448).to(E4M3)   # the attention's fp8 output
-    w, b = seeded((n, k), 7) * 0.1, seeded((n,), 8).half()
+    w, b = seeded((n, k), 7) * 0.1, (seeded((n,), 8) * 0.01).half()
     xs, ws = 0.005, float(w.abs().max()) / 448
     wq = _fake_quant(w, ws)
-    y = L.linear(xq, wq.half(), b, mode="fp8", x_scale=xs, w_scale=ws)
+    y = L.linear(xq, _e4m3_values(wq, ws), b, mode="fp8", x_scale=xs, w_scale=ws)
     ref = (xq.double() * xs) @ wq.double().T + b.double()
     assert y.dtype == torch.float16
     assert float((y.double() - ref).abs().max() / ref.abs().max()) < 1e-3  # fp16 y; products exact
-    wrong = L.linear(xq, wq.half(), b, mode="fp8", x_scale=2 * xs, w_scale=ws)
+    wrong = L.linear(xq, _e4m3_values(wq, ws), b, mode="fp8", x_scale=1.3 * xs, w_scale=ws)
     assert float((wrong.double() - ref).abs().max() / ref.abs().max()) > 0.1
 
 

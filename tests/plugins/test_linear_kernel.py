@@ -277,7 +277,8 @@ def test_variants_follow_the_contract():
                 assert ce["INT8_DOT"] == (0 if sm == 75 else 1)
             assert bk >= 32 and 32 % bn == 0, "int8 mma needs K tiles >= 32; BLOCK_N must divide C = heads * 32"
         io_ptr = "*fp16" if v.io == "fp16" else "*fp32"
-        assert all(v.signature[p] == io_ptr for p in ("w", "b"))
+        assert v.signature["b"] == io_ptr
+        assert v.signature["w"] == ("*fp8e4nv" if v.mode == "fp8" else io_ptr)  # the FP8 node's weights are fp8
         assert v.archs == {("int8", "fp32"): INT8_FP32_IO_SMS, ("fp8", "fp16"): FP8_SMS}.get((v.mode, v.io))
         out = "qkv" if v.family == "qkv_linear" else "y"
         assert v.signature[out] == ({"int8": "*i8", "fp8": "*fp8e4nv"}[v.mode] if v.family == "qkv_linear" else io_ptr)

@@ -47,8 +47,8 @@ def run_node(x: torch.Tensor, qkv_w: torch.Tensor, qkv_b: torch.Tensor, proj_w: 
              window_size, shift_size, scale: float, int8_scales=None, fp8_scales=None) -> torch.Tensor:
     """One node: inputs 0-6 (and 7-14 as `int8_scales` or `fp8_scales`, in node order) -> y [B, H, W, C] of x's dtype.
 
-    fp8_scales: the FP8 node's eight scales, each one value (weights per tensor too); qkv_w and proj_w on the
-    e4m3 grid of their scale (what modelopt's weight quantizer makes of them).
+    fp8_scales: the FP8 node's eight scales, each one value (weights per tensor too); qkv_w and proj_w are then
+    torch.float8_e4m3fn, the e4m3 values of w / w_scale (what modelopt's weight quantizer rounds them to).
 
     `mask` is not read for W-MSA (shift_size == (0, 0)); the node's [1, 1, 1] zero, None, anything goes.
     """
@@ -141,21 +141,27 @@ def fp8_scales_of(module) -> list[torch.Tensor]:
 
 
 def fp8_node_inputs_of(module, x: torch.Tensor) -> tuple[list, dict]:
-    """node_inputs_of for an FP8 block: fp16 tensors (the FP8 node's io), the weights as modelopt's own weight
-    quantizers make them (on the e4m3 grid of their per-tensor scale), and the eight scales of fp8_scales_of."""
+    """node_inputs_of for an FP8 block: fp16 tensors (the FP8 node's io), the weights as torch.float8_e4m3fn (the
+    e4m3 values of modelopt's own weight fake quant divided by the per-tensor scale: the FP8 node's weight inputs),
+    and the eight scales of fp8_scales_of."""
     from edge_swin.export.symbolic import node_attributes
 
+    scales = fp8_scales_of(module)
+
+    def fp8_weight(linear, scale):
+        fake = linear.weight_quantizer(linear.weight.detach().float()).cpu()  # on the e4m3 grid times the scale
+        return (fake * (1 / scale)).clamp(-E4M3_MAX, E4M3_MAX).to(torch.float8_e4m3fn).to(x.device)
+
     with torch.no_grad():
-        qkv_w = module.qkv.weight_quantizer(module.qkv.weight.detach().float())
-        proj_w = module.proj.weight_quantizer(module.proj.weight.detach().float())
         mask = module.attn_mask if module.attn_mask is not None else torch.zeros(1, 1, 1)
         qkv_b = module.qkv.bias if module.qkv.bias is not None else torch.zeros(3 * module.dim)
-        tensors = [x, qkv_w, qkv_b, proj_w, module.proj.bias, module.relative_position_bias(), mask]
-        tensors = [t.detach().to(device=x.device, dtype=torch.float16) for t in tensors]
+        tensors = [x, qkv_b, module.proj.bias, module.relative_position_bias(), mask]
+        x, qkv_b, proj_b, rel_bias, mask = [t.detach().to(device=x.device, dtype=torch.float16) for t in tensors]
+        qkv_w, proj_w = fp8_weight(module.qkv, scales[1]), fp8_weight(module.proj, scales[7])
     attrs = node_attributes(module)
     attrs.pop("version")
-    attrs["fp8_scales"] = [s.to(x.device) for s in fp8_scales_of(module)]
-    return tensors, attrs
+    attrs["fp8_scales"] = [s.to(x.device) for s in scales]
+    return [x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask], attrs
 
 
 def run_module(module, x: torch.Tensor, io: torch.dtype | None = None) -> torch.Tensor:

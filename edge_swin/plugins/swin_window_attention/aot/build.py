@@ -52,12 +52,16 @@ CPP_FAMILY = {"linear": "KernelFamily::kLinear", "window_attention": "KernelFami
               "qkv_linear": "KernelFamily::kQkvLinear"}
 CPP_MODE = {"fp16": "KernelMode::kFP16", "int8": "KernelMode::kINT8", "fp8": "KernelMode::kFP8"}
 CPP_IO = {"fp32": "IoType::kFLOAT", "fp16": "IoType::kHALF"}
-# (t + 1.5 * 2**23) - 1.5 * 2**23 in PTX: an add of +1.5 * 2**23, then an add of -1.5 * 2**23 or a sub of +1.5 * 2**23
-RNE_ADD = re.compile(r"\badd(\.rn)?\.f32\s+%\w+, %\w+, 0f4B400000;")
-RNE_UNDO = re.compile(r"\b(add(\.rn)?\.f32\s+%\w+, %\w+, 0fCB400000|sub(\.rn)?\.f32\s+%\w+, %\w+, 0f4B400000);")
-# the fp8 form, (t + m) - m with m per element: an add into %s of %t and %m, then a sub of %m from %s
-F32_ADD = re.compile(r"\badd(?:\.rn)?\.f32\s+(%\w+), (%\w+), (%\w+);")
-F32_SUB = re.compile(r"\bsub(?:\.rn)?\.f32\s+%\w+, (%\w+), (%\w+);")
+# (t + 1.5 * 2**23) - 1.5 * 2**23 in PTX: an add of +1.5 * 2**23, then an add of -1.5 * 2**23 or a sub of +1.5 * 2**23;
+# on sm_100+ Triton packs them as add.f32x2, whose constant operand is a register loaded with mov.b32 (so: a packed
+# add and the constant's mov)
+RNE_ADD = re.compile(r"\badd(\.rn)?\.f32\s+%\w+, %\w+, 0f4B400000;"
+                     r"|\bmov\.b32\s+%\w+, 0f4B400000;(?=.*\badd(\.rn)?\.f32x2\b)", re.DOTALL)
+RNE_UNDO = re.compile(r"\b(add(\.rn)?\.f32\s+%\w+, %\w+, 0fCB400000|sub(\.rn)?\.f32\s+%\w+, %\w+, 0f4B400000);"
+                      r"|\bmov\.b32\s+%\w+, 0fCB400000;(?=.*\badd(\.rn)?\.f32x2\b)", re.DOTALL)
+# the fp8 form, (t + m) - m with m per element: an add into %s of %t and %m, then a sub of %m from %s (f32x2: packed)
+F32_ADD = re.compile(r"\badd(?:\.rn)?\.f32(?:x2)?\s+(%\w+), (%\w+), (%\w+);")
+F32_SUB = re.compile(r"\bsub(?:\.rn)?\.f32(?:x2)?\s+%\w+, (%\w+), (%\w+);")
 
 
 def has_fp8_rounding(ptx: str) -> bool:

@@ -22,7 +22,7 @@ int8 mode (the arithmetic of the INT8 export's Q/DQ, edge_swin/export/function.p
     wq = sat8(rne(w * (1 / w_scale[n])))   per output row; w arrives on the int8 grid, so this is exact
     y  = (xq . wq) * x_scale * w_scale[n] + b[n]     int8 products, int32 accumulation
 fp8 mode (the FP8 node, modelopt FP8_DEFAULT_CFG: E4M3, every scale per tensor, s = amax / 448):
-    xq = e4m3(sat448(x * (1 / x_scale))),  wq = e4m3(sat448(w * (1 / w_scale)))   (w arrives on the grid)
+    xq = e4m3(sat448(x * (1 / x_scale))),  wq = w   (the node's weight inputs are fp8: the e4m3 values)
     y  = (xq . wq) * x_scale * w_scale + b     fp8 tensor-core products, fp32 accumulation
 e4m3() rounds to nearest even in float32 first (kernels/fp8.py), so the cast to fp8 is exact.
 
@@ -289,10 +289,11 @@ def linear_variant(kind: str, io: str, x_type: str | None = None) -> KernelVaria
         raise ValueError(f"linear kind {kind!r}: use one of {sorted(KERNELS)}")
     io_ptr = POINTER_TYPES[io]
     mode = _mode(kind)
+    w_ptr = WORKSPACE_POINTERS[mode] if mode == "fp8" else io_ptr  # the FP8 node's weights are fp8 tensors
     if kind.startswith("qkv_"):
-        signature = {"x": io_ptr, "w": io_ptr, "b": io_ptr, "qkv": WORKSPACE_POINTERS[mode]}
+        signature = {"x": io_ptr, "w": w_ptr, "b": io_ptr, "qkv": WORKSPACE_POINTERS[mode]}
     else:
-        signature = {"x": f"*{x_type}" if x_type else io_ptr, "w": io_ptr, "b": io_ptr, "y": io_ptr}
+        signature = {"x": f"*{x_type}" if x_type else io_ptr, "w": w_ptr, "b": io_ptr, "y": io_ptr}
     signature |= {name: "*fp32" for name in _SCALE_POINTERS.get(kind, ())}
     signature |= {"M": "i32", "C": "i32", "scale": "fp32"} if kind.startswith("qkv_") else \
         {"M": "i32", "N_OUT": "i32", "K": "i32"}
@@ -357,8 +358,12 @@ def _launch(kind: str, args, m: int, sm: int | None, device_tensor: torch.Tensor
         *args, **constexprs, num_warps=num_warps_for(sm, kind, io_name), num_stages=NUM_STAGES)
 
 
-def _check_weights(x, w, b, x_dtypes) -> None:
-    if w.dtype not in (torch.float16, torch.float32) or b.dtype != w.dtype or x.dtype not in x_dtypes:
+def _check_weights(x, w, b, x_dtypes, mode: str = "fp16") -> None:
+    if mode == "fp8":  # the FP8 node's weights are its e4m3 values; b (and y) fp16
+        if w.dtype != torch.float8_e4m3fn or b.dtype != torch.float16 or x.dtype not in x_dtypes:
+            raise ValueError(f"fp8 mode takes w as torch.float8_e4m3fn (the e4m3 values of w / w_scale), b float16 "
+                             f"and x one of {x_dtypes}; got x {x.dtype}, w {w.dtype}, b {b.dtype}")
+    elif w.dtype not in (torch.float16, torch.float32) or b.dtype != w.dtype or x.dtype not in x_dtypes:
         raise ValueError(f"w and b must share one io dtype, float16 or float32, and x be one of {x_dtypes}; "
                          f"got x {x.dtype}, w {w.dtype}, b {b.dtype}")
     if w.ndim != 2 or x.shape[-1] != w.shape[1] or tuple(b.shape) != (w.shape[0],):
@@ -378,18 +383,19 @@ def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, *, mode: str, x_sc
     ([N_OUT], per output row) as in the INT8 node's inputs 7/8 and 13/14; w is expected on the int8 grid
     (quantize-dequantized per row).
     `y` starts as NaN, so anything the kernel fails to write shows up in a comparison.
-    fp8 mode: as int8 with the FP8 node's types: x float (io) or torch.float8_e4m3fn (the FP8 node's proj reads
-    the attention's fp8 output), w on the e4m3 grid of w_scale, which is per tensor (one value) like x_scale.
+    fp8 mode: as int8 with the FP8 node's types: x fp16 (io) or torch.float8_e4m3fn (the FP8 node's proj reads
+    the attention's fp8 output), w torch.float8_e4m3fn (the e4m3 values of w / w_scale: the FP8 node's weight
+    inputs), b and y fp16; w_scale is per tensor (one value) like x_scale.
     sm: use that SM's tile and constexprs (75: the fp16 route of the int8 dot); default: the current GPU's,
     or DEFAULT_SM's on a CPU (interpreter).
     """
     if mode not in ("fp16", "int8", "fp8"):
         raise ValueError(f"mode {mode!r}: use one of ['fp16', 'int8', 'fp8']")
-    _check_weights(x, w, b, (w.dtype, _WORKSPACE_DTYPES[mode]) if mode in _WORKSPACE_DTYPES else (w.dtype,))
+    _check_weights(x, w, b, (b.dtype, _WORKSPACE_DTYPES[mode]) if mode in _WORKSPACE_DTYPES else (b.dtype,), mode)
     n_out, k = w.shape
     m = x.numel() // k
     x2, w, b = x.reshape(m, k).contiguous(), w.contiguous(), b.contiguous()
-    y = torch.full((m, n_out), float("nan"), dtype=w.dtype, device=x.device)
+    y = torch.full((m, n_out), float("nan"), dtype=b.dtype, device=x.device)
     args = [x2, w, b, y]
     if mode != "fp16":
         if x_scale is None or w_scale is None:
@@ -398,7 +404,7 @@ def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, *, mode: str, x_sc
         args += [_fp32_vector(x_scale, x.device, "x_scale", 1),
                  _fp32_vector(w_scale, x.device, "w_scale", n_out if mode == "int8" else 1)]
     if m and n_out:
-        _launch(mode, [*args, m, n_out, k], m, sm, x, w.dtype)
+        _launch(mode, [*args, m, n_out, k], m, sm, x, b.dtype)
     return y.reshape(*x.shape[:-1], n_out)
 
 
@@ -418,10 +424,10 @@ def quantized_qkv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, *, mode: st
                   k_scale, v_scale, scale: float, sm: int | None = None) -> torch.Tensor:
     """A quantized node's qkv projection through `swin_qkv_<mode>`: x [..., C] (io dtype) -> qkv [..., 3C] of the
     mode's workspace dtype (int8, or torch.float8_e4m3fn for "fp8": e4m3(sat448(q * scale / q_scale)), ...,
-    w on the e4m3 grid of its per-tensor w_scale). See qkv_int8."""
+    w the torch.float8_e4m3fn values of w / w_scale, per-tensor w_scale, b fp16). See qkv_int8."""
     if mode not in _WORKSPACE_DTYPES:
         raise ValueError(f"mode {mode!r}: use one of {sorted(_WORKSPACE_DTYPES)}")
-    _check_weights(x, w, b, (w.dtype,))
+    _check_weights(x, w, b, (b.dtype,), mode)
     n_out, c = w.shape
     if n_out != 3 * c:
         raise ValueError(f"w is {tuple(w.shape)}: the qkv weight is [3C, C]")
@@ -434,5 +440,5 @@ def quantized_qkv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, *, mode: st
                                                               (v_scale, "v_scale")))]
     if m:
         _launch(f"qkv_{mode}", [x.reshape(m, c).contiguous(), w.contiguous(), b.contiguous(), qkv, *scales, m, c,
-                             float(scale)], m, sm, x, w.dtype)
+                             float(scale)], m, sm, x, b.dtype)
     return qkv.reshape(*x.shape[:-1], n_out)
