@@ -34,7 +34,7 @@ from edge_swin.plugins.swin_window_attention.aot import build as aot_build
 from edge_swin.plugins.swin_window_attention.testing import harness as hn
 from edge_swin.plugins.swin_window_attention import library
 from tests.export.helpers import make_block
-from tests.plugins.stub_kernels import write_stub_table
+from tests.plugins.stub_kernels import FP8_SMS, write_stub_table
 from tests.plugins.toolchain import compile_fake_driver, header_dir, needs_cmake_and_compiler
 from tests.plugins.node_checks import (
     BLOCKS,
@@ -425,8 +425,8 @@ CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned
                         unsigned shared, void* stream, void** params, void** extra) {
     const char* name = f; int pointers, ints, floats, i, k = 0;
     if (!strcmp(name, "swin_linear_fp16")) { pointers = 4; ints = 3; floats = 0; }
-    else if (!strcmp(name, "swin_linear_int8")) { pointers = 6; ints = 3; floats = 0; }
-    else if (!strcmp(name, "swin_qkv_int8")) { pointers = 9; ints = 2; floats = 1; }
+    else if (!strcmp(name, "swin_linear_int8") || !strcmp(name, "swin_linear_fp8")) { pointers = 6; ints = 3; floats = 0; }
+    else if (!strcmp(name, "swin_qkv_int8") || !strcmp(name, "swin_qkv_fp8")) { pointers = 9; ints = 2; floats = 1; }
     else if (!strcmp(name, "swin_window_attention_fp16")) { pointers = 5; ints = 5; floats = 1; }
     else { pointers = 10; ints = 5; floats = 1; }
     fprintf(out(), "launch %s grid %u %u %u block %u %u %u shared %u stream %p extra %p args", name, gx, gy, gz,
@@ -465,7 +465,8 @@ def fake_cubin_harness(tmp_path_factory) -> Path:
     text = text.replace("nullptr, 0},", "kFakeCubin, 4},").replace(
         "namespace edge_swin {\n", 'namespace edge_swin {\nunsigned char const kFakeCubin[] = "FAKE";\n', 1)
     text, big = re.subn(r'(, 12, 12, [01], "swin_window_attention_\w+", \d+), 0,', r"\1, 65536,", text)
-    assert rows > 0 and text.count("kFakeCubin, 4},") == rows and big == 3 * 2 * len(STUB_SMS), \
+    fp8_sms = [sm for sm in STUB_SMS if sm in FP8_SMS]
+    assert rows > 0 and text.count("kFakeCubin, 4},") == rows and big == (3 * len(STUB_SMS) + len(fp8_sms)) * 2, \
         "tests/plugins/stub_kernels.py changed its row format: update this fixture"
     table.write_text(text)
     return hn.build_harness(table, d / "lib", header_dir=rtx_headers(), jobs=2)
@@ -499,8 +500,9 @@ def expected_launches(n: dict) -> list[str]:
     every column, 8 warps; attention BLOCK_M 16, 4 warps) and shared memory (64 KiB for 12x12). INT8 nodes:
     int8 workspaces (3C + C bytes a token), swin_qkv_int8 -> swin_window_attention_int8 -> swin_linear_int8."""
     b, h, w, c = n["shape"]
-    int8 = bool(n["int8"])
-    m, mode, elem = b * h * w, "int8" if int8 else "fp16", 1 if int8 else 2
+    int8 = bool(n["int8"])  # INT8 or FP8: the same launches and arguments, their own kernels
+    mode = {hn.FP16_NODE: "fp16", hn.FP8_NODE: "fp8"}.get(int(n["int8"]), "int8")
+    m, elem = b * h * w, 1 if int8 else 2
     p = [f"{v:x}" for v in n["pointers"]]
     x, qkv_w, qkv_b, proj_w, proj_b, bias, mask, *s = p
     qkv = 0xA00000
@@ -514,10 +516,10 @@ def expected_launches(n: dict) -> list[str]:
     scale = f"{ctypes.c_float(n['scale']).value:.9g}"  # passed as a C float
     linear = f"grid {cdiv(m, 64)} 1 1 block 256 1 1 shared 0 {tail}"
     if int8:  # scales: 0 qkv_x, 1 qkv_w, 2 q, 3 k, 4 softmax, 5 v, 6 proj_x, 7 proj_w
-        first = (f"launch swin_qkv_int8 {linear} {x} {qkv_w} {qkv_b} {qkv:x} {s[0]} {s[1]} {s[2]} {s[3]} {s[5]} "
+        first = (f"launch swin_qkv_{mode} {linear} {x} {qkv_w} {qkv_b} {qkv:x} {s[0]} {s[1]} {s[2]} {s[3]} {s[5]} "
                  f"{m} {c} {scale} {nulls}")
         att_scales = " " + " ".join(s[2:7])
-        last = f"launch swin_linear_int8 {linear} {out:x} {proj_w} {proj_b} {y} {s[6]} {s[7]} {m} {c} {c} {nulls}"
+        last = f"launch swin_linear_{mode} {linear} {out:x} {proj_w} {proj_b} {y} {s[6]} {s[7]} {m} {c} {c} {nulls}"
     else:
         first = f"launch swin_linear_fp16 {linear} {x} {qkv_w} {qkv_b} {qkv:x} {m} {3 * c} {c} {nulls}"
         att_scales = ""
@@ -546,6 +548,23 @@ def test_fake_driver_sees_the_kernel_abi(fake_cubin_harness, fake_driver):
     # the 12x12 attention opts in to 64 KiB of shared memory.
     assert log.count("load FAKE") == 2 + 3 + 3 + 2
     assert [line for line in log if line.startswith("attribute")] == ["attribute swin_window_attention_fp16 8 65536"]
+
+
+def test_fake_driver_records_fp8_launches(fake_cubin_harness, fake_driver):
+    """The FP8 node (SW-MSA 7x7, padded map; 12x12 W-MSA) on an sm_90 device: swin_qkv_fp8 ->
+    swin_window_attention_fp8 -> swin_linear_fp8 with the INT8 node's arguments and one-byte workspaces. On sm_80
+    (no FP8 tensor cores: the table has no FP8 cubin for it) the node is refused, nothing launched."""
+    nodes = [node(int8=hn.FP8_NODE, shape=(2, 14, 15, 96)),
+             node(int8=hn.FP8_NODE, window=(12, 12), shift=(0, 0), shape=(1, 24, 24, 128))]
+    results, log = fake_run(fake_cubin_harness, fake_driver, nodes, sm=90)
+    assert results == [[0, ""]] * 2, results
+    launches = [line for line in log if line.startswith("launch")]
+    assert launches == [line for n in nodes for line in expected_launches(n)]
+    assert log.count("load FAKE") == 3 + 3
+    assert [line for line in log if line.startswith("attribute")] == ["attribute swin_window_attention_fp8 8 65536"]
+    (status, error), = fake_run(fake_cubin_harness, fake_driver, nodes[:1], sm=80)[0]
+    assert status != 0 and re.search(r"no compiled swin_qkv_fp8 .*for this GPU \(sm_80\); the library has it for: "
+                                     r"sm_90a", error), error
 
 
 def test_fake_driver_caches_cubins_per_node_kind(fake_cubin_harness, fake_driver):

@@ -37,7 +37,7 @@ from tests.helpers import needs_trtrtx
 from tests.plugins.stub_kernels import write_stub_table
 from tests.plugins.toolchain import header_dir, needs_cmake_and_compiler
 
-HEADER_SETS = ("10.3.0", "10.16", "11.1")  # under library.HEADERS_ROOT ($EDGE_SWIN_TRT_HEADERS_ROOT)
+HEADER_SETS = ("10.3.0", "10.13.3", "10.16", "11.1")  # under library.HEADERS_ROOT ($EDGE_SWIN_TRT_HEADERS_ROOT); 10.13.3: Thor
 # TensorRT-RTX 1.7 loads libraries built against the 11.1 (or 10.3) headers (FINDINGS "Proving the plugin on a
 # CPU"); 11.1 is the API generation closest to RTX 1.7.
 RTX_HEADERS = library.RTX_HEADER_SET
