@@ -11,34 +11,38 @@ Today's launches (JIT, the same kernels the AOT build compiles for the C++ plugi
       (int8 q/k/v in, int8 out quantized with the proj input's scale) -> swin_linear_int8 on that int8 out
       (y in the io dtype).
   int8_linear: y = x @ w^T + b with x quantized per tensor and w per output row inside the GEMM's load.
+  FP8 node and fp8_linear: the INT8 ones with e4m3 for int8 (fp16 io, fp8 weights and workspaces, every scale
+      per tensor: modelopt's FP8_DEFAULT_CFG arithmetic).
 """
 from __future__ import annotations
 
 import torch
 
-from edge_swin.plugins.swin_window_attention.kernels.linear import linear, qkv_int8
+from edge_swin.plugins.swin_window_attention.kernels.linear import linear, quantized_qkv
 from edge_swin.plugins.swin_window_attention.kernels.window_attention import HEAD_DIM, WINDOWS, window_attention
 
-__all__ = ["HEAD_DIM", "WINDOWS", "int8_linear", "window_attention_node"]
+__all__ = ["HEAD_DIM", "WINDOWS", "fp8_linear", "int8_linear", "window_attention_node"]
 
 
 def window_attention_node(x: torch.Tensor, qkv_w: torch.Tensor, qkv_b: torch.Tensor, proj_w: torch.Tensor,
                           proj_b: torch.Tensor, rel_bias: torch.Tensor, mask: torch.Tensor | None,
-                          shift: tuple[int, int], scale: float, scales: list[torch.Tensor] | None) -> torch.Tensor:
+                          shift: tuple[int, int], scale: float, scales: list[torch.Tensor] | None,
+                          mode: str | None = None) -> torch.Tensor:
     """One SwinWindowAttention node on x [B, H, W, C] -> [B, H, W, C] of x's dtype.
 
-    scales: None (fp16 mode) or the node's eight INT8 scales in node order (qkv_x, qkv_w[3C], q, k, softmax, v,
-    proj_x, proj_w[C]), float32.
+    scales: None (fp16 mode) or the node's eight scales in node order (qkv_x, qkv_w, q, k, softmax, v, proj_x,
+    proj_w), float32: INT8 (qkv_w [3C] and proj_w [C] per row) or, with mode="fp8", FP8 (each one value; the
+    weights are then torch.float8_e4m3fn, the FP8 node's e4m3 values).
     """
     B, H, W, C = x.shape
-    mode = "fp16" if scales is None else "int8"
+    mode = mode or ("fp16" if scales is None else "int8")
     s = [None] * 8 if scales is None else scales
     tokens = x.reshape(B * H * W, C)
     if scales is None:
         qkv = linear(tokens, qkv_w, qkv_b, mode=mode)
     else:
-        qkv = qkv_int8(tokens, qkv_w, qkv_b, x_scale=s[0], w_scale=s[1], q_scale=s[2], k_scale=s[3], v_scale=s[5],
-                       scale=scale)
+        qkv = quantized_qkv(tokens, qkv_w, qkv_b, mode=mode, x_scale=s[0], w_scale=s[1], q_scale=s[2],
+                            k_scale=s[3], v_scale=s[5], scale=scale)
     # int8: (q, k, p, v) and the proj input's scale, with which the attention quantizes its output
     out = window_attention(qkv, qkv_b, rel_bias, mask if any(shift) else None, H=H, W=W, shift=tuple(shift), C=C,
                            scale=scale, mode=mode, scales=None if scales is None else [*s[2:6], s[6]])
@@ -49,3 +53,10 @@ def int8_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, x_scale: torc
                 w_scale: torch.Tensor) -> torch.Tensor:
     """x [..., K] @ w^T + b as an int8 GEMM: x per tensor (x_scale), w [N, K] on the int8 grid per row (w_scale)."""
     return linear(x, w, b, mode="int8", x_scale=x_scale, w_scale=w_scale)
+
+
+def fp8_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, x_scale: torch.Tensor,
+               w_scale: torch.Tensor) -> torch.Tensor:
+    """x [..., K] (fp16) @ w^T + b as an fp8 GEMM: x quantized to e4m3 per tensor (x_scale) on load, w [N, K] the
+    torch.float8_e4m3fn values of a per-tensor w_scale; fp32 accumulation, y fp16."""
+    return linear(x, w, b, mode="fp8", x_scale=x_scale, w_scale=w_scale)

@@ -121,23 +121,31 @@ def is_fp8_block(module) -> bool:
     return _is_fp8(getattr(getattr(module, "qkv", None), "input_quantizer", None))
 
 
+def fp8_scale(q, name: str = "") -> torch.Tensor:
+    """amax / 448 (one float32 value) of an enabled, calibrated, per-tensor FP8 E4M3 modelopt quantizer; ValueError
+    naming it otherwise. modelopt treats amax <= 2**-24 as "all zero": scale 1 keeps such a tensor at 0 as well."""
+    amax = getattr(q, "amax", None)
+    if q is None or not q.is_enabled or not _is_fp8(q) or amax is None or amax.numel() != 1:
+        raise ValueError(f"{name or 'quantizer'}: the FP8 kernels need it on, FP8 E4M3 (num_bits (4, 3)), per tensor "
+                         "and calibrated; quantize with the FP8 placement (swin_fp8) and calibrate")
+    amax = amax.detach().float().reshape(1).cpu()
+    return torch.where(amax <= 2.0 ** -24, torch.ones_like(amax), amax / E4M3_MAX)
+
+
 def fp8_scales_of(module) -> list[torch.Tensor]:
-    """The FP8 node's eight scales (node inputs 7-14) of a calibrated FP8 block: amax / 448 of each quantizer of
-    BLOCK_QUANTIZERS, one value each; ValueError naming the quantizer that is off, uncalibrated or not per-tensor
-    FP8 E4M3."""
+    """The FP8 node's eight scales (node inputs 7-14) of a calibrated FP8 block: fp8_scale of each quantizer of
+    BLOCK_QUANTIZERS, in node order."""
     from edge_swin.export.qdq import BLOCK_QUANTIZERS
 
-    scales = []
-    for _, path, _ in BLOCK_QUANTIZERS:
-        q = module.get_submodule(path)
-        amax = getattr(q, "amax", None)
-        if not q.is_enabled or not _is_fp8(q) or amax is None or amax.numel() != 1:
-            raise ValueError(f"{path}: the FP8 node needs every block quantizer on, FP8 E4M3 (num_bits (4, 3)), "
-                             "per tensor and calibrated; quantize the block with the FP8 placement and calibrate it")
-        amax = amax.detach().float().reshape(1).cpu()
-        # modelopt treats amax <= 2**-24 as "all zero" (scale 1 keeps such a tensor's values at 0 as well)
-        scales.append(torch.where(amax <= 2.0 ** -24, torch.ones_like(amax), amax / E4M3_MAX))
-    return scales
+    return [fp8_scale(module.get_submodule(path), path) for _, path, _ in BLOCK_QUANTIZERS]
+
+
+def fp8_weight_values(layer, scale: torch.Tensor) -> torch.Tensor:
+    """A Linear's (or Conv's) weight as the FP8 kernels take it: torch.float8_e4m3fn values of modelopt's own
+    weight fake quant divided by its per-tensor scale (exact: the fake quant puts it on that grid)."""
+    weight = layer._parameters["weight"] if "weight" in layer._parameters else layer.weight
+    fake = layer.weight_quantizer(weight.detach().float()).cpu()
+    return (fake * (1 / scale)).clamp(-E4M3_MAX, E4M3_MAX).to(torch.float8_e4m3fn)
 
 
 def fp8_node_inputs_of(module, x: torch.Tensor) -> tuple[list, dict]:
@@ -148,16 +156,13 @@ def fp8_node_inputs_of(module, x: torch.Tensor) -> tuple[list, dict]:
 
     scales = fp8_scales_of(module)
 
-    def fp8_weight(linear, scale):
-        fake = linear.weight_quantizer(linear.weight.detach().float()).cpu()  # on the e4m3 grid times the scale
-        return (fake * (1 / scale)).clamp(-E4M3_MAX, E4M3_MAX).to(torch.float8_e4m3fn).to(x.device)
-
     with torch.no_grad():
         mask = module.attn_mask if module.attn_mask is not None else torch.zeros(1, 1, 1)
         qkv_b = module.qkv.bias if module.qkv.bias is not None else torch.zeros(3 * module.dim)
         tensors = [x, qkv_b, module.proj.bias, module.relative_position_bias(), mask]
         x, qkv_b, proj_b, rel_bias, mask = [t.detach().to(device=x.device, dtype=torch.float16) for t in tensors]
-        qkv_w, proj_w = fp8_weight(module.qkv, scales[1]), fp8_weight(module.proj, scales[7])
+        qkv_w = fp8_weight_values(module.qkv, scales[1]).to(x.device)
+        proj_w = fp8_weight_values(module.proj, scales[7]).to(x.device)
     attrs = node_attributes(module)
     attrs.pop("version")
     attrs["fp8_scales"] = [s.to(x.device) for s in scales]
