@@ -1,19 +1,10 @@
 """The plugin's algorithm in Python: one SwinWindowAttention node through the same three kernel launches.
 
-`run_node` does what the C++ plugin's enqueue does (README "What the plugin computes"):
-
-    1. swin_linear            x [B*H*W, C] @ qkv_w^T + qkv_b   -> qkv [B*H*W, 3C]   (workspace 1)
-    2. swin_window_attention  qkv -> out [B, H, W, C]  (roll, pad, partition, bias/mask, inverse roll)
-    3. swin_linear            out @ proj_w^T + proj_b          -> y [B, H, W, C]
-
-FP16 node: the workspaces are fp16. INT8 node (DESIGN "Bytes decide the speed"): 1. is swin_qkv_int8, which
-quantizes in its epilogue and writes int8 q (pre-scaled by `scale`), k and v with the node's q/k/v scales;
-2. reads them and writes its output int8, quantized with the proj input scale; 3. (swin_linear_int8) reads
-that and writes y in the io type. Workspace per token: 3C + C bytes (fp16: twice that). FP8 node: the INT8
+`run_node` checks a node's inputs and attributes as the ONNX node carries them (function.py's order, the
+attributes as keywords) and runs the one launch sequence, `launch.run_node`, the C++ plugin's enqueue in
+Python (README "Description"): qkv linear, window attention, proj linear. FP8 nodes (fp8_scales) run the INT8
 node's launches with fp8 e4m3 for int8 (swin_qkv_fp8, swin_window_attention_fp8, swin_linear_fp8), fp16 io,
-every scale per tensor (modelopt FP8_DEFAULT_CFG; scale = amax / 448).
-
-with the node's inputs as they come (function.py's order) and its attributes as keywords. The
+fp8 weights, every scale per tensor (modelopt FP8_DEFAULT_CFG; scale = amax / 448). The
 kernels are the Triton ones of `edge_swin.plugins.swin_window_attention.kernels`, JIT-compiled on a GPU or run by Triton's
 interpreter on CPU tensors (TRITON_INTERPRET=1 set before they are imported). So a comparison of
 `run_module(block, x)` with `block(x)` proves the whole algorithm (index arithmetic, padding, shift,
@@ -29,13 +20,9 @@ import copy
 
 import torch
 
+from edge_swin.plugins.swin_window_attention import launch
 from edge_swin.plugins.swin_window_attention.contract import SCALE_INPUTS
-from edge_swin.plugins.swin_window_attention.kernels.linear import linear, quantized_qkv
-from edge_swin.plugins.swin_window_attention.kernels.window_attention import (
-    HEAD_DIM,
-    WINDOWS,
-    window_attention,
-)
+from edge_swin.plugins.swin_window_attention.kernels.window_attention import HEAD_DIM, WINDOWS
 
 NUM_SCALES = len(SCALE_INPUTS)  # qkv_x, qkv_w, q, k, softmax, v, proj_x, proj_w
 FP8_E4M3_BITS = (4, 3)  # modelopt's num_bits of an FP8 E4M3 quantizer
@@ -65,20 +52,8 @@ def run_node(x: torch.Tensor, qkv_w: torch.Tensor, qkv_b: torch.Tensor, proj_w: 
         name = "int8_scales" if int8_scales is not None else "fp8_scales"
         raise ValueError(f"{name}: the node's {NUM_SCALES} scale inputs (7-14), got {len(quant_scales)}")
     mode = "fp16" if quant_scales is None else "int8" if int8_scales is not None else "fp8"
-    s = [None] * NUM_SCALES if quant_scales is None else list(quant_scales)
-    shifted = any(shift)
-
-    tokens = x.reshape(B * H * W, C)
-    if mode == "fp16":
-        qkv = linear(tokens, qkv_w, qkv_b, mode=mode)
-    else:
-        qkv = quantized_qkv(tokens, qkv_w, qkv_b, mode=mode, x_scale=s[0], w_scale=s[1], q_scale=s[2],
-                            k_scale=s[3], v_scale=s[5], scale=scale)
-    # int8 / fp8: (q, k, p, v) and the proj input's scale, with which the attention quantizes its output
-    out = window_attention(qkv, qkv_b, rel_bias, mask if shifted else None, H=H, W=W, shift=shift, C=C,
-                           scale=scale, mode=mode, scales=None if quant_scales is None else [*s[2:6], s[6]])
-    y = linear(out.reshape(B * H * W, C), proj_w, proj_b, mode=mode, x_scale=s[6], w_scale=s[7])
-    return y.reshape(B, H, W, C)
+    return launch.run_node(x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask, shift=shift, scale=scale,
+                           scales=quant_scales, mode=mode)
 
 
 def node_inputs_of(module, x: torch.Tensor, io: torch.dtype | None = None) -> tuple[list, dict]:
