@@ -105,7 +105,9 @@ def test_workspace_bytes_match_the_formula(stub_harness, shape, kind):
 
 def test_workspace_bytes_refuses_nonsense(stub_harness):
     assert stub_harness.workspace_bytes(0, 8, 8, 64, False) == 0
-    assert stub_harness._workspace(1, 8, 8, 64, 3) == 0  # int8Mode must be 0, 1 or 2
+    assert stub_harness._workspace(1, 8, 8, 64, 4) == 0  # int8Mode must be 0-3 (3: the FP8 node)
+    # the FP8 node's workspaces are one byte an element, as the INT8 node's: 3C + C bytes a token
+    assert stub_harness._workspace(1, 8, 8, 64, hn.FP8_NODE) == stub_harness._workspace(1, 8, 8, 64, 2) > 0
 
 
 def test_kernel_choice_per_sm(stub_harness):
@@ -113,6 +115,9 @@ def test_kernel_choice_per_sm(stub_harness):
     for kind in (hn.FP16_NODE, hn.INT8_NODE_FP32_IO, hn.INT8_NODE_FP16_IO):
         chosen = {sm: stub_harness.kernel_sm(kind, (7, 7), True, sm)[0] for sm in (75, 80, 86, 89, 90, 100)}
         assert chosen == {75: 0, 80: 80, 86: 80, 89: 80, 90: 90, 100: 0}
+    # FP8: the stub table holds it for sm_90 only (FP8 tensor cores: 89, 90, 110); sm_80/86 have none
+    fp8 = {sm: stub_harness.kernel_sm(hn.FP8_NODE, (7, 7), True, sm)[0] for sm in (80, 86, 89, 90)}
+    assert fp8 == {80: 0, 86: 0, 89: 0, 90: 90}
     sm, why = stub_harness.kernel_sm(False, (7, 7), True, 75)
     assert sm == 0 and "no compiled swin_linear_fp16" in why and "sm_80, sm_90a" in why
     assert "python -m edge_swin.plugins.swin_window_attention.aot.build --arch 75" in why
@@ -164,8 +169,8 @@ def test_bad_nodes_are_refused_with_a_message(stub_harness, case):
 
 
 def test_bad_int8_mode_and_tiny_error_buffer(stub_harness):
-    status, error = run_raw(stub_harness, int8=3)
-    assert status != 0 and "int8Mode is 3" in error
+    status, error = run_raw(stub_harness, int8=4)
+    assert status != 0 and "int8Mode is 4" in error
     # A short buffer gets a truncated, NUL-terminated message; a null one is allowed.
     small = ctypes.create_string_buffer(b"\xff" * 16)
     ptrs = (ctypes.c_void_p * 6)(*([FAKE] * 6))
