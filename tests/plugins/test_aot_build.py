@@ -179,7 +179,7 @@ def test_unknown_arch_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_full_release_build(tmp_path):
-    """The release artifact itself: every variant for every SM compiles without a spill (~70 s on 2 cores).
+    """The release artifact itself: every variant for every SM compiles without a spill (205 s on 2 busy cores).
 
     What is not built is exactly what the README says: the 12x12 attention for sm_75, the INT8 node's fp32-io
     kernels for sm_87 and sm_110 (spec.INT8_FP32_IO_SMS), and the FP8 node's kernels outside spec.FP8_SMS.
