@@ -34,7 +34,7 @@ from modelopt.torch.quantization.utils import is_quantized
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from edge_swin.errors import CheckpointError
+from edge_swin.errors import CheckpointError, EdgeSwinError
 from edge_swin.eval import evaluate
 from edge_swin.quant.calibrate import model_digest
 from edge_swin.quant.distill import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, DistillationLoss
@@ -42,7 +42,7 @@ from edge_swin.quant.errors import QuantizationError
 from edge_swin.utils import distributed
 from edge_swin.train.optim import param_groups
 from edge_swin.train.precision import autocast, grad_scaler, resolve_precision
-from edge_swin.utils.io import atomic_path, save_torch
+from edge_swin.utils.io import atomic_path, load_torch, save_torch
 from edge_swin.utils.progress import progress, write
 
 LAST = "last.pth"
@@ -223,7 +223,7 @@ def _epochs(net, student, teacher, train_loader, config: QATConfig, precision, s
 
 def _save(out_dir: Path, epoch: int, student, optimizer, scheduler, history, config: QATConfig, start_digest: str) -> Path:
     model_path = out_dir / f"epoch_{epoch:03d}.pth"
-    with atomic_path(model_path) as tmp:
+    with atomic_path(model_path, digest=True) as tmp:
         mto.save(student, tmp)
     save_torch({"epoch": epoch, "model_file": model_path.name, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "history": history, "config": asdict(config),
@@ -234,10 +234,13 @@ def _save(out_dir: Path, epoch: int, student, optimizer, scheduler, history, con
 def _restore(out_dir: Path, student, optimizer, scheduler, config: QATConfig,
              start_digest: str) -> tuple[int, list[dict], Path]:
     path = out_dir / LAST
+    fix = f"delete {out_dir} to start QAT over"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_torch(path, fix)
         model_path = out_dir / state["model_file"]
-        weights = torch.load(model_path, map_location="cpu", weights_only=True)["model_state_dict"]
+        weights = load_torch(model_path, fix)["model_state_dict"]
+    except EdgeSwinError:
+        raise
     except Exception as err:
         raise CheckpointError(f"cannot resume QAT from {out_dir} ({type(err).__name__}: {err}). "
                               f"Delete {out_dir} to start QAT over.") from None

@@ -4,6 +4,11 @@ A stage's inputs (settings plus the hashes of the artifacts it reads) are hashed
 into a fingerprint. The manifest is written last, atomically, after every
 artifact is in place, so a folder without a manifest (or with one of another
 fingerprint, or whose artifacts no longer hash the same) is simply redone.
+
+Before a stage rewrites anything, `Stage.begin` marks its own manifest and those of
+the stages after it "stale" (and drops a STALE.txt in their folders): whatever
+happens next (a failed check, an interrupt, a full disk), no folder claims to be
+the current result of inputs that are being replaced.
 """
 from __future__ import annotations
 
@@ -14,10 +19,35 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_swin.utils.io import sha256_file, sha256_json, write_json
+from edge_swin.utils.io import sha256_file, sha256_json, write_json, write_text
 
 MANIFEST = "manifest.json"
-DONE, NOT_BUILT, SKIPPED = "done", "not_built", "skipped"
+STALE_NOTE = "STALE.txt"
+DONE, NOT_BUILT, SKIPPED, STALE, FAILED = "done", "not_built", "skipped", "stale", "failed"
+
+
+def read_manifest(stage_dir: Path) -> dict | None:
+    """The manifest in `stage_dir`, or None when there is none (or it is unreadable)."""
+    try:
+        return json.loads((Path(stage_dir) / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def mark_stale(stage_dir: Path, because: str) -> bool:
+    """Mark a finished stage's folder as no longer current; True when it had a manifest to mark."""
+    stage_dir = Path(stage_dir)
+    manifest = read_manifest(stage_dir)
+    if manifest is None:
+        return False
+    if manifest.get("status") != STALE:
+        manifest.update(status=STALE, note=because)
+        write_json(stage_dir / MANIFEST, manifest)
+    write_text(stage_dir / STALE_NOTE,
+               f"The files in this folder are NOT current: {because}.\n"
+               "They were made from inputs that are being replaced; do not deploy or compare them.\n"
+               "Rerun the pipeline: this folder is rebuilt, and this note removed, when its stage finishes.\n")
+    return True
 
 
 def versions() -> dict[str, str]:
@@ -78,6 +108,12 @@ class Stage:
                 return False
         return True
 
+    def begin(self, later: list[str], because: str) -> list[str]:
+        """Call before the stage writes anything: it and the `later` stages (by folder name) are marked stale.
+        Returns the later stages that were marked."""
+        mark_stale(self.dir, because)
+        return [name for name in later if mark_stale(Path(self.out_dir) / name, because)]
+
     def artifact(self, key: str) -> Path:
         return self.dir / self.manifest["artifacts"][key]["path"]
 
@@ -97,4 +133,6 @@ class Stage:
         }
         self.dir.mkdir(parents=True, exist_ok=True)
         write_json(self.manifest_path, manifest)
+        if status == DONE:
+            (self.dir / STALE_NOTE).unlink(missing_ok=True)
         return manifest
