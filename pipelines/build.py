@@ -218,13 +218,15 @@ def _stages(ctx) -> dict:
         if not distributed.is_main():
             model.run(ctx)  # ... the others read them
         if args.stop_after == "model":
-            return ctx.stages
+            return _stopped(ctx, report)
         train.run(ctx)
         if args.stop_after == "train":
-            return ctx.stages
+            return _stopped(ctx, report)
         qat.run(ctx)
-        if args.stop_after == "qat" or not distributed.is_main():
+        if not distributed.is_main():
             return ctx.stages  # export, engines, evaluation and the report: rank 0 alone
+        if args.stop_after == "qat":
+            return _stopped(ctx, report)
         distributed.shutdown()  # the other ranks are done; rank 0 needs no group any more
         export.run(ctx)
         engine.run(ctx)
@@ -234,6 +236,13 @@ def _stages(ctx) -> dict:
             _report_failure(ctx, report)  # e.g. the numbers that failed the INT8 check stay readable in report.md
         raise
     return report.run(ctx)
+
+
+def _stopped(ctx, report) -> dict:
+    """--stop-after: a report an earlier run left is rewritten, so that it describes the folder as it now is."""
+    if distributed.is_main() and (ctx.out_dir / "report.md").is_file():
+        report.run(ctx)
+    return ctx.stages
 
 
 def _report_failure(ctx, report) -> None:

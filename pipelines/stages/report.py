@@ -24,7 +24,8 @@ def mark_not_current(out_dir: Path, because: str) -> None:
     md, js = out_dir / "report.md", out_dir / "report.json"
     if md.is_file() and not md.read_text().startswith(NOT_CURRENT):
         write_text(md, f"{NOT_CURRENT}: {because}. This report describes an earlier run whose files are being "
-                       "replaced; it is written again when the run ends.\n\n" + md.read_text())
+                       "replaced; the run rewrites it when it ends (if this note stays, it was interrupted: rerun "
+                       "it).\n\n" + md.read_text())
     if js.is_file():
         try:
             report = json.loads(js.read_text())

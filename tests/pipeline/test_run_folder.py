@@ -97,6 +97,14 @@ def test_interrupted_rerun_keeps_the_checkpoint_and_marks_the_report(capsys, goo
     assert (out / "report.md").read_text().startswith("> **NOT CURRENT**: the train stage started rebuilding")
     assert status(out, "train") == "stale" and status(out, "qat") == "stale"
 
+    # The earlier command again: its stages are current after all (same inputs, files intact), nothing is redone.
+    capsys.readouterr()
+    assert build("--data", image_root, "--stop-after", "qat", "--max-drop", 100, "--out", out) == 0
+    printed = capsys.readouterr().out
+    assert "[train] up to date" in printed and "[qat] up to date" in printed
+    assert status(out, "train") == "done" and not list(out.rglob("STALE.txt"))
+    assert not (out / "report.md").read_text().startswith("> **NOT CURRENT**")  # rewritten: describes the folder
+
 
 def test_resume_refuses_other_data_and_a_corrupted_checkpoint(capsys, tmp_path, image_root, monkeypatch):
     data, out = Path(shutil.copytree(image_root, tmp_path / "data")), tmp_path / "run"
@@ -143,9 +151,12 @@ def test_corrupted_calibration_cache_is_named_not_loaded(capsys, good_run, tmp_p
 def test_a_deleted_side_file_makes_its_stage_rerun(capsys, good_run, tmp_path, image_root):
     out = copy_of(good_run, tmp_path)
     (out / "qat" / "int8.json").unlink()  # what export needs to rebuild the model from int8.pth
+    (out / "train" / "model.pth.sha256").unlink()  # what the qat stage checks train/model.pth against
     assert build("--data", image_root, "--stop-after", "qat", "--max-drop", 100, "--out", out) == 0
-    assert "[qat] up to date" not in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "[train] up to date" not in printed and "[qat] up to date" not in printed
     assert (out / "qat" / "int8.json").is_file() and status(out, "qat") == "done"
+    assert (out / "train" / "model.pth.sha256").is_file() and status(out, "train") == "done"
 
 
 def test_a_second_run_on_the_same_folder_stops_and_a_dead_ones_lock_is_taken_over(capsys, tmp_path, image_root):
