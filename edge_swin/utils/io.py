@@ -62,7 +62,7 @@ def _likely_cause(folder: Path) -> str:
     except OSError:
         free = None
     if free is not None and free < 64 << 20:
-        return f"the disk is full ({free / 2**20:.0f} MiB free); {WRITE_FIXES[errno.ENOSPC]}"
+        return f"the disk is full ({free / 2**20:.0f} MiB free): free space there or give --out on another disk, then rerun"
     return "the write failed part-way (a full disk, a quota or an I/O error); free space or give another --out, then rerun"
 
 
