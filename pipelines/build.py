@@ -193,11 +193,10 @@ def run(args: argparse.Namespace) -> dict:
                             f"choose a multiple of {parts}")
     world = f", {distributed.world_size()} processes" if distributed.active() else ""
     print(f"edge-swin: {variant} for {target.name} ({target.description}) -> {out_dir}{world}")
-    _ = ctx.datasets  # a bad --data (layout, unreadable images) fails here, before any stage writes
-
     lock = RunLock(out_dir, args.command_line)  # one run at a time in a run folder (rank 0 holds it for all)
     distributed.on_main(lambda: _take(lock))
     try:
+        _ = ctx.datasets  # a bad --data (layout, unreadable images) fails here, before any stage writes
         return _stages(ctx)
     finally:
         lock.release()

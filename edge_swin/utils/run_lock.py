@@ -32,9 +32,11 @@ class RunLock:
         self.command = command
         self.fd: int | None = None
         self.took_over: dict | None = None  # what a dead run had left in the lock file, when there was one
+        self.made_folder = False  # a run that fails before writing anything leaves no empty folder behind
 
     def acquire(self) -> RunLock:
         try:
+            self.made_folder = not self.folder.exists()
             self.folder.mkdir(parents=True, exist_ok=True)
             while True:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -66,6 +68,8 @@ class RunLock:
             return
         try:
             self.path.unlink(missing_ok=True)  # removed while still held: no one can lock a file on its way out
+            if self.made_folder and not any(self.folder.iterdir()):
+                self.folder.rmdir()
         except OSError:
             pass  # a folder turned read-only keeps the file; the lock itself goes with the descriptor
         os.close(self.fd)

@@ -163,9 +163,13 @@ def test_a_second_run_on_the_same_folder_stops_and_a_dead_ones_lock_is_taken_ove
     out = tmp_path / "run"
     with RunLock(out, "python -m pipelines.build --out run (the first)"):
         assert build("--data", image_root, "--stop-after", "model", "--out", out) == 2
-    err = capsys.readouterr().err
+    printed, err = capsys.readouterr()
+    assert "images checked" not in printed  # stopped at once, before the image check
     assert f"{out} is in use by another run (pid {os.getpid()} on {socket.gethostname()}, started " in err
     assert "python -m pipelines.build --out run (the first)" in err and not (out / "model").exists()
+    assert not out.exists()  # the first run made the folder and wrote nothing in it: it leaves none behind
+
+    out.mkdir()
 
     dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True, check=True).stdout)
