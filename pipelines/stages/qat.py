@@ -77,7 +77,8 @@ def run(ctx: RunContext) -> None:
               f"{f' of at most {args.qat_steps} steps' if args.qat_steps else ''}, lr {args.qat_lr:g}"
               f"{f', {world} processes' if world > 1 else ''}")
         qat_result = quant.qat_finetune(student, teacher, train_loader, config, checkpoint_dir=stage.dir / "checkpoints",
-                                        resume=args.resume)
+                                        resume=args.resume, inputs={"weights_sha256": inputs["weights_sha256"],
+                                                                    "data": ctx.data_info})
         history = qat_result.history
     else:
         print("[qat] --qat-epochs 0: the INT8 model is the calibrated (PTQ) one")

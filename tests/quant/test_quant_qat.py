@@ -88,6 +88,10 @@ def test_qat_resumes_where_it_stopped(quant, calibrated, fp32_model, train_set, 
         other.head.fc.bias.add_(1.0)
     with pytest.raises(quant.QuantizationError, match="different calibrated model"):
         quant.qat_finetune(other, teacher, _loader(train_set), config, checkpoint_dir=tmp_path / "part")
+    # and so does other data (what the caller says the result depends on)
+    with pytest.raises(quant.QuantizationError, match=re.escape("trained on other inputs (data: was <absent>, now other")):
+        quant.qat_finetune(copy.deepcopy(calibrated.model), teacher, _loader(train_set), config,
+                           checkpoint_dir=tmp_path / "part", inputs={"data": "other"})
     # a bit flipped in the epoch checkpoint is named, not trained on (torch.load checks no CRC)
     epoch_file = tmp_path / "part" / "epoch_002.pth"  # the one part/last.pth resumes from
     data = bytearray(epoch_file.read_bytes())
