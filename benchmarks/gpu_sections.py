@@ -9,7 +9,7 @@ nodes       FP16 and INT8 plugin nodes through the AOT cubins (the harness, i.e.
             Swin-T stage and batch, W-MSA and SW-MSA; goals: INT8 <= 0.7x FP16 at batch 64 and <= 1.0x at batch 8
             (stages 1-3), FP16 stage 1 batch 64 <= 0.18 ms
 breakdown   per launch (qkv linear, attention, proj; the JIT kernels = the AOT sources, their output allocation
-            timed and subtracted) next to cuBLAS FP16 GEMMs of the same shapes and the node's memory floor at
+            timed and subtracted; CUDA-event medians of edge_swin.bench.timing like every section) next to cuBLAS FP16 GEMMs of the same shapes and the node's memory floor at
             the bandwidth measured here; goal: each linear launch <= 1.3x cuBLAS FP16 (stages 1-3, batch 64)
 
 The node variants (which io an INT8 node takes) are read from the kernel manifest, not assumed.
@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from edge_swin.bench.gpu_suite import NOT_AVAILABLE, Goal, SectionResult, SuiteContext, section
+from edge_swin.bench.timing import median_ms
 
 GOAL_STAGES = (1, 2, 3)
 DTYPES = {"fp16": "float16", "fp32": "float32"}
@@ -245,7 +246,6 @@ def synthetic_node(stage: int, batch: int, shifted: bool, int8: bool, io, device
 def _time_node(harness, stage, batch, shifted, int8, io, warmup, runs) -> dict:
     import torch
 
-    from benchmarks.kernels import cuda_ms
     from edge_swin.plugins.harness import NodeLaunch
 
     tensors, attrs = synthetic_node(stage, batch, shifted, int8, getattr(torch, DTYPES[io]), torch.device("cuda"))
@@ -253,7 +253,7 @@ def _time_node(harness, stage, batch, shifted, int8, io, warmup, runs) -> dict:
     y = launch()
     torch.cuda.synchronize()
     finite = bool(torch.isfinite(y).all())
-    return {"ms": cuda_ms(launch, warmup, runs), "cubin_sm": launch.cubin_sm, "io": io, "output_finite": finite}
+    return {"ms": median_ms(launch, warmup, runs), "cubin_sm": launch.cubin_sm, "io": io, "output_finite": finite}
 
 
 @section("nodes", "FP16 and INT8 plugin nodes through the AOT cubins, per Swin-T stage and batch")
@@ -327,22 +327,13 @@ def measured_bandwidth(nbytes: int = 1 << 30) -> float:
 
     src = torch.empty(nbytes // 2, dtype=torch.uint8, device="cuda")
     dst = torch.empty_like(src)
-    best = float("inf")
-    for _ in range(20):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        dst.copy_(src)
-        end.record()
-        end.synchronize()
-        best = min(best, start.elapsed_time(end) / 1e3)
+    best_ms = median_ms(lambda: dst.copy_(src), warmup=3, runs=20, reduce=min)
     del src, dst
-    return nbytes / best
+    return nbytes / (best_ms / 1e3)
 
 
 def _bench(fn) -> float:
-    import triton.testing
-
-    return float(triton.testing.do_bench(fn, warmup=10, rep=50))
+    return median_ms(fn, warmup=10, runs=50)
 
 
 def _launch_times(stage: int, batch: int, mode: str, io: str, device: str = "cuda", bench=None) -> dict:

@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from edge_swin.bench.timing import median_ms as cuda_ms  # noqa: E402  (CUDA-event medians, warm-up apart)
 from edge_swin.utils.io import write_json  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -81,13 +82,6 @@ def eager_attention(qkv, bias, mask, *, H, W, C, shift, scale, sdpa: bool = Fals
 def sdpa_backends():
     from torch.nn.attention import SDPBackend
     return {"cudnn": SDPBackend.CUDNN_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
-
-
-def cuda_ms(fn, warmup: int, runs: int) -> float:
-    """Median of `runs` CUDA-event timings after `warmup` calls (edge_swin.bench's timing loop)."""
-    from edge_swin.bench.timing import time_call
-
-    return time_call(fn, batch=1, warmup=warmup, runs=runs, cuda=True).median_ms
 
 
 def measure_shape(stage: int, batch: int, shifted: bool, warmup: int, runs: int) -> dict:
