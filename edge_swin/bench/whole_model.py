@@ -197,6 +197,42 @@ def save_prebuilt(path, runtime: torch.nn.Module, reference_input: torch.Tensor 
                 "reference_logits": reference_logits.float().cpu()}, path)
 
 
+def prebuild(out_dir, *, arch: str = "swin_t", int8_checkpoint=None, max_images: int | None = None,
+             calibration_images: int = 32) -> list[Path]:
+    """Write what a GPU machine without modelopt needs for the INT8 rows (runs here, where modelopt is; on a CPU
+    with TRITON_INTERPRET=1): runtime_int8.pt, `arch` with the benchmark's seeded random weights, max-calibrated
+    and converted, with fake quant's logits on a seeded batch of 8; with `int8_checkpoint`, int8_accuracy.pt, the
+    QAT model converted, with fake quant's logits on the validation split (first `max_images`)."""
+    from edge_swin.models import create_swin
+    from edge_swin.runtime.convert import convert, load_model
+
+    out_dir, written = Path(out_dir), []
+    torch.manual_seed(0)
+    base = create_swin(arch, num_classes=1000).eval()  # the same weights _contenders makes on the GPU
+    fake_quant = _calibrated(base, calibration_images)
+    img = base.config["img_size"]
+    x = torch.randn(8, 3, img, img, generator=torch.Generator().manual_seed(8))
+    with torch.inference_mode():
+        logits = fake_quant(x)
+    save_prebuilt(out_dir / "runtime_int8.pt", convert(fake_quant, "int8", device="cpu"), x, logits)
+    written.append(out_dir / "runtime_int8.pt")
+    if int8_checkpoint:
+        from torch.utils.data import DataLoader, Subset
+
+        from edge_swin.data import embedded_dataset, eval_transform
+        from edge_swin.eval.metrics import predict
+
+        model = load_model(int8_checkpoint).eval()
+        val = embedded_dataset("val", eval_transform(model.config["img_size"], 1.0))
+        if max_images:
+            val = Subset(val, range(min(max_images, len(val))))
+        with torch.inference_mode():
+            logits, _ = predict(model, DataLoader(val, batch_size=500, shuffle=False), "cpu", desc="fake quant")
+        save_prebuilt(out_dir / "int8_accuracy.pt", convert(model, "int8", device="cpu"), None, logits)
+        written.append(out_dir / "int8_accuracy.pt")
+    return written
+
+
 def load_prebuilt(path, device):
     """(runtime model on `device`, (reference input, reference logits)) from `save_prebuilt`'s file."""
     data = torch.load(path, map_location="cpu", weights_only=False)  # our own file: a pickled edge_swin module
@@ -325,12 +361,37 @@ def main(argv=None) -> int:
     p.add_argument("--batch", default="1,8,64")
     p.add_argument("--arch", default="swin_t")
     p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--fp32", default=None, help="a run's train/model.pth: its top-1 in PyTorch FP32 and runtime FP16")
     p.add_argument("--int8", default=None, help="a run's qat/int8.pth: its top-1 in fake quant and runtime INT8")
+    p.add_argument("--prebuilt", action="append", default=[], metavar="NAME=PATH",
+                   help="a quantized contender (runtime_int8, ...) or int8_accuracy from save_prebuilt's file, for "
+                        "a machine without modelopt")
+    p.add_argument("--accuracy-only", action="store_true", help="only the top-1 of the checkpoints (no latency)")
+    p.add_argument("--prebuild", default=None, metavar="DIR",
+                   help="write the prebuilt INT8 models (prebuild()) into DIR and stop (where modelopt is)")
+    p.add_argument("--max-images", type=int, default=None, help="top-1 on the first N validation images only")
     p.add_argument("--out", default=None, help="write the JSON here")
     args = p.parse_args(argv)
+    prebuilt = dict(item.split("=", 1) for item in args.prebuilt)
+    if args.prebuild:
+        for path in prebuild(args.prebuild, arch=args.arch, int8_checkpoint=args.int8, max_images=args.max_images):
+            print(path)
+        return 0
+    if args.accuracy_only:
+        reason = unavailable_reason("cuda")
+        result = {"status": f"not available: {reason}"} if reason else {
+            "status": "ok", "device": torch.cuda.get_device_name(), "torch": torch.__version__,
+            "accuracy": _accuracy(args.fp32, args.int8, None, args.max_images, "cuda", prebuilt.get("int8_accuracy"))}
+        if args.out and result["status"] == "ok":
+            from edge_swin.utils.io import write_json
+
+            write_json(Path(args.out), result)
+        print(json.dumps(result, indent=1))
+        return 0 if result["status"] == "ok" else 1
     result = whole_model_benchmark(tuple(int(b) for b in args.batch.split(",")), arch=args.arch, runs=args.runs,
-                                   fp32_checkpoint=args.fp32, int8_checkpoint=args.int8, out=args.out)
+                                   warmup=args.warmup, fp32_checkpoint=args.fp32, int8_checkpoint=args.int8,
+                                   prebuilt=prebuilt, out=args.out)
     print(format_markdown(result))
     if result.get("status") == "ok":
         print(json.dumps({k: result[k] for k in ("first_call_s", "fidelity", "accuracy") if k in result}, indent=1))

@@ -93,13 +93,14 @@ def test_node_goals_take_the_worse_kind():
         return {"stage": stage, "batch": batch, "int8_over_fp16": ratio, "fp16": {"ms": fp16_ms}}
 
     rows = [row(1, 64, 0.6), row(1, 64, 0.75, 0.17), row(1, 8, 0.9), row(2, 64, 0.5)]
-    goals = {g.name: g for g in gpu_sections.node_goals(rows)}
+    goals = {g.name: g for g in gpu_sections.node_goals(rows, 0.09)}
     assert goals["INT8 / FP16 node time, stage 1, batch 64"].measured == 0.75
     assert goals["INT8 / FP16 node time, stage 1, batch 64"].passed is False
     assert goals["INT8 / FP16 node time, stage 1, batch 8"].passed is True
     assert goals["INT8 / FP16 node time, stage 2, batch 64"].passed is True
     assert goals["INT8 / FP16 node time, stage 3, batch 64"].passed is None
-    assert goals["FP16 node, stage 1, batch 64"].measured == 0.3 and goals["FP16 node, stage 1, batch 64"].unit == "ms"
+    fp16 = goals["FP16 node, stage 1, batch 64"]
+    assert fp16.measured == 0.3 and fp16.unit == "ms" and fp16.limit == 0.18 and fp16.passed is False
 
 
 def test_memory_floor_matches_the_h200_finding():
