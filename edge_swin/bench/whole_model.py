@@ -187,56 +187,57 @@ def _calibrated(base, n, recipe: str = "swin_int8"):
     return calibrate(model, loader, "max", recipe=recipe, progress=False).model.eval()
 
 
-def save_prebuilt(path, runtime: torch.nn.Module, reference_input: torch.Tensor | None, reference_logits: torch.Tensor):
+def _seeded_input(spec: dict) -> torch.Tensor:
+    return torch.randn(*spec["shape"], generator=torch.Generator().manual_seed(spec["seed"]))
+
+
+def save_prebuilt(path, runtime: torch.nn.Module, reference_input: dict | None, reference_logits: torch.Tensor):
     """A converted runtime model (edge_swin.runtime modules only, no modelopt class) with the fake-quant model's
-    logits on `reference_input` (None: the validation split, in order): what a GPU machine without modelopt needs
-    to time it and check it."""
+    logits on `reference_input` ({"seed", "shape"} of seeded random images; None: the validation split, in
+    order): what a GPU machine without modelopt needs
+    to time it and check it. The module is pickled without data (meta tensors) and its state packed: the INT8
+    weights, stored dequantized in fp16, go as their int8 integers with the row scale they carry (exact, checked
+    bit for bit; half the bytes)."""
     from edge_swin.utils.io import save_torch
 
-    save_torch({"runtime": runtime.cpu(), "reference_input": None if reference_input is None else reference_input.cpu(),
-                "reference_logits": reference_logits.float().cpu()}, path)
+    state = runtime.state_dict()
+    for module_name, module in runtime.named_modules():
+        prefix = f"{module_name}." if module_name else ""
+        scales = {n: b.view(torch.float32) for n, b in module.named_buffers(recurse=False) if "scale_bits" in n}
+        for name, t in module.named_buffers(recurse=False):
+            if t is not None and t.dtype == torch.float16 and t.dim() == 2:
+                state[prefix + name] = _pack(t, scales, prefix)
+    skeleton = copy.deepcopy(runtime).cpu().to("meta")
+    save_torch({"runtime": skeleton, "state": state, "reference_logits": reference_logits.float().cpu(),
+                "reference_input": reference_input}, path)
 
 
-def prebuild(out_dir, *, arch: str = "swin_t", int8_checkpoint=None, max_images: int | None = None,
-             calibration_images: int = 32) -> list[Path]:
-    """Write what a GPU machine without modelopt needs for the INT8 rows (runs here, where modelopt is; on a CPU
-    with TRITON_INTERPRET=1): runtime_int8.pt, `arch` with the benchmark's seeded random weights, max-calibrated
-    and converted, with fake quant's logits on a seeded batch of 8; with `int8_checkpoint`, int8_accuracy.pt, the
-    QAT model converted, with fake quant's logits on the validation split (first `max_images`)."""
-    from edge_swin.models import create_swin
-    from edge_swin.runtime.convert import convert, load_model
+def _pack(w: torch.Tensor, scales: dict, prefix: str):
+    """{"int8": k, "scale": key} when w == fp16(k * scale[row]) bit for bit with one of the module's per-row
+    scales (the INT8 weights: k is the integer QAT trained); else w as it is."""
+    for name, s in scales.items():
+        if s.numel() != w.shape[0]:
+            continue
+        k = torch.round(w.float() / s[:, None])
+        if k.abs().max() <= 127 and torch.equal((k * s[:, None]).to(torch.float16), w):
+            return {"int8": k.to(torch.int8), "scale": prefix + name}
+    return w
 
-    out_dir, written = Path(out_dir), []
-    torch.manual_seed(0)
-    base = create_swin(arch, num_classes=1000).eval()  # the same weights _contenders makes on the GPU
-    fake_quant = _calibrated(base, calibration_images)
-    img = base.config["img_size"]
-    x = torch.randn(8, 3, img, img, generator=torch.Generator().manual_seed(8))
-    with torch.inference_mode():
-        logits = fake_quant(x)
-    save_prebuilt(out_dir / "runtime_int8.pt", convert(fake_quant, "int8", device="cpu"), x, logits)
-    written.append(out_dir / "runtime_int8.pt")
-    if int8_checkpoint:
-        from torch.utils.data import DataLoader, Subset
 
-        from edge_swin.data import embedded_dataset, eval_transform
-        from edge_swin.eval.metrics import predict
-
-        model = load_model(int8_checkpoint).eval()
-        val = embedded_dataset("val", eval_transform(model.config["img_size"], 1.0))
-        if max_images:
-            val = Subset(val, range(min(max_images, len(val))))
-        with torch.inference_mode():
-            logits, _ = predict(model, DataLoader(val, batch_size=500, shuffle=False), "cpu", desc="fake quant")
-        save_prebuilt(out_dir / "int8_accuracy.pt", convert(model, "int8", device="cpu"), None, logits)
-        written.append(out_dir / "int8_accuracy.pt")
-    return written
+def _unpack(v, state) -> torch.Tensor:
+    if not isinstance(v, dict):
+        return v
+    s = state[v["scale"]].view(torch.float32)
+    return (v["int8"].float() * s[:, None]).to(torch.float16)
 
 
 def load_prebuilt(path, device):
     """(runtime model on `device`, (reference input, reference logits)) from `save_prebuilt`'s file."""
     data = torch.load(path, map_location="cpu", weights_only=False)  # our own file: a pickled edge_swin module
-    return data["runtime"].to(device).eval(), (data["reference_input"], data["reference_logits"])
+    runtime = data["runtime"].to_empty(device="cpu")
+    runtime.load_state_dict({k: _unpack(v, data["state"]) for k, v in data["state"].items()})
+    spec = data["reference_input"]
+    return runtime.to(device).eval(), (spec and _seeded_input(spec), data["reference_logits"])
 
 
 def _fidelity(result, base, models, references, x):
