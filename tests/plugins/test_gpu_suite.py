@@ -46,7 +46,7 @@ def test_missing_prebuilt_kernels_name_the_commands(tmp_path):
 
 def test_builtin_sections_register():
     assert frame.load_sections(gpu_suite.SECTION_MODULES) == {}
-    assert {"gpu_tests", "kernels", "nodes", "breakdown"} <= set(frame.SECTIONS)
+    assert {"gpu_tests", "refusal", "kernels", "nodes", "breakdown", "whole_model", "top1", "train"} <= set(frame.SECTIONS)
     assert frame.load_sections(["edge_swin.no_such_module"]).keys() == {"edge_swin.no_such_module"}
 
 
@@ -198,3 +198,113 @@ def test_refusal_section_runs_here(tmp_path, monkeypatch):
     assert result.status == "ok" and result.goals[0].passed is True, result.data
     answers = result.data["runs"]["bare"]["answers"]
     assert answers["75"] == [75, ""] and answers["90"][0] == 0 and "has it for: sm_75" in answers["90"][1]
+
+
+# ------------------------------------------------------------------------------------------------ model sections
+
+def _fake_child(payloads: dict):
+    """A stand-in for run_child: writes the JSON the real child would write to its --out, records the call."""
+    calls = []
+
+    def run(ctx, args, env=None, timeout_s=None):
+        calls.append({"args": args, "env": env or {}, "timeout_s": timeout_s})
+        out = Path(args[args.index("--out") + 1])
+        name = out.stem
+        if payloads.get(name) is not None:
+            out.write_text(json.dumps(payloads[name]))
+        return {"returncode": 0 if payloads.get(name) is not None else -11, "crashed": payloads.get(name) is None,
+                "crash": "Fatal Python error: Segmentation fault", "timed_out": None, "stdout": "",
+                "output_tail": "Fatal Python error: Segmentation fault"}
+    return run, calls
+
+
+def _kit(tmp_path) -> Path:
+    from benchmarks.gpu_kit import KitLayout
+
+    layout = KitLayout(tmp_path / "kit")
+    for rel in ("run/train/model.pth", "run/qat/int8.pth", "prebuilt/runtime_int8.pt", "prebuilt/int8_accuracy.pt",
+                "data/t10k-images-idx3-ubyte.gz", "data/t10k-labels-idx1-ubyte.gz", "kit.json"):
+        (layout.root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (layout.root / rel).write_bytes(b"{}")
+    return layout.root
+
+
+WHOLE = {"status": "ok", "device": "Fake GPU", "model": "swin_t (random weights)", "timer": "CUDA events", "runs": 30,
+         "contenders": {n: n for n in ("eager_fp16", "torch_compile_fp16", "runtime_fp16", "runtime_int8")},
+         "rows": [{"batch": b, "eager_fp16_ms": 9.0, "torch_compile_fp16_ms": 6.0, "runtime_fp16_ms": 4.0,
+                   "runtime_int8_ms": 3.0 if b == 64 else 4.4, "runtime_fp16_over_torch_compile_fp16": 0.667,
+                   "runtime_int8_over_runtime_fp16": 0.75 if b == 64 else 1.1} for b in (1, 64)],
+         "first_call_s": {"torch_compile_fp16": {"1": 25.0, "64": 30.0}},
+         "fidelity": {"runtime_fp16": {"vs": "fp32 eager", "max_rel_logit_err": 1e-3, "top1_agreement": 1.0}}}
+TOP1 = {"status": "ok", "accuracy": {"images": 10000, "pytorch_fp32": {"top1": 86.84}, "runtime_fp16": {"top1": 86.86},
+                                     "pytorch_fake_quant_int8": {"top1": 86.77}, "runtime_int8": {"top1": 86.60},
+                                     "runtime_int8_vs_pytorch_fake_quant_int8": {"top1_agreement": 99.5}}}
+TRAIN = {"results": [{"precision": "fp32", "images_per_second": 1000.0, "global_batch": 128, "steps": 20},
+                     {"precision": "bf16", "images_per_second": 2600.0, "global_batch": 128, "steps": 20}]}
+
+
+def test_model_sections_turn_child_json_into_goals(tmp_path, monkeypatch):
+    from benchmarks import gpu_model_sections as gms
+
+    run, calls = _fake_child({"whole_model": WHOLE, "top1": TOP1, "train": TRAIN})
+    monkeypatch.setattr(gms, "run_child", run)
+    ctx = frame.SuiteContext(root=REPO, out_dir=tmp_path, harness=tmp_path, kernels_dir=tmp_path, kit=_kit(tmp_path),
+                             log=lambda s: None)
+    results = frame.run_sections(ctx, ["whole_model", "top1", "train"])
+    verdicts = {g.name: g.passed for r in results.values() for g in r.goals}
+    assert verdicts == {"whole Swin-T FP16, our runtime / torch.compile reduce-overhead, batch 64": True,
+                        "whole Swin-T INT8 / FP16, our runtime, batch 64": False,
+                        "whole Swin-T INT8 / FP16, our runtime, batch 1": False,
+                        "runtime FP16 top-1 vs PyTorch FP32, test set": True,
+                        "runtime INT8 top-1 vs fake quant, test set": False,
+                        "Swin-T training bf16 / fp32 images per second, one GPU": True}
+    whole, top1 = calls[0], calls[1]
+    assert f"runtime_int8={ctx.kit}/prebuilt/runtime_int8.pt" in whole["args"] and whole["timeout_s"] >= 480
+    assert "--accuracy-only" in top1["args"] and f"int8_accuracy={ctx.kit}/prebuilt/int8_accuracy.pt" in top1["args"]
+    assert top1["env"] == {"EDGE_SWIN_FASHION_MNIST": str(ctx.kit / "data")}
+    assert "| torch_compile_fp16 | 25.0 | 30.0 |" in results["whole_model"].markdown
+    assert "| runtime_int8 | 86.60 | 99.5 |" in results["top1"].markdown
+
+
+def test_a_crashed_or_kitless_model_section_is_a_result(tmp_path, monkeypatch):
+    from benchmarks import gpu_model_sections as gms
+
+    run, _ = _fake_child({})  # every child segfaults before writing its JSON
+    monkeypatch.setattr(gms, "run_child", run)
+    ctx = frame.SuiteContext(root=REPO, out_dir=tmp_path, harness=tmp_path, kernels_dir=tmp_path, log=lambda s: None)
+    results = frame.run_sections(ctx, ["whole_model", "top1", "train"])
+    assert results["whole_model"].status == "failed: whole_model crashed: Fatal Python error: Segmentation fault"
+    assert results["top1"].status.startswith("not available: no run checkpoints")
+    assert results["train"].status.startswith("failed: train_throughput.py crashed")
+
+
+def test_goals_as_floors_and_the_plot(tmp_path):
+    floor = frame.Goal("bf16 / fp32", 2.4, 2.5, at_least=True)
+    assert floor.passed is False and frame.Goal("bf16 / fp32", 2.6, 2.5, at_least=True).passed is True
+    assert frame.format_value(0.03, "points") == "0.03 points"
+    results = {"s": frame.SectionResult(goals=[floor, frame.Goal("ratio", 0.5, 0.7), frame.Goal("gone", None, 1.0)])}
+    json_path, md_path = frame.write_summary(tmp_path, results, {"gpu": "Fake GPU", "versions": {}})
+    assert "| bf16 / fp32 | 2.40x | >= 2.50x | FAIL |" in md_path.read_text()
+    pytest.importorskip("matplotlib")
+    png = frame.plot_goals(json.loads(json_path.read_text()), tmp_path / "goals.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_kit_argument_and_quick(tmp_path):
+    with pytest.raises(SystemExit):
+        gpu_suite.parse_args(["--kit", str(tmp_path)])  # no kit.json: not a prepared folder
+    args = gpu_suite.parse_args(["--kit", str(_kit(tmp_path)), "--quick"])
+    assert args.batch == (64,) and args.model_batch == (1, 64) and args.runs == 20 and args.train_steps == 10
+    full = gpu_suite.parse_args([])
+    assert full.model_batch == (1, 8, 64) and full.runs == 50 and full.stages == (1, 2, 3, 4)
+
+
+def test_fp8_rows_join_where_the_runtime_and_the_gpu_have_it(monkeypatch):
+    import edge_swin.runtime as runtime
+    from edge_swin.bench.whole_model import contender_table
+
+    assert "runtime_fp8" not in contender_table(90) or "fp8" in runtime.PRECISIONS
+    monkeypatch.setattr(runtime, "PRECISIONS", (*runtime.PRECISIONS, "fp8"))
+    assert contender_table(90)["runtime_fp8"].precision == "fp8"
+    assert "runtime_fp8" not in contender_table(87)  # Orin: no FP8 tensor cores
+    assert list(contender_table(87)) == ["eager_fp16", "torch_compile_fp16", "runtime_fp16", "runtime_int8"]
