@@ -8,8 +8,8 @@ and on the GPU machine (PyTorch >= 2.11, Triton >= 3.6, pytest, g++, CMake; no n
     bash gpu_kit/run.sh [--quick]        # results under $OUT/gpu/<device>/ (else benchmarks/results/gpu/<device>/)
 
 What the folder holds (KitLayout):
-  kernels/    the kernel table for each --sm (python -m edge_swin.plugins.build) and the node harness built from
-              it here (python -m edge_swin.plugins.harness): the plugin's own launcher, no compiler needed there
+  kernels/    the kernel table for each --sm and the node harness built from it here (BUILD_MODULE, HARNESS_MODULE):
+              the plugin's own launcher, no compiler needed there
   run/        the run's train/model.pth and qat/int8.pth (+ its .json sidecar), when --run is given
   data/       the 10,000 Fashion-MNIST test images and labels (the embedded dataset's t10k IDX files)
   prebuilt/   what needs modelopt, made here because the GPU machine has none: runtime_int8.pt (Swin-T, random
@@ -51,8 +51,8 @@ WHEEL_ROOTS = ("tqdm", "safetensors", "tomli; python_version < '3.11'")
 # modelopt (QAT, calibration) imports scipy and pulp when it is imported: 64 MB of wheels for one Python
 # (pip download for cp312, 2026-12-07: scipy 35 MB, pulp 16 MB), over the limit; prebuilt/ replaces it there.
 MODELOPT_ROOTS = ("nvidia-modelopt", "requests", "huggingface_hub")
-BUILD_MODULE = "edge_swin.plugins.build"
-HARNESS_MODULE = "edge_swin.plugins.harness"
+BUILD_MODULE = "edge_swin.plugins.swin_window_attention.aot.build"
+HARNESS_MODULE = "edge_swin.plugins.swin_window_attention.testing.harness"
 HARNESS_NAME = "libedge_swin_node_harness.so"
 TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 

@@ -97,7 +97,8 @@ def prebuilt_problem(kernels: Path, harness: Path) -> str | None:
         return None
     return (f"missing {', '.join(missing)}: make the prepared folder on any machine (no GPU needed) with "
             "`python -m benchmarks.gpu_kit --sm <this GPU's SM, e.g. 90>` and pass --kit, or build them with "
-            "`python -m edge_swin.plugins.build --arch <SM>` and `python -m edge_swin.plugins.harness`")
+            "`python -m edge_swin.plugins.swin_window_attention.aot.build --arch <SM>` and "
+            "`python -m edge_swin.plugins.swin_window_attention.testing.harness`")
 
 
 def main(argv=None) -> int:
