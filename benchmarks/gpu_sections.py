@@ -23,6 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.kernels import synthetic_node  # noqa: F401  (the nodes' and breakdown's inputs)
 from edge_swin.bench.gpu_suite import NOT_AVAILABLE, Goal, SectionResult, SuiteContext, section
 from edge_swin.bench.timing import median_ms
 
@@ -216,43 +217,6 @@ def manifest_io(kernels_dir: Path) -> dict[str, str]:
             if entry["io"] not in found[entry["mode"]]:
                 found[entry["mode"]].append(entry["io"])
     return {mode: "fp16" if "fp16" in ios else ios[0] for mode, ios in found.items() if ios}
-
-
-def synthetic_node(stage: int, batch: int, shifted: bool, int8: bool, io, device):
-    """(tensors, attrs) of a Swin-T stage's node with random weights (no modelopt needed): for INT8, weights on
-    the per-row int8 grid and per-tensor scales from the amax of x, q/k/v and the output (as calibration would)."""
-    import torch
-
-    from benchmarks.kernels import SWIN_T_STAGES, WINDOW, shift_mask
-
-    hw, C = SWIN_T_STAGES[stage]
-    heads, n = C // 32, WINDOW * WINDOW
-    shift = WINDOW // 2 if shifted and hw > WINDOW else 0
-    gen = torch.Generator(device=device).manual_seed(stage * 1000 + batch)
-
-    def rand(*shape, std=1.0):
-        return torch.randn(*shape, device=device, generator=gen) * std
-
-    x, qkv_w, qkv_b = rand(batch, hw, hw, C), rand(3 * C, C, std=C ** -0.5), rand(3 * C, std=0.1)
-    proj_w, proj_b, bias = rand(C, C, std=C ** -0.5), rand(C, std=0.1), rand(heads, n, n)
-    mask = shift_mask(hw, hw, WINDOW, shift, device) if shift else torch.zeros(1, 1, 1, device=device)
-    scales = None
-    if int8:
-        def grid(w):
-            s = w.abs().amax(1).clamp_min(1e-8) / 127
-            return (w / s[:, None]).round().clamp(-127, 127) * s[:, None], s
-
-        qkv_w, qkv_w_scale = grid(qkv_w)
-        proj_w, proj_w_scale = grid(proj_w)
-        qkv = (x.reshape(-1, C) @ qkv_w.t() + qkv_b).view(-1, 3, C)
-        q_amax, k_amax, v_amax = (qkv[:, i].abs().amax() for i in range(3))
-        one = lambda v: (v / 127).reshape(1).float()  # noqa: E731
-        scales = [one(x.abs().amax()), qkv_w_scale.float(), one(q_amax), one(k_amax),
-                  one(torch.tensor(1.0, device=device)), one(v_amax), one(v_amax), proj_w_scale.float()]
-    tensors = [t.to(io) for t in (x, qkv_w, qkv_b, proj_w, proj_b, bias, mask)]
-    attrs = {"num_heads": heads, "window_size": (WINDOW, WINDOW), "shift_size": (shift, shift),
-             "scale": 32 ** -0.5, "int8_scales": scales}
-    return tensors, attrs
 
 
 def _time_node(harness, stage, batch, shifted, int8, io, warmup, runs) -> dict:
