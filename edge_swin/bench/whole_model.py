@@ -231,6 +231,42 @@ def _unpack(v, state) -> torch.Tensor:
     return (v["int8"].float() * s[:, None]).to(torch.float16)
 
 
+def prebuild(out_dir, *, arch: str = "swin_t", int8_checkpoint=None, max_images: int | None = None,
+             calibration_images: int = 32) -> list[Path]:
+    """Write what a GPU machine without modelopt needs for the INT8 rows (runs here, where modelopt is; on a CPU
+    with TRITON_INTERPRET=1): runtime_int8.pt, `arch` with the benchmark's seeded random weights, max-calibrated
+    and converted, with fake quant's logits on a seeded batch of 8; with `int8_checkpoint`, int8_accuracy.pt, the
+    QAT model converted, with fake quant's logits on the validation split (first `max_images`)."""
+    from edge_swin.models import create_swin
+    from edge_swin.runtime.convert import convert, load_model
+
+    out_dir, written = Path(out_dir), []
+    torch.manual_seed(0)
+    base = create_swin(arch, num_classes=1000).eval()  # the same weights _contenders makes on the GPU
+    fake_quant = _calibrated(base, calibration_images)
+    img = base.config["img_size"]
+    x_spec = {"seed": 8, "shape": [8, 3, img, img]}
+    with torch.inference_mode():
+        logits = fake_quant(_seeded_input(x_spec))
+    save_prebuilt(out_dir / "runtime_int8.pt", convert(fake_quant, "int8", device="cpu"), x_spec, logits)
+    written.append(out_dir / "runtime_int8.pt")
+    if int8_checkpoint:
+        from torch.utils.data import DataLoader, Subset
+
+        from edge_swin.data import embedded_dataset, eval_transform
+        from edge_swin.eval.metrics import predict
+
+        model = load_model(int8_checkpoint).eval()
+        val = embedded_dataset("val", eval_transform(model.config["img_size"], 1.0))
+        if max_images:
+            val = Subset(val, range(min(max_images, len(val))))
+        with torch.inference_mode():
+            logits, _ = predict(model, DataLoader(val, batch_size=500, shuffle=False), "cpu", desc="fake quant")
+        save_prebuilt(out_dir / "int8_accuracy.pt", convert(model, "int8", device="cpu"), None, logits)
+        written.append(out_dir / "int8_accuracy.pt")
+    return written
+
+
 def load_prebuilt(path, device):
     """(runtime model on `device`, (reference input, reference logits)) from `save_prebuilt`'s file."""
     data = torch.load(path, map_location="cpu", weights_only=False)  # our own file: a pickled edge_swin module

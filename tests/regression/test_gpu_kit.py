@@ -170,32 +170,44 @@ def test_run_sh_installs_offline_and_runs_the_suite(tmp_path):
 
 
 @pytest.mark.slow
-def test_prebuilt_int8_model_is_exact_and_loads_without_modelopt(tmp_path):
-    """save_prebuilt packs the INT8 weights as integers + their row scales: bit-exact after load, and the file
-    unpickles in a process where modelopt cannot be imported (the GPU machine)."""
-    from edge_swin.bench.whole_model import _calibrated, load_prebuilt, save_prebuilt
+def test_prebuilt_int8_models_are_exact_and_load_without_modelopt(tmp_path):
+    """prebuild (what the folder command runs where modelopt is): the whole-model INT8 row and the QAT checkpoint
+    with fake quant's logits. The INT8 weights go as integers + their row scales: bit-exact after load, and the
+    files unpickle in a process where modelopt cannot be imported (the GPU machine)."""
+    from edge_swin.bench.whole_model import _calibrated, load_prebuilt, prebuild
     from edge_swin.models import create_swin
+    from edge_swin.quant import save_quantized
     from edge_swin.runtime import convert
 
     torch.manual_seed(0)
-    base = create_swin("swin_nano", num_classes=10).eval()
-    runtime = convert(_calibrated(base, 4), "int8", device="cpu")
-    path = tmp_path / "runtime_int8.pt"
-    save_prebuilt(path, runtime, {"seed": 1, "shape": [2, 3, 32, 32]}, torch.zeros(2, 10))
-    packed = torch.load(path, weights_only=False)["state"]
+    qat = _calibrated(create_swin("swin_nano", num_classes=10).eval(), 4)
+    save_quantized(qat, tmp_path / "int8.pth")
+    written = prebuild(tmp_path / "prebuilt", arch="swin_nano", int8_checkpoint=tmp_path / "int8.pth", max_images=3,
+                       calibration_images=4)
+    assert [p.name for p in written] == ["runtime_int8.pt", "int8_accuracy.pt"]
+    packed = torch.load(written[1], weights_only=False)["state"]
     assert sum(isinstance(v, dict) for v in packed.values()) >= 8  # the int8 weights went as integers
-    loaded, (x, logits) = load_prebuilt(path, "cpu")
-    want, got = runtime.state_dict(), loaded.state_dict()
+    loaded, (x, logits) = load_prebuilt(written[1], "cpu")
+    want, got = convert(qat, "int8", device="cpu").state_dict(), loaded.state_dict()
     assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
-    assert x.shape == (2, 3, 32, 32) and logits.shape == (2, 10)
+    assert x is None and logits.shape == (3, 10)  # fake quant's logits on the first 3 test images
+    with torch.inference_mode():
+        assert torch.allclose(logits, qat(torch.stack([_test_image(i) for i in range(3)])), atol=1e-4)
+    _, (x, logits) = load_prebuilt(written[0], "cpu")
+    assert x.shape == (8, 3, 32, 32) and logits.shape == (8, 1000)
     probe = ("import sys, importlib.abc\n"
              "class Block(importlib.abc.MetaPathFinder):\n"
              "    def find_spec(self, name, path, target=None):\n"
              "        if name.split('.')[0] == 'modelopt': raise ImportError('no modelopt here')\n"
              "sys.meta_path.insert(0, Block())\n"
              "from edge_swin.bench.whole_model import load_prebuilt\n"
-             "m, _ = load_prebuilt(sys.argv[1], 'cpu')\n"
-             "print(type(m).__name__, 'modelopt' in sys.modules)\n")
-    proc = subprocess.run([sys.executable, "-c", probe, str(path)], cwd=REPO, capture_output=True, text=True,
+             "print(*(type(load_prebuilt(p, 'cpu')[0]).__name__ for p in sys.argv[1:]), 'modelopt' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", probe, *map(str, written)], cwd=REPO, capture_output=True, text=True,
                           timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
-    assert proc.returncode == 0 and proc.stdout.split() == ["RuntimeModel", "False"], proc.stderr[-2000:]
+    assert proc.returncode == 0 and proc.stdout.split() == ["RuntimeModel", "RuntimeModel", "False"], proc.stderr[-2000:]
+
+
+def _test_image(i: int) -> torch.Tensor:
+    from edge_swin.data import embedded_dataset, eval_transform
+
+    return embedded_dataset("val", eval_transform(32, 1.0))[i][0]
