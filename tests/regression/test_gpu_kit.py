@@ -211,3 +211,33 @@ def _test_image(i: int) -> torch.Tensor:
     from edge_swin.data import embedded_dataset, eval_transform
 
     return embedded_dataset("val", eval_transform(32, 1.0))[i][0]
+
+
+class _FakeRuntime(torch.nn.Module):
+    """Stands in for a prebuilt INT8 runtime model: the plumbing around it, not Triton's interpreter (minutes)."""
+    img_size = 32
+
+    def forward(self, x):
+        return x.float().mean((2, 3)).repeat(1, 4)[:, :10]
+
+
+def test_prebuilt_rows_reach_the_benchmark_and_the_top1(monkeypatch):
+    """How the GPU machine uses prebuilt files: the INT8 row's latency and fidelity against the carried logits on
+    the carried input, and the INT8 top-1 pair from the carried fake-quant logits."""
+    from edge_swin.bench import whole_model as wm
+
+    x = wm._seeded_input({"seed": 8, "shape": [8, 3, 32, 32]})
+    images = [_test_image(i) for i in range(4)]
+    carried = {"row": (x, _FakeRuntime()(x)), "acc": (None, _FakeRuntime()(torch.stack(images)) + 0.5)}
+    monkeypatch.setattr(wm, "load_prebuilt", lambda path, device: (_FakeRuntime(), carried[path]))
+    monkeypatch.setattr(wm, "_has_modelopt", lambda: False)  # as on the GPU machine
+    result = wm.whole_model_benchmark((1,), arch="swin_nano", runs=1, warmup=0, contenders=["eager_fp16", "runtime_int8"],
+                                      prebuilt={"runtime_int8": "row"}, device="cpu", progress=False)
+    assert isinstance(result["rows"][0]["runtime_int8_ms"], float)
+    fidelity = result["fidelity"]["runtime_int8"]
+    assert fidelity == {"vs": "modelopt fake quant", "batch": 8, "max_rel_logit_err": 0.0, "top1_agreement": 1.0}
+    acc = wm._accuracy(None, "qat/int8.pth", None, 4, "cpu", int8_prebuilt="acc")
+    assert acc["images"] == 4 and acc["runtime_int8_vs_pytorch_fake_quant_int8"]["max_logit_diff"] == pytest.approx(0.5)
+    assert "modelopt is not installed" in acc["pytorch_fake_quant_int8_computed"]
+    assert wm._accuracy(None, "qat/int8.pth", None, 4, "cpu") == {
+        "runtime_int8": "not available: modelopt is not installed here and no prebuilt INT8 model was given"}
