@@ -10,6 +10,7 @@ and on the GPU machine (PyTorch >= 2.11, Triton >= 3.6, pytest, g++, CMake; no n
 What the folder holds (KitLayout):
   kernels/    the kernel table for each --sm and the node harness built from it here (BUILD_MODULE, HARNESS_MODULE):
               the plugin's own launcher, no compiler needed there
+  trt_include/ TensorRT's public C++ headers (under 1 MB): the GPU machine builds the `gpu` tests' harness with them
   run/        the run's train/model.pth and qat/int8.pth (+ its .json sidecar), when --run is given
   data/       the 10,000 Fashion-MNIST test images and labels (the embedded dataset's t10k IDX files)
   prebuilt/   what needs modelopt, made here because the GPU machine has none: runtime_int8.pt (Swin-T, random
@@ -73,6 +74,10 @@ class KitLayout:
     @property
     def harness(self) -> Path:
         return self.kernels / HARNESS_NAME
+
+    @property
+    def trt_headers(self) -> Path:
+        return self.root / "trt_include"
 
     @property
     def run(self) -> Path:
@@ -148,8 +153,20 @@ def build_kernels(layout: KitLayout, sms: list[int], kernels_from: Path | None) 
           "--no-progress"], "kernel table")
     with tempfile.TemporaryDirectory(prefix="harness-") as tmp:  # the CMake tree stays out of the folder
         _run([sys.executable, "-m", HARNESS_MODULE, "--kernels", str(layout.kernels / "embedded_kernels.cpp"),
-              "--out", tmp], "node harness")
+              "--out", tmp, "--headers", str(layout.trt_headers)], "node harness")
         shutil.copy2(Path(tmp) / HARNESS_NAME, layout.harness)
+
+
+def copy_trt_headers(layout: KitLayout) -> None:
+    """TensorRT's public C++ headers (Apache-2.0, under 1 MB): the GPU machine builds harnesses from them (the `gpu`
+    tests' own kernel table, the refusal check's stub table), as the suite's harness here was."""
+    from edge_swin.plugins.swin_window_attention.library import default_header_dir
+
+    headers = default_header_dir()
+    if headers is None:
+        raise KitError("no TensorRT headers to build the harness against: set EDGE_SWIN_TRT_HEADERS to a "
+                       "TensorRT include folder (e.g. tensorrt-11.1/include, the public headers)")
+    shutil.copytree(headers, layout.trt_headers)
 
 
 def copy_run(layout: KitLayout, run: Path) -> None:
@@ -272,6 +289,9 @@ if [ -d "$KIT/wheels" ]; then
   fi
 fi
 export PYTHONPATH="$SITE:$REPO${PYTHONPATH:+:$PYTHONPATH}"
+# the harnesses the `gpu` tests and the refusal check build there compile against the headers carried here
+export EDGE_SWIN_TRT_HEADERS="${EDGE_SWIN_TRT_HEADERS:-$KIT/trt_include}"
+export EDGE_SWIN_NODE_HARNESS="${EDGE_SWIN_NODE_HARNESS:-$KIT/kernels/libedge_swin_node_harness.so}"
 if [ -n "${OUT:-}" ]; then
   results="$OUT/gpu"
 else
@@ -334,7 +354,8 @@ def make_kit(out: Path, sms: list[int], run: Path | None = None, pythons=DEFAULT
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     layout = KitLayout(tmp)
-    steps = [("kernels", lambda: build_kernels(layout, sms, kernels_from))]
+    steps = [("TensorRT headers", lambda: copy_trt_headers(layout)),
+             ("kernels", lambda: build_kernels(layout, sms, kernels_from))]
     if run is not None:
         steps.append(("run checkpoints", lambda: copy_run(layout, run)))
     steps.append(("test images", lambda: copy_test_images(layout)))

@@ -43,6 +43,10 @@ def sources(tmp_path, monkeypatch):
     _idx(data / "t10k-images-idx3-ubyte.gz", np.zeros((20, 28, 28)), 2051)
     _idx(data / "t10k-labels-idx1-ubyte.gz", np.arange(20) % 10, 2049)
     monkeypatch.setenv("EDGE_SWIN_FASHION_MNIST", str(data))
+    headers = tmp_path / "trt"
+    headers.mkdir()
+    (headers / "NvInferRuntime.h").write_text("// the public header, here a stand-in\n")
+    monkeypatch.setenv("EDGE_SWIN_TRT_HEADERS", str(headers))
     run = tmp_path / "runs" / "tiny"
     for rel in ("train/model.pth", "qat/int8.pth", "qat/int8.json"):
         (run / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +79,7 @@ def test_folder_holds_every_part(sources, tmp_path):
                      prebuilt=False, progress=False)
     layout = KitLayout(out)
     assert layout.harness.is_file() and (layout.kernels / "manifest.json").is_file()
+    assert (layout.trt_headers / "NvInferRuntime.h").is_file()
     assert not (layout.kernels / "cmake-build").exists()
     assert set(layout.checkpoints()) == {"fp32", "int8"} and (layout.run / "qat" / "int8.json").is_file()
     assert layout.data_env() == {"EDGE_SWIN_FASHION_MNIST": str(layout.data)}
@@ -98,7 +103,7 @@ def test_size_check_refuses_with_the_breakdown_and_keeps_the_old_folder(sources,
     assert "over the 0.001 MB limit" in message and "kernels" in message and "data" in message
     assert "--no-wheels" in message and "total" in message
     assert (out / "kit.json").read_text() == "{}" and sorted(p.name for p in tmp_path.iterdir()) == [
-        "built", "fmnist", "gpu_kit", "runs"]
+        "built", "fmnist", "gpu_kit", "runs", "trt"]
 
 
 @pytest.mark.parametrize("problem", ["no_run", "run_without_qat", "kernels_for_another_sm", "no_images"])
@@ -136,7 +141,7 @@ def test_command_line(sources, tmp_path, capsys):
 def _stub_python(folder: Path) -> Path:
     """A `python` that logs its arguments and PYTHONPATH, answers the version question, and succeeds."""
     stub = folder / "python"
-    stub.write_text('#!/usr/bin/env bash\necho "$* | PYTHONPATH=$PYTHONPATH" >> "$STUB_LOG"\n'
+    stub.write_text('#!/usr/bin/env bash\necho "$* | PYTHONPATH=$PYTHONPATH | TRT=$EDGE_SWIN_TRT_HEADERS" >> "$STUB_LOG"\n'
                     'if [ "$1" = "-c" ]; then echo 3.12; fi\nexit 0\n')
     stub.chmod(0o755)
     return stub
@@ -152,7 +157,8 @@ def test_run_sh_installs_offline_and_runs_the_suite(tmp_path):
         lint = subprocess.run([shellcheck, str(layout.run_sh)], capture_output=True, text=True, check=False)
         assert lint.returncode == 0, lint.stdout
     log = tmp_path / "log"
-    env = {**os.environ, "PYTHON": str(_stub_python(tmp_path)), "STUB_LOG": str(log), "OUT": str(tmp_path / "out")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("EDGE_SWIN_")},
+           "PYTHON": str(_stub_python(tmp_path)), "STUB_LOG": str(log), "OUT": str(tmp_path / "out")}
     proc = subprocess.run(["bash", str(layout.run_sh), "--quick"], env=env, capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -161,7 +167,7 @@ def test_run_sh_installs_offline_and_runs_the_suite(tmp_path):
     assert "--no-index" in pip and f"--find-links {layout.wheels}" in pip and f"--target {layout.root}/site" in pip
     suite = calls[-1]
     assert suite.startswith(f"benchmarks/gpu_suite.py --kit {layout.root} --results-root {tmp_path}/out/gpu --quick")
-    assert f"PYTHONPATH={layout.root}/site:{tmp_path}/repo" in suite
+    assert f"PYTHONPATH={layout.root}/site:{tmp_path}/repo" in suite and f"TRT={layout.trt_headers}" in suite
     # another Python than the wheels were made for: said, and the suite still runs
     (layout.wheels / "requirements-3.12.txt").rename(layout.wheels / "requirements-3.11.txt")
     proc = subprocess.run(["bash", str(layout.run_sh)], env=env, capture_output=True, text=True, timeout=60,
