@@ -283,8 +283,9 @@ def _fidelity(result, base, models, references, x):
         ref32 = base(x).double()
         for name, (fn, dtype) in models.items():
             reference, inp = references.get(name), x
-            if isinstance(reference, tuple):
+            if isinstance(reference, tuple):  # carried input: eager, not a recompile of the graph for its batch
                 inp, ref = reference[0].to(x.device), reference[1].to(x.device).double()
+                fn = getattr(fn, "_orig_mod", fn)
             else:
                 ref = reference(x).double() if reference is not None else ref32
             try:
