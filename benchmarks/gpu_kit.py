@@ -318,7 +318,8 @@ def sizes(root: Path) -> dict[str, int]:
 
 def format_sizes(parts: dict[str, int]) -> str:
     rows = sorted(parts.items(), key=lambda kv: -kv[1])
-    return "\n".join(f"  {n / 1e6:8.2f} MB  {name}" for name, n in rows) + f"\n  {sum(parts.values()) / 1e6:8.2f} MB  total"
+    total = f"\n  {sum(parts.values()) / 1e6:8.2f} MB  total"
+    return "\n".join(f"  {n / 1e6:8.2f} MB  {name}" for name, n in rows) + total
 
 
 def check_size(root: Path, max_mb: float) -> dict[str, int]:
@@ -411,7 +412,8 @@ def _pythons(text: str) -> list[str]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.gpu_kit", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--sm", type=_sms, required=True, help="the GPU's SM(s), e.g. 90 (H100/H200) or 80,90")
     p.add_argument("--run", type=Path, default=None, help="a finished run folder (runs/<name>): its checkpoints")
     p.add_argument("--out", type=Path, default=ROOT / "gpu_kit", help="the folder to write (default: %(default)s)")

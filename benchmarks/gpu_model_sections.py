@@ -151,5 +151,6 @@ def train(ctx: SuiteContext) -> SectionResult:
         return _failed("train_throughput.py", run)
     rows = result["results"]
     table = ["| precision | images/s | global batch | timed steps |", "|---|---|---|---|"]
-    table += [f"| {r['precision']} | {r['images_per_second']:,.0f} | {r['global_batch']} | {r['steps']} |" for r in rows]
+    table += [f"| {r['precision']} | {r['images_per_second']:,.0f} | {r['global_batch']} | {r['steps']} |"
+              for r in rows]
     return SectionResult(data=result, goals=[train_goal(rows)], markdown="\n".join(table))

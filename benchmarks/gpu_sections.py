@@ -9,10 +9,11 @@ nodes       FP16 and INT8 plugin nodes through the AOT cubins (the harness, i.e.
             Swin-T stage and batch, W-MSA and SW-MSA; goals: INT8 <= 0.7x FP16 at batch 64 and <= 1.0x at batch 8
             (stages 1-3), FP16 stage 1 batch 64 <= 2x its memory floor at the bandwidth measured here
 breakdown   per launch (qkv linear, attention, proj; the JIT kernels = the AOT sources, their output allocation
-            timed and subtracted; CUDA-event medians of edge_swin.bench.timing like every section) next to cuBLAS FP16 GEMMs of the same shapes and the node's memory floor at
+            timed and subtracted) next to cuBLAS FP16 GEMMs of the same shapes and the node's memory floor at
             the bandwidth measured here; goal: each linear launch <= 1.3x cuBLAS FP16 (stages 1-3, batch 64)
 
-The node variants (which io an INT8 node takes) are read from the kernel manifest, not assumed.
+The node variants (which io an INT8 node takes) are read from the kernel manifest, not assumed. Every time is a
+median of CUDA events after a warm-up (edge_swin.bench.timing.median_ms), the baselines timed in the same run.
 """
 from __future__ import annotations
 
@@ -158,7 +159,8 @@ def refusal(ctx: SuiteContext) -> SectionResult:
     table = write_stub_table(folder / "table.cpp", sms=(75,) if major != 7 else (80,))
     headers = library.default_header_dir()
     if headers is None:
-        return SectionResult(status=f"{NOT_AVAILABLE}: no TensorRT headers to build the harness (EDGE_SWIN_TRT_HEADERS)")
+        return SectionResult(status=f"{NOT_AVAILABLE}: no TensorRT headers to build the harness "
+                                    "(EDGE_SWIN_TRT_HEADERS)")
     try:
         path = hn.build_harness(table, folder / "lib", header_dir=headers)
     except library.PluginLibraryError as e:
@@ -171,7 +173,8 @@ def refusal(ctx: SuiteContext) -> SectionResult:
     table_md = ["| process | exit | sm_%d answer |" % device_sm, "|---|---|---|"]
     for name, r in runs.items():
         answer = r.get("answers", {}).get(str(device_sm))
-        table_md.append(f"| {name} | {r['returncode']} | {answer[0] if answer else 'CRASHED' if r['crashed'] else '-'} |")
+        cell = answer[0] if answer else "CRASHED" if r["crashed"] else "-"
+        table_md.append(f"| {name} | {r['returncode']} | {cell} |")
     status = "ok" if not crashed else f"failed: crashed after {', '.join(crashed)}"
     return SectionResult(status=status, data={"harness": str(path), "device_sm": device_sm, "runs": runs},
                          goals=[goal], markdown="\n".join(table_md))
@@ -186,7 +189,8 @@ def kernels(ctx: SuiteContext) -> SectionResult:
                           "--batch", ",".join(map(str, ctx.batches)), "--stages", ",".join(map(str, ctx.stages)),
                           "--warmup", str(ctx.warmup), "--runs", str(ctx.runs), "--out", str(out)])
     if not out.is_file():
-        return SectionResult(status=f"failed: kernels.py {child_problem(run)}", data={"output_tail": run["output_tail"]})
+        return SectionResult(status=f"failed: kernels.py {child_problem(run)}",
+                             data={"output_tail": run["output_tail"]})
     rows = json.loads(out.read_text())["rows"]
     table = ["| stage | batch | kind | fused attention ms | best SDPA ms | x SDPA | AOT node ms | JIT node ms |",
              "|---|---|---|---|---|---|---|---|"]

@@ -174,7 +174,8 @@ def markdown(data: dict, results: dict[str, SectionResult]) -> str:
         for goal in goals:
             verdict = {True: "pass", False: "FAIL", None: "not measured"}[goal.passed]
             lines.append(f"| {goal.name} | {format_value(goal.measured, goal.unit)} | "
-                         f"{'>= ' if goal.at_least else ''}{format_value(goal.limit, goal.unit)} | {verdict}{' (' + goal.note + ')' if goal.note else ''} |")
+                         f"{'>= ' if goal.at_least else ''}{format_value(goal.limit, goal.unit)} | "
+                         f"{verdict}{' (' + goal.note + ')' if goal.note else ''} |")
     for name, r in results.items():
         if r.markdown:
             lines += ["", f"## {name}", "", r.markdown.rstrip()]

@@ -71,7 +71,8 @@ def contender_table(device_sm: int | None = None) -> dict[str, Contender]:
         name = f"runtime_{precision}"
         if name in table or device_sm is None or device_sm < MIN_SM.get(precision, 0):
             continue
-        table[name] = Contender(name, "runtime", precision, f"edge_swin.runtime {precision.upper()} under the same mode")
+        table[name] = Contender(name, "runtime", precision,
+                                f"edge_swin.runtime {precision.upper()} under the same mode")
     return table
 
 
@@ -336,7 +337,8 @@ def _accuracy(fp32_checkpoint, int8_checkpoint, data, max_images, device, int8_p
 
     out, pairs = {}, []
     if fp32_checkpoint:
-        pairs.append(("pytorch_fp32", "runtime_fp16", lambda: _reference_pair(load_model(fp32_checkpoint), "fp16", device)))
+        pairs.append(("pytorch_fp32", "runtime_fp16",
+                      lambda: _reference_pair(load_model(fp32_checkpoint), "fp16", device)))
     if int8_checkpoint and _has_modelopt():
         pairs.append(("pytorch_fake_quant_int8", "runtime_int8",
                       lambda: _reference_pair(load_model(int8_checkpoint), "int8", device)))
@@ -379,7 +381,7 @@ def format_markdown(result: dict) -> str:
     if result.get("status") != "ok":
         return f"whole-model benchmark: {result.get('status')}"
     names = list(result.get("contenders") or CONTENDERS)
-    ratios = [k for k in result["rows"][0] if k.endswith("_over_runtime_fp16") or k.endswith("_over_torch_compile_fp16")]
+    ratios = [k for k in result["rows"][0] if k.endswith(("_over_runtime_fp16", "_over_torch_compile_fp16"))]
     lines = [f"Swin whole model on {result['device']} ({result['model']}; {result['timer']}, median of "
              f"{result['runs']})", "", "| batch | " + " | ".join([f"{n} ms" for n in names] + ratios) + " |",
              "|---" * (len(names) + len(ratios) + 1) + "|"]
@@ -391,7 +393,8 @@ def format_markdown(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    """python -m edge_swin.bench.whole_model [--batch 1,8,64] [--fp32 train/model.pth] [--int8 qat/int8.pth] [--out x.json]"""
+    """python -m edge_swin.bench.whole_model [--batch 1,8,64] [--fp32 train/model.pth] [--int8 qat/int8.pth]
+    [--prebuilt runtime_int8=PATH] [--accuracy-only] [--prebuild DIR] [--out x.json]"""
     import argparse
     import json
 

@@ -141,7 +141,8 @@ def test_command_line(sources, tmp_path, capsys):
 def _stub_python(folder: Path) -> Path:
     """A `python` that logs its arguments and PYTHONPATH, answers the version question, and succeeds."""
     stub = folder / "python"
-    stub.write_text('#!/usr/bin/env bash\necho "$* | PYTHONPATH=$PYTHONPATH | TRT=$EDGE_SWIN_TRT_HEADERS" >> "$STUB_LOG"\n'
+    stub.write_text('#!/usr/bin/env bash\n'
+                    'echo "$* | PYTHONPATH=$PYTHONPATH | TRT=$EDGE_SWIN_TRT_HEADERS" >> "$STUB_LOG"\n'
                     'if [ "$1" = "-c" ]; then echo 3.12; fi\nexit 0\n')
     stub.chmod(0o755)
     return stub
@@ -210,7 +211,8 @@ def test_prebuilt_int8_models_are_exact_and_load_without_modelopt(tmp_path):
              "print(*(type(load_prebuilt(p, 'cpu')[0]).__name__ for p in sys.argv[1:]), 'modelopt' in sys.modules)\n")
     proc = subprocess.run([sys.executable, "-c", probe, *map(str, written)], cwd=REPO, capture_output=True, text=True,
                           timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
-    assert proc.returncode == 0 and proc.stdout.split() == ["RuntimeModel", "RuntimeModel", "False"], proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["RuntimeModel", "RuntimeModel", "False"]
 
 
 def _test_image(i: int) -> torch.Tensor:
@@ -237,8 +239,9 @@ def test_prebuilt_rows_reach_the_benchmark_and_the_top1(monkeypatch):
     carried = {"row": (x, _FakeRuntime()(x)), "acc": (None, _FakeRuntime()(torch.stack(images)) + 0.5)}
     monkeypatch.setattr(wm, "load_prebuilt", lambda path, device: (_FakeRuntime(), carried[path]))
     monkeypatch.setattr(wm, "_has_modelopt", lambda: False)  # as on the GPU machine
-    result = wm.whole_model_benchmark((1,), arch="swin_nano", runs=1, warmup=0, contenders=["eager_fp16", "runtime_int8"],
-                                      prebuilt={"runtime_int8": "row"}, device="cpu", progress=False)
+    result = wm.whole_model_benchmark((1,), arch="swin_nano", runs=1, warmup=0,
+                                      contenders=["eager_fp16", "runtime_int8"], prebuilt={"runtime_int8": "row"},
+                                      device="cpu", progress=False)
     assert isinstance(result["rows"][0]["runtime_int8_ms"], float)
     fidelity = result["fidelity"]["runtime_int8"]
     assert fidelity == {"vs": "modelopt fake quant", "batch": 8, "max_rel_logit_err": 0.0, "top1_agreement": 1.0}
