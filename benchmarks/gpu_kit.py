@@ -22,7 +22,8 @@ What the folder holds (KitLayout):
   kit.json    what was built, from which commit, and the size of each part
 
 The folder is built in a temporary sibling and renamed into place only when complete; a failed step or a folder
-over --max-mb (the device tool carries 64 MiB) leaves the previous folder, or none, and says why.
+over --max-mb (a borrowed GPU machine takes at most 64 MiB beside the repository) leaves the previous folder,
+or none, and says why.
 """
 from __future__ import annotations
 
@@ -268,7 +269,7 @@ RUN_SH = r"""#!/usr/bin/env bash
 # machine, from a copy of the repository whose root holds this folder:
 #   bash gpu_kit/run.sh [--quick] [more benchmarks/gpu_suite.py arguments]
 # PYTHON: the interpreter with PyTorch (default python3). Results: $OUT/gpu/<device>/ when OUT is set (what the
-# device tool brings back), else benchmarks/results/gpu/<device>/.
+# machine hands back), else benchmarks/results/gpu/<device>/.
 set -uo pipefail
 KIT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="${EDGE_SWIN_REPO:-$(cd "$KIT/.." && pwd)}"
@@ -326,7 +327,7 @@ def check_size(root: Path, max_mb: float) -> dict[str, int]:
     parts = sizes(root)
     total = sum(parts.values())
     if total > max_mb * 1e6:
-        raise KitError(f"the folder would be {total / 1e6:.1f} MB, over the {max_mb:g} MB limit (the device tool "
+        raise KitError(f"the folder would be {total / 1e6:.1f} MB, over the {max_mb:g} MB limit (a borrowed GPU "
                        f"carries 64 MiB):\n{format_sizes(parts)}\nLeave out what the GPU machine has (--python "
                        "<its version only>, --no-wheels) or the run (--run)")
     return parts
