@@ -268,8 +268,8 @@ RUN_SH = r"""#!/usr/bin/env bash
 # Runs the GPU suite from this prepared folder (written by `python -m benchmarks.gpu_kit`) on an offline GPU
 # machine, from a copy of the repository whose root holds this folder:
 #   bash gpu_kit/run.sh [--quick] [more benchmarks/gpu_suite.py arguments]
-# PYTHON: the interpreter with PyTorch (default python3). Results: $OUT/gpu/<device>/ when OUT is set (what the
-# machine hands back), else benchmarks/results/gpu/<device>/.
+# PYTHON: the interpreter with PyTorch (default python3). Results: $OUT/gpu/<device>/ when OUT is set (the folder a
+# borrowed machine hands back), else benchmarks/results/gpu/<device>/
 set -uo pipefail
 KIT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="${EDGE_SWIN_REPO:-$(cd "$KIT/.." && pwd)}"
@@ -328,7 +328,7 @@ def check_size(root: Path, max_mb: float) -> dict[str, int]:
     total = sum(parts.values())
     if total > max_mb * 1e6:
         raise KitError(f"the folder would be {total / 1e6:.1f} MB, over the {max_mb:g} MB limit (a borrowed GPU "
-                       f"carries 64 MiB):\n{format_sizes(parts)}\nLeave out what the GPU machine has (--python "
+                       f"machine takes 64 MiB):\n{format_sizes(parts)}\nLeave out what the GPU machine has (--python "
                        "<its version only>, --no-wheels) or the run (--run)")
     return parts
 
