@@ -124,10 +124,13 @@ def top1(ctx: SuiteContext) -> SectionResult:
         if isinstance(acc.get(name), dict):
             ref = "pytorch_fp32" if name == "runtime_fp16" else "pytorch_fake_quant_int8"
             vs = acc.get(f"{name}_vs_{ref}", {})
-            table.append(f"| {name} | {acc[name]['top1']:.2f} | {vs.get('top1_agreement', '-')} | "
-                         f"{vs.get('max_logit_diff', '-')} |")
+            agree, diff = vs.get("top1_agreement"), vs.get("max_logit_diff")
+            table.append(f"| {name} | {acc[name]['top1']:.2f} | {'-' if agree is None else f'{agree:.2f}'} | "
+                         f"{'-' if diff is None else f'{diff:.3g}'} |")
         elif name in acc:
             table.append(f"| {name} | {acc[name]} | | |")
+    if "pytorch_fake_quant_int8_computed" in acc:
+        table.append(f"\nFake quant's logits were computed {acc['pytorch_fake_quant_int8_computed']}.")
     return SectionResult(data={"images": acc.get("images"), "accuracy": acc}, goals=top1_goals(acc),
                          markdown="\n".join(table))
 
