@@ -161,12 +161,15 @@ def build_kernels(layout: KitLayout, sms: list[int], kernels_from: Path | None) 
 def copy_trt_headers(layout: KitLayout) -> None:
     """TensorRT's public C++ headers (Apache-2.0, under 1 MB): the GPU machine builds harnesses from them (the `gpu`
     tests' own kernel table, the refusal check's stub table), as the suite's harness here was."""
-    from edge_swin.plugins.swin_window_attention.library import default_header_dir
+    from edge_swin.errors import PluginLibraryError
+    from edge_swin.plugins.swin_window_attention.trt_headers import FIX, find_header_dir
 
-    headers = default_header_dir()
+    try:
+        headers = find_header_dir()
+    except PluginLibraryError as e:
+        raise KitError(str(e)) from None
     if headers is None:
-        raise KitError("no TensorRT headers to build the harness against: set EDGE_SWIN_TRT_HEADERS to a "
-                       "TensorRT include folder (e.g. tensorrt-11.1/include, the public headers)")
+        raise KitError(f"no TensorRT headers to build the node harness against: {FIX}")
     shutil.copytree(headers, layout.trt_headers)
 
 

@@ -320,40 +320,25 @@ def _bench(fn) -> float:
 
 
 def _launch_times(stage: int, batch: int, mode: str, io: str, device: str = "cuda", bench=None) -> dict:
-    """Per-launch ms of one SW-MSA node through the JIT kernels, their output allocation subtracted. The INT8
-    node's launches are the plugin's: swin_qkv_int8 (io x -> int8 q/k/v), the int8 attention (int8 out, quantized
-    with the proj input's scale), swin_linear_int8 on that int8 out (-> io y).
-    (device, bench: a CPU test drives it through Triton's interpreter with a stand-in timer.)"""
+    """Per-launch ms of one SW-MSA node through the node's own launch sequence (launch.run_node, the one the
+    runtime ops and the plugin make; its launch_hook times each launch), each launch's output allocation timed
+    and subtracted. (device, bench: a CPU test drives it through Triton's interpreter with a stand-in timer.)"""
     import torch
 
-    from edge_swin.plugins.swin_window_attention.kernels.linear import linear, qkv_int8
-    from edge_swin.plugins.swin_window_attention.kernels.window_attention import window_attention
+    from edge_swin.plugins.swin_window_attention.launch import run_node
 
     bench = bench or _bench
-    dtype = getattr(torch, DTYPES[io])
-    (x, qkv_w, qkv_b, proj_w, proj_b, bias, mask), a = synthetic_node(stage, batch, True, mode == "int8", dtype,
-                                                                      torch.device(device))
-    s = a["int8_scales"] or [None] * 8
-    B, H, W, C = x.shape
-    x2 = x.reshape(B * H * W, C)
-    if mode == "fp16":
-        qkv_launch = lambda: linear(x2, qkv_w, qkv_b, mode=mode)  # noqa: E731
-        proj_launch = lambda: linear(out, proj_w, proj_b, mode=mode)  # noqa: E731
-    else:
-        qkv_launch = lambda: qkv_int8(x2, qkv_w, qkv_b, x_scale=s[0], w_scale=s[1], q_scale=s[2],  # noqa: E731
-                                      k_scale=s[3], v_scale=s[5], scale=a["scale"])
-        proj_launch = lambda: linear(out, proj_w, proj_b, mode=mode, x_scale=s[6], w_scale=s[7])  # noqa: E731
-    qkv = qkv_launch()
-    attention = lambda: window_attention(qkv, qkv_b, bias, mask, H=H, W=W, shift=a["shift_size"], C=C,  # noqa: E731
-                                         scale=a["scale"], mode=mode,
-                                         scales=None if mode == "fp16" else [*s[2:6], s[6]])
-    out = attention().reshape(B * H * W, C)
-    # what each launcher allocates before its launch: qkv and out in their own dtype (int8 for the INT8 node), y io
-    fill = {(n, t): bench(lambda n=n, t=t: torch.full((B * H * W, n), 0, dtype=t, device=device))
-            for n, t in ((3 * C, qkv.dtype), (C, out.dtype), (C, dtype))}
-    return {"qkv_linear_ms": bench(qkv_launch) - fill[(3 * C, qkv.dtype)],
-            "attention_ms": bench(attention) - fill[(C, out.dtype)],
-            "proj_linear_ms": bench(proj_launch) - fill[(C, dtype)]}
+    tensors, a = synthetic_node(stage, batch, True, mode == "int8", getattr(torch, DTYPES[io]), torch.device(device))
+    times = {}
+
+    def timed(name, launch):
+        out = launch()
+        alloc = bench(lambda: torch.full(out.shape, 0, dtype=out.dtype, device=out.device))
+        times[f"{name}_ms"] = bench(launch) - alloc
+        return out
+
+    run_node(*tensors, shift=a["shift_size"], scale=a["scale"], scales=a["int8_scales"], mode=mode, launch_hook=timed)
+    return times
 
 
 @section("breakdown", "per launch (qkv linear, attention, proj) vs cuBLAS FP16 and the memory floor")

@@ -155,8 +155,8 @@ def test_pytest_summary_line():
 
 @pytest.mark.parametrize("mode,io", [("fp16", "fp16"), ("int8", "fp16"), ("int8", "fp32")])
 def test_breakdown_launches_run_in_the_interpreter(mode, io, monkeypatch):
-    """The breakdown's three JIT launches (Triton's interpreter here; tests/plugins/conftest.py sets it), each
-    timed by a stand-in that runs it once: the kernels' Python API is called as the section calls it on a GPU.
+    """The breakdown's three JIT launches through the node's launch sequence (Triton's interpreter here), each and
+    its output allocation timed by a stand-in that runs it once.
     A stage-4-like map with C = 64 ("stage 9") keeps the interpreter quick."""
     from benchmarks import kernels
 
@@ -169,8 +169,8 @@ def test_breakdown_launches_run_in_the_interpreter(mode, io, monkeypatch):
         return 1.0
 
     times = gpu_sections._launch_times(9, 1, mode, io, device="cpu", bench=bench)
-    assert times == {"qkv_linear_ms": 0.0, "attention_ms": 0.0, "proj_linear_ms": 0.0}
-    assert (49, 3 * 64) in calls and (1, 7, 7, 64) in calls and (49, 64) in calls
+    assert times == {"qkv_linear_ms": 0.0, "attention_ms": 0.0, "proj_linear_ms": 0.0}  # each launch, its alloc off
+    assert sorted(set(calls)) == [(49, 64), (49, 3 * 64)] and len(calls) == 6
 
 
 def test_a_crashing_pytest_is_a_result(tmp_path):

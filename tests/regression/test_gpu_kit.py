@@ -106,7 +106,8 @@ def test_size_check_refuses_with_the_breakdown_and_keeps_the_old_folder(sources,
         "built", "fmnist", "gpu_kit", "runs", "trt"]
 
 
-@pytest.mark.parametrize("problem", ["no_run", "run_without_qat", "kernels_for_another_sm", "no_images"])
+@pytest.mark.parametrize("problem", ["no_run", "run_without_qat", "kernels_for_another_sm", "no_images",
+                                     "no_headers"])
 def test_bad_inputs_name_the_fix_and_write_nothing(sources, tmp_path, monkeypatch, problem):
     kernels, run = sources
     sms = [90]
@@ -116,11 +117,13 @@ def test_bad_inputs_name_the_fix_and_write_nothing(sources, tmp_path, monkeypatc
         shutil.rmtree(run / "qat")
     elif problem == "kernels_for_another_sm":
         sms = [87]
-    else:
+    elif problem == "no_images":
         monkeypatch.setenv("EDGE_SWIN_FASHION_MNIST", str(tmp_path / "nowhere"))
+    else:
+        monkeypatch.setenv("EDGE_SWIN_TRT_HEADERS", str(tmp_path / "nowhere"))
     with pytest.raises(KitError, match={"no_run": "no such folder", "run_without_qat": "qat/int8.pth",
-                                        "kernels_for_another_sm": "--arch 87",
-                                        "no_images": "dataset-fashion-mnist"}[problem]):
+                                        "kernels_for_another_sm": "--arch 87", "no_images": "dataset-fashion-mnist",
+                                        "no_headers": "no TensorRT headers in EDGE_SWIN_TRT_HEADERS"}[problem]):
         make_kit(tmp_path / "gpu_kit", sms, run, wheels=False, kernels_from=kernels, prebuilt=False, progress=False)
     assert not (tmp_path / "gpu_kit").exists() and not list(tmp_path.glob(".gpu_kit*"))
 
