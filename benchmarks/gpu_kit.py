@@ -421,7 +421,7 @@ def main(argv=None) -> int:
     p.add_argument("--sm", type=_sms, required=True, help="the GPU's SM(s), e.g. 90 (H100/H200) or 80,90")
     p.add_argument("--run", type=Path, default=None, help="a finished run folder (runs/<name>): its checkpoints")
     p.add_argument("--out", type=Path, default=ROOT / "gpu_kit", help="the folder to write (default: %(default)s)")
-    p.add_argument("--python", type=_pythons, default=list(DEFAULT_PYTHONS),
+    p.add_argument("--python", type=_pythons, default=",".join(DEFAULT_PYTHONS),
                    help="the GPU machine's Python version(s) for binary wheels (default: %(default)s)")
     p.add_argument("--no-wheels", action="store_true", help="carry no wheels (the GPU machine has them)")
     p.add_argument("--with-modelopt", action="store_true",
