@@ -7,13 +7,14 @@ checkpoints, the test images, prebuilt INT8 models, wheels; docs/gpu-suite.md):
 
 carry the repository with gpu_kit/ to the GPU machine (PyTorch >= 2.11, Triton >= 3.6, pytest, g++, CMake), then:
 
-    bash gpu_kit/run.sh                                  # every section: ~8 minutes on an H100 (estimate)
-    bash gpu_kit/run.sh --quick                          # fewer shapes and runs: ~4 minutes (estimate)
+    bash gpu_kit/run.sh                                  # every section: ~9-10 minutes on an H100 (estimate)
+    bash gpu_kit/run.sh --quick                          # the goals at batch 64: ~4 minutes (estimate)
     python benchmarks/gpu_suite.py --kit gpu_kit --sections nodes breakdown --runs 30
 
-Sections, in order (benchmarks/gpu_sections.py, benchmarks/gpu_model_sections.py): gpu_tests, refusal, kernels,
-nodes, breakdown, whole_model, top1, train; each goal is printed as pass/FAIL. Results:
-<results-root>/<device>/summary.json, summary.md, goals.png (+ each section's own JSON).
+Sections, in this order (benchmarks/gpu_sections.py, benchmarks/gpu_model_sections.py): nodes, breakdown, top1,
+train, whole_model, kernels, gpu_tests, refusal; each goal is printed as pass/FAIL. Results:
+<results-root>/<device>/summary.json, summary.md (rewritten after every section), goals.png (+ each section's
+own JSON).
 Without a CUDA GPU it prints "not available: no CUDA GPU" and exits 0, writing nothing.
 Exit status: 0 when no section failed (goals may fail, a section may be "not available": see the summary;
 --strict makes a failed goal exit 2), 1 when a section failed or the prebuilt kernels/harness are missing.
@@ -34,12 +35,18 @@ if str(ROOT) not in sys.path:
 
 from edge_swin.bench import gpu_suite as frame  # noqa: E402
 
-# Modules whose @section functions make up the suite, in this order.
+# Modules whose @section functions make up the suite.
 SECTION_MODULES = ["benchmarks.gpu_sections", "benchmarks.gpu_model_sections"]
+# The order they run in: the goals' measurements first, the slow whole model after the quick ones, the checks
+# that only build and run tests last (the summary is rewritten after each section: a run stopped from outside
+# keeps what it finished). Sections of another module run after these.
+ORDER = ("nodes", "breakdown", "top1", "train", "whole_model", "kernels", "gpu_tests", "refusal")
 RESULTS = ROOT / "benchmarks" / "results" / "gpu"
 DEFAULT_KERNELS = ROOT / "build" / "plugins"
-# --quick: the goal shapes only, fewer runs (estimated from the H200 numbers of 2026-11-30: about half the time)
-QUICK = {"batch": (64,), "stages": (1, 2, 3), "runs": 20, "model_batch": (1, 64), "train_steps": 10}
+# --quick: the goals' sections at their batch-64 shapes, fewer runs (the whole model's batch-1 goal and the
+# pytest/refusal/kernels checks are left out: torch.compile alone takes 20-35 s a shape)
+QUICK = {"batch": (64,), "stages": (1, 2, 3), "runs": 20, "model_batch": (64,), "train_steps": 10,
+         "sections": ("nodes", "breakdown", "top1", "train", "whole_model")}
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -82,6 +89,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.model_batch = args.model_batch or quick.get("model_batch", (1, 8, 64))
     args.runs = args.runs or quick.get("runs", 50)
     args.train_steps = quick.get("train_steps", 20)
+    args.sections = args.sections or list(quick.get("sections", ()))
     bad = [s for s in args.stages if s not in (1, 2, 3, 4)]
     if bad:
         p.error(f"--stages {bad}: Swin-T has stages 1-4")
@@ -119,7 +127,7 @@ def main(argv=None) -> int:
     from edge_swin.bench.env import device_id, header
 
     failed_imports = frame.load_sections(SECTION_MODULES)
-    names = args.sections or list(frame.SECTIONS)
+    names = args.sections or sorted(frame.SECTIONS, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
     unknown = [n for n in names if n not in frame.SECTIONS]
     if unknown:
         print(f"error: unknown section(s) {unknown}; known: {', '.join(frame.SECTIONS)}"
@@ -137,12 +145,12 @@ def main(argv=None) -> int:
                              batches=args.batch, stages=args.stages, warmup=args.warmup, runs=args.runs,
                              timeout_s=args.timeout, model_batches=args.model_batch, train_steps=args.train_steps,
                              kit=args.kit.resolve() if args.kit else None)
-    results = frame.run_sections(ctx, names)
     head = {**header(), "triton": triton.__version__, "torch_cuda": torch.version.cuda,
             "kernels": str(ctx.kernels_dir), "harness": str(ctx.harness), "kit": str(ctx.kit), "settings": {
                 "quick": args.quick, "batches": list(args.batch), "stages": list(args.stages),
                 "model_batches": list(args.model_batch), "warmup": args.warmup, "runs": args.runs,
                 "train_steps": args.train_steps}}
+    results = frame.run_sections(ctx, names, lambda done: frame.write_summary(out, done, head, failed_imports))
     json_path, md_path = frame.write_summary(out, results, head, failed_imports)
     goals = [g for r in results.values() for g in r.goals]
     for g in goals:

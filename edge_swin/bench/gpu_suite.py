@@ -122,7 +122,10 @@ def cuda_unavailable() -> str | None:
     return None
 
 
-def run_sections(ctx: SuiteContext, names: list[str]) -> dict[str, SectionResult]:
+def run_sections(ctx: SuiteContext, names: list[str],
+                 after_each: Callable[[dict[str, SectionResult]], None] | None = None) -> dict[str, SectionResult]:
+    """Each section in order, timed; `after_each(results so far)` after every one (the command rewrites its
+    summary there, so a run stopped from outside still leaves the sections it finished)."""
     results = {}
     for name in names:
         sec = SECTIONS[name]
@@ -136,6 +139,8 @@ def run_sections(ctx: SuiteContext, names: list[str]) -> dict[str, SectionResult
         result.seconds = time.perf_counter() - start
         ctx.log(f"[gpu_suite] {name}: {result.status} ({result.seconds:.0f} s)")
         results[name] = result
+        if after_each is not None:
+            after_each(results)
     return results
 
 

@@ -70,7 +70,9 @@ def test_sections_run_alone_and_the_summary_says_what_passed(tmp_path, monkeypat
 
     ctx = frame.SuiteContext(root=REPO, out_dir=tmp_path, harness=tmp_path / "h.so", kernels_dir=tmp_path,
                              log=lambda s: None)
-    results = frame.run_sections(ctx, ["good", "broken", "later"])
+    seen = []
+    results = frame.run_sections(ctx, ["good", "broken", "later"], lambda done: seen.append(list(done)))
+    assert seen == [["good"], ["good", "broken"], ["good", "broken", "later"]]  # a summary after each section
     assert results["good"].status == "ok"
     assert results["broken"].status == "failed: RuntimeError: kernel API changed"
     assert "Traceback" in results["broken"].data["traceback"]
@@ -294,9 +296,11 @@ def test_kit_argument_and_quick(tmp_path):
     with pytest.raises(SystemExit):
         gpu_suite.parse_args(["--kit", str(tmp_path)])  # no kit.json: not a prepared folder
     args = gpu_suite.parse_args(["--kit", str(_kit(tmp_path)), "--quick"])
-    assert args.batch == (64,) and args.model_batch == (1, 64) and args.runs == 20 and args.train_steps == 10
+    assert args.batch == (64,) and args.model_batch == (64,) and args.runs == 20 and args.train_steps == 10
+    assert args.sections == ["nodes", "breakdown", "top1", "train", "whole_model"]
     full = gpu_suite.parse_args([])
-    assert full.model_batch == (1, 8, 64) and full.runs == 50 and full.stages == (1, 2, 3, 4)
+    assert full.model_batch == (1, 8, 64) and full.runs == 50 and full.stages == (1, 2, 3, 4) and not full.sections
+    assert gpu_suite.parse_args(["--quick", "--sections", "nodes"]).sections == ["nodes"]
 
 
 def test_fp8_rows_join_where_the_runtime_and_the_gpu_have_it(monkeypatch):
