@@ -184,13 +184,13 @@ def test_prebuilt_int8_models_are_exact_and_load_without_modelopt(tmp_path):
     """prebuild (what the folder command runs where modelopt is): the whole-model INT8 row and the QAT checkpoint
     with fake quant's logits. The INT8 weights go as integers + their row scales: bit-exact after load, and the
     files unpickle in a process where modelopt cannot be imported (the GPU machine)."""
-    from edge_swin.bench.whole_model import _calibrated, load_prebuilt, prebuild
+    from edge_swin.bench.quantized_models import calibrated_copy, load_prebuilt, prebuild
     from edge_swin.models import create_swin
     from edge_swin.quant import save_quantized
     from edge_swin.runtime import convert
 
     torch.manual_seed(0)
-    qat = _calibrated(create_swin("swin_nano", num_classes=10).eval(), 4)
+    qat = calibrated_copy(create_swin("swin_nano", num_classes=10).eval(), 4)
     save_quantized(qat, tmp_path / "int8.pth")
     written = prebuild(tmp_path / "prebuilt", arch="swin_nano", int8_checkpoint=tmp_path / "int8.pth", max_images=3,
                        calibration_images=4)
@@ -210,7 +210,7 @@ def test_prebuilt_int8_models_are_exact_and_load_without_modelopt(tmp_path):
              "    def find_spec(self, name, path, target=None):\n"
              "        if name.split('.')[0] == 'modelopt': raise ImportError('no modelopt here')\n"
              "sys.meta_path.insert(0, Block())\n"
-             "from edge_swin.bench.whole_model import load_prebuilt\n"
+             "from edge_swin.bench.quantized_models import load_prebuilt\n"
              "print(*(type(load_prebuilt(p, 'cpu')[0]).__name__ for p in sys.argv[1:]), 'modelopt' in sys.modules)\n")
     proc = subprocess.run([sys.executable, "-c", probe, *map(str, written)], cwd=REPO, capture_output=True, text=True,
                           timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
@@ -236,8 +236,9 @@ def test_prebuilt_rows_reach_the_benchmark_and_the_top1(monkeypatch):
     """How the GPU machine uses prebuilt files: the INT8 row's latency and fidelity against the carried logits on
     the carried input, and the INT8 top-1 pair from the carried fake-quant logits."""
     from edge_swin.bench import whole_model as wm
+    from edge_swin.bench.quantized_models import seeded_input
 
-    x = wm._seeded_input({"seed": 8, "shape": [8, 3, 32, 32]})
+    x = seeded_input({"seed": 8, "shape": [8, 3, 32, 32]})
     images = [_test_image(i) for i in range(4)]
     carried = {"row": (x, _FakeRuntime()(x)), "acc": (None, _FakeRuntime()(torch.stack(images)) + 0.5)}
     monkeypatch.setattr(wm, "load_prebuilt", lambda path, device: (_FakeRuntime(), carried[path]))
