@@ -312,3 +312,38 @@ def test_fp8_rows_join_where_the_runtime_and_the_gpu_have_it(monkeypatch):
     assert contender_table(90)["runtime_fp8"].precision == "fp8"
     assert "runtime_fp8" not in contender_table(87)  # Orin: no FP8 tensor cores
     assert list(contender_table(87)) == ["eager_fp16", "torch_compile_fp16", "runtime_fp16", "runtime_int8"]
+
+
+def test_command_runs_sections_from_the_kit_and_writes_the_summary(tmp_path, monkeypatch, capsys):
+    """main() as on a GPU (the CUDA check stubbed): the kit's kernels and harness, the sections in order, the
+    summary rewritten after each, the goals printed, exit 1 when a section failed."""
+    kit = _kit(tmp_path)
+    (kit / "kernels").mkdir()
+    (kit / "kernels" / "manifest.json").write_text("{}")
+    (kit / "kernels" / "libedge_swin_node_harness.so").write_bytes(b"")
+    monkeypatch.setattr(frame, "cuda_unavailable", lambda: None)
+    monkeypatch.setattr(frame, "load_sections", lambda modules: {})
+    monkeypatch.setattr(frame, "SECTIONS", {})
+    monkeypatch.delenv("EDGE_SWIN_NODE_HARNESS", raising=False)
+    seen = []
+
+    @frame.section("nodes", "fake")
+    def nodes(ctx):
+        seen.append((ctx.kit, ctx.harness, ctx.model_batches, json.loads((ctx.out_dir / "summary.json").read_text())
+                     if (ctx.out_dir / "summary.json").exists() else None))
+        return frame.SectionResult(goals=[frame.Goal("INT8 / FP16 node time, stage 1, batch 64", 0.6, 0.7)])
+
+    @frame.section("train", "fake")
+    def train(ctx):
+        assert json.loads((ctx.out_dir / "summary.json").read_text())["sections"].keys() == {"nodes"}
+        raise RuntimeError("no torchvision")
+
+    out = tmp_path / "results"
+    assert gpu_suite.main(["--kit", str(kit), "--out", str(out), "--sections", "train", "nodes", "--quick"]) == 1
+    assert seen[0][:3] == (kit.resolve(), (kit / "kernels" / "libedge_swin_node_harness.so").resolve(), (64,))
+    data = json.loads((out / "summary.json").read_text())
+    assert list(data["sections"]) == ["train", "nodes"] and data["goals"]["passed"] == 1
+    assert data["header"]["settings"]["quick"] is True and data["header"]["kit"] == str(kit.resolve())
+    printed = capsys.readouterr().out
+    assert "pass  INT8 / FP16 node time, stage 1, batch 64: 0.60x (limit 0.70x)" in printed
+    assert "summary.md" in printed
