@@ -45,8 +45,8 @@ if str(ROOT) not in sys.path:
 MAX_MB = 60
 DEFAULT_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")  # torch >= 2.11's own wheels need glibc 2.28
-# On the GPU machine already, with everything they depend on (the brief of the lent machines; torchvision and
-# Pillow came with its PyTorch on the last one).
+# On the GPU machine already, with everything they depend on (what the borrowed GPU machines are known to have;
+# torchvision and Pillow came with PyTorch on the last one).
 ON_GPU_MACHINE = ("torch", "triton", "onnx", "onnxruntime", "pytest", "torchvision", "pillow")
 # What the suite imports beyond those: the runtime, the bench and the trainer (edge_swin's own dependencies).
 WHEEL_ROOTS = ("tqdm", "safetensors", "tomli; python_version < '3.11'")
