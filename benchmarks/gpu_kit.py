@@ -332,7 +332,8 @@ def check_size(root: Path, max_mb: float) -> dict[str, int]:
     if total > max_mb * 1e6:
         raise KitError(f"the folder would be {total / 1e6:.1f} MB, over the {max_mb:g} MB limit (a borrowed GPU "
                        f"machine takes 64 MiB):\n{format_sizes(parts)}\nLeave out what the GPU machine has (--python "
-                       "<its version only>, --no-wheels) or the run (--run)")
+                       "<its version only>, --no-wheels, no --with-modelopt), the run (--run) or the prebuilt models "
+                       "(--no-prebuilt, where the GPU machine has modelopt)")
     return parts
 
 
