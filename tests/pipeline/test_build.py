@@ -232,11 +232,22 @@ def test_help_explains_every_flag(capsys):
         assert flag in text
 
 
-def test_int8_drop_over_the_limit_fails_the_run_with_numbers_in_the_report(capsys, tmp_path, image_root):
+def test_int8_drop_over_the_limit_fails_the_run_with_numbers_in_the_report(capsys, tmp_path, image_root, monkeypatch):
+    import edge_swin.quant as quant
+
+    measured = quant.accuracy_report
+
+    def five_points_lost(*args, **kwargs):  # a drop over the limit whatever one epoch trains (limits are >= 0)
+        report = measured(*args, **kwargs)
+        fp32, int8 = report["models"]["fp32"], report["models"][report["checked"]]
+        int8["top1"], int8["top1_drop"], report["passed"] = fp32["top1"] - 5.0, 5.0, False
+        return report
+
+    monkeypatch.setattr(quant, "accuracy_report", five_points_lost)
     out = tmp_path / "strict"
-    assert build("--data", image_root, "--epochs", 1, "--qat-epochs", 0, "--out", out, "--max-drop", -100) == 2
+    assert build("--data", image_root, "--epochs", 1, "--qat-epochs", 0, "--out", out, "--max-drop", 1) == 2
     err = capsys.readouterr().err
-    assert "INT8 (PTQ) top-1" in err and "over the allowed -100.00" in err
+    assert "INT8 (PTQ) top-1" in err and "a drop of 5.00 points, over the allowed 1.00" in err
     report = json.loads((out / "report.json").read_text())
     assert report["stages"]["qat"]["status"] == "failed" and "export" not in report["stages"]
     assert not (out / "qat" / "manifest.json").exists()
