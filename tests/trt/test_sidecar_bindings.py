@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from edge_swin.trt import backend
 from edge_swin.trt.metadata import MetadataError, check_bindings
 from tests.trt import fake_gpu_stack as fake
-from tests.trt.test_numpy_runtime import run_app
+from tests.trt.test_numpy_runtime import run_app, stack  # noqa: F401  (stack: the fakes in sys.modules, a fixture)
 
 INPUT = {"name": "images", "shape": [-1, 3, 32, 32], "dtype": "float16"}
 OUTPUT = {"name": "logits", "shape": [-1, 3], "dtype": "float32"}
@@ -33,19 +31,6 @@ def write_engine(folder: Path, *, engine: dict | None = None, **sidecar_fields) 
     sidecar.update(sidecar_fields)
     (folder / "model_int8.engine.json").write_text(json.dumps(sidecar))
     return path
-
-
-@pytest.fixture
-def stack(monkeypatch):
-    fake.CALLS.clear()
-    fake.MEMORY.clear()
-    monkeypatch.setitem(fake.GPU, "count", 1)
-    monkeypatch.setitem(fake.GPU, "cc", (8, 7))
-    for name, module in fake.modules().items():
-        monkeypatch.setitem(sys.modules, name, module)
-    backend.load.cache_clear()
-    yield fake
-    backend.load.cache_clear()
 
 
 @pytest.mark.parametrize("engine,sidecar,says", [
