@@ -111,3 +111,12 @@ def test_the_engine_apps_read_sixteen_bit_grey_as_training_does():
     image = Image.fromarray((np.arange(16, dtype=np.uint16) * 4000).reshape(4, 4))
     np.testing.assert_array_equal(transform(image), transform(to_rgb(image)))
     assert transform(image).max() < 1.0  # clipped, most pixels would be white (1.0 after this normalisation)
+
+
+def test_without_links_the_loader_reads_what_torchvision_reads(photos):
+    from torchvision.datasets import ImageFolder
+
+    (photos / "train" / "cat" / "deeper").mkdir()
+    Image.new("RGB", (16, 16)).save(photos / "train" / "cat" / "deeper" / "0.png")
+    ours, theirs = image_folder(photos, "train"), ImageFolder(str((photos / "train").resolve()))
+    assert ours.samples == theirs.samples and ours.classes == theirs.classes
