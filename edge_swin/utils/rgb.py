@@ -12,6 +12,8 @@ No torch here: the engine apps use it too.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from PIL import Image
 
@@ -50,9 +52,16 @@ def conversion_note(image: Image.Image) -> str | None:
     return None
 
 
-def load_rgb(path: str) -> Image.Image:
-    """An image file as 8-bit RGB (the loader of edge_swin's image folders)."""
-    with open(path, "rb") as f:
-        image = Image.open(f)
-        image.load()
-        return to_rgb(image)
+def load_rgb(path: str, *, refuse_bombs: bool = False) -> Image.Image:
+    """An image file as 8-bit RGB (the loader of edge_swin's image folders).
+
+    refuse_bombs: raise Pillow's DecompressionBombWarning (an image between its pixel limit and twice that,
+    which Pillow decodes with a warning) as an error, as the engine apps do for a file they were handed.
+    """
+    with warnings.catch_warnings():
+        if refuse_bombs:
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with open(path, "rb") as f:
+            image = Image.open(f)
+            image.load()
+            return to_rgb(image)

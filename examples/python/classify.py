@@ -23,7 +23,6 @@ import argparse
 import importlib.util
 import json
 import sys
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,17 +78,6 @@ def class_names(metadata: dict, engine: Path, report: Path | None, outputs: int 
     return names
 
 
-def read_image(path: Path, transform):
-    """The model's input array for one image file. Raises on anything that stops reading it, decompression bombs
-    included (Pillow only warns between its limit and twice that: such an image is refused here too)."""
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as image:
-            return transform(image)
-
-
 def runtime_for(choice: str) -> str:
     """The runtime `--runtime auto` means here: torch where it is installed (found, not imported), else numpy."""
     if choice != "auto":
@@ -133,6 +121,7 @@ def main(argv=None) -> int:
 
         from edge_swin.trt.metadata import read_metadata
         from edge_swin.trt.preprocess import SidecarTransform
+        from edge_swin.utils.rgb import load_rgb
 
         images = find_images(args.images)
         metadata = read_metadata(args.engine)
@@ -144,7 +133,7 @@ def main(argv=None) -> int:
             chunk, arrays = [], []
             for path in images[start:start + max_batch]:
                 try:
-                    arrays.append(read_image(path, transform))
+                    arrays.append(transform(load_rgb(str(path), refuse_bombs=True)))
                     chunk.append(path)
                 except Exception as err:  # PIL has many ways to say "not a readable image": each one skips it
                     print(f"error: cannot read {path}: {type(err).__name__}: {err}", file=sys.stderr)
