@@ -82,6 +82,12 @@ def test_sixteen_bit_grey_is_scaled_not_clipped(tmp_path):
     image.save(tmp_path / "depth.png")
     loaded = load_rgb(str(tmp_path / "depth.png"))
     assert loaded.mode == "RGB" and np.asarray(loaded)[0, :, 1].tolist() == [0, 1, 128, 255]
+    image.save(tmp_path / "depth.pgm")  # 16-bit PGM: Pillow's 32-bit "I" mode, holding 16-bit samples
+    assert Image.open(tmp_path / "depth.pgm").mode == "I"
+    assert np.asarray(load_rgb(str(tmp_path / "depth.pgm")))[0, :, 2].tolist() == [0, 1, 128, 255]
+    Image.fromarray(np.asarray([[0, 70000]], np.int32)).save(tmp_path / "counts.tiff")  # 32-bit: no known scale
+    with pytest.raises(PixelModeError, match="32-bit integer pixels \\(mode I"):
+        load_rgb(str(tmp_path / "counts.tiff"))
 
 
 def test_pixels_without_an_8_bit_scale_are_bad_and_lossy_conversions_are_named(photos, capsys):
