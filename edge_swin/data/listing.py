@@ -18,11 +18,13 @@ from pathlib import Path
 from edge_swin.errors import DataError
 
 
-def walk_files(top: str | Path, seen: dict[tuple[int, int], Path] | None = None) -> list[Path]:
+def walk_files(top: str | Path, seen: dict[tuple[int, int], Path] | None = None, *,
+               skip_unlistable: bool = False) -> list[Path]:
     """Every non-folder entry under `top` (broken links included: the loader would try them), in ImageFolder's order.
 
     `seen`: (device, inode) -> path of the folders already walked, shared between calls so that one folder reached
-    from two class folders of a split is refused too.
+    from two class folders of a split is refused too. skip_unlistable: pass over a sub-folder that cannot be
+    listed (a data root's lost+found, for the fingerprint) instead of refusing it.
     """
     top = Path(top)
     seen = {} if seen is None else seen
@@ -33,7 +35,8 @@ def walk_files(top: str | Path, seen: dict[tuple[int, int], Path] | None = None)
         raise DataError(f"cannot list {err.filename}: {err.strerror}. Fix its permissions, or move it out of the "
                         "data folder") from None
 
-    for root, dirs, files in sorted(_pruned(os.walk(top, followlinks=True, onerror=refuse_unlistable), seen)):
+    onerror = None if skip_unlistable else refuse_unlistable
+    for root, dirs, files in sorted(_pruned(os.walk(top, followlinks=True, onerror=onerror), seen)):
         found.extend(Path(root) / name for name in sorted(files))
     return found
 
