@@ -22,9 +22,9 @@ def data_fingerprint(data_dir: str | None) -> dict:
             raise DataError(f"the embedded dataset is not installed ({root} is empty or missing). {embedded.INSTALL_HINT}")
         return {"name": embedded.NAME, "root": str(root), "sha256": sha256_json({f.name: sha256_file(f) for f in files})}
     root = Path(data_dir).resolve()
-    # A missing folder: image_folder says so, with the layout. An unlistable one outside the class folders is
-    # passed over, as before (the image check refuses one inside them).
-    files = walk_files(root, skip_unlistable=True) if root.is_dir() else []
+    # A missing folder: image_folder says so, with the layout. A folder that cannot be listed, or is reached a
+    # second time, is passed over here: the image check refuses one inside the class folders, with the reason.
+    files = walk_files(root, lenient=True) if root.is_dir() else []
     listing = sorted((str(p.relative_to(root)), *_size_and_time(p)) for p in files)
     return {"name": root.name, "root": str(root), "files": len(listing), "sha256": sha256_json(listing)}
 

@@ -19,12 +19,13 @@ from edge_swin.errors import DataError
 
 
 def walk_files(top: str | Path, seen: dict[tuple[int, int], Path] | None = None, *,
-               skip_unlistable: bool = False) -> list[Path]:
+               lenient: bool = False) -> list[Path]:
     """Every non-folder entry under `top` (broken links included: the loader would try them), in ImageFolder's order.
 
     `seen`: (device, inode) -> path of the folders already walked, shared between calls so that one folder reached
-    from two class folders of a split is refused too. skip_unlistable: pass over a sub-folder that cannot be
-    listed (a data root's lost+found, for the fingerprint) instead of refusing it.
+    from two class folders of a split is refused too. lenient: pass over a sub-folder that cannot be listed or
+    was already walked instead of refusing it (the fingerprint of a data root, whose folders outside the splits
+    the loader never reads: a mounted volume's lost+found, a convenience link).
     """
     top = Path(top)
     seen = {} if seen is None else seen
@@ -35,17 +36,22 @@ def walk_files(top: str | Path, seen: dict[tuple[int, int], Path] | None = None,
         raise DataError(f"cannot list {err.filename}: {err.strerror}. Fix its permissions, or move it out of the "
                         "data folder") from None
 
-    onerror = None if skip_unlistable else refuse_unlistable
-    for root, dirs, files in sorted(_pruned(os.walk(top, followlinks=True, onerror=onerror), seen)):
+    onerror = None if lenient else refuse_unlistable
+    for root, dirs, files in sorted(_pruned(os.walk(top, followlinks=True, onerror=onerror), seen, lenient)):
         found.extend(Path(root) / name for name in sorted(files))
     return found
 
 
-def _pruned(walk, seen: dict[tuple[int, int], Path]):
-    """os.walk (top-down) with every sub-folder checked before it is entered."""
+def _pruned(walk, seen: dict[tuple[int, int], Path], lenient: bool):
+    """os.walk (top-down) with every sub-folder checked before it is entered (lenient: a refused one is not)."""
     for root, dirs, files in walk:
-        for name in dirs:
-            _visit(Path(root) / name, Path(root), seen)
+        for name in list(dirs):
+            try:
+                _visit(Path(root) / name, Path(root), seen)
+            except DataError:
+                if not lenient:
+                    raise
+                dirs.remove(name)  # os.walk does not enter what is taken out of `dirs`
         yield root, dirs, files
 
 

@@ -126,3 +126,12 @@ def test_without_links_the_loader_reads_what_torchvision_reads(photos):
     Image.new("RGB", (16, 16)).save(photos / "train" / "cat" / "deeper" / "0.png")
     ours, theirs = image_folder(photos, "train"), ImageFolder(str((photos / "train").resolve()))
     assert ours.samples == theirs.samples and ours.classes == theirs.classes
+
+
+def test_a_link_outside_the_splits_is_fingerprinted_once_and_not_refused(photos):
+    os.symlink(photos / "train", photos / "latest")  # the loader never reads it: no refusal, no loop
+    os.symlink("..", photos / "train" / "cat" / "again")
+    fingerprint = data_fingerprint(str(photos))  # terminates: a folder reached again is not entered again
+    assert fingerprint["files"] == 4 + 4  # train's and val's images, each once
+    with pytest.raises(DataError, match="symbolic-link loop"):
+        check_images(photos, progress=False)
