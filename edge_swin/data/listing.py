@@ -45,7 +45,8 @@ def walk_files(top: str | Path, seen: dict[tuple[int, int], Path] | None = None,
 def _pruned(walk, seen: dict[tuple[int, int], Path], lenient: bool):
     """os.walk (top-down) with every sub-folder checked before it is entered (lenient: a refused one is not)."""
     for root, dirs, files in walk:
-        for name in sorted(dirs):  # in name order: which of two paths is kept does not depend on the disk
+        dirs.sort()  # visited and entered in name order: which of two paths is kept does not depend on the disk
+        for name in list(dirs):
             try:
                 _visit(Path(root) / name, Path(root), seen)
             except DataError:
