@@ -8,7 +8,8 @@ order (folders sorted by path, then file names), with two differences: a
 folder reached a second time (a loop, or two links to one folder) stops it with
 a DataError naming the link, and a folder it cannot list is an error instead of
 being skipped. `edge_swin.data.folder.image_folder` builds its samples from this
-walk, and the image check and the data fingerprint see the same files.
+walk, and the image check and the data fingerprint see the same files (the
+fingerprint walks the whole data root leniently: it passes over such folders).
 """
 from __future__ import annotations
 
