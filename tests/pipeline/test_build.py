@@ -10,7 +10,7 @@ import torch
 from edge_swin.eval import OrtModel, max_relative_error
 from edge_swin.models import create_swin
 from pipelines.build import main
-from tests.helpers import make_image_folder
+from tests.helpers import force_int8_drop, make_image_folder
 
 
 @pytest.fixture(scope="module")
@@ -233,24 +233,16 @@ def test_help_explains_every_flag(capsys):
 
 
 def test_int8_drop_over_the_limit_fails_the_run_with_numbers_in_the_report(capsys, tmp_path, image_root, monkeypatch):
-    import edge_swin.quant as quant
-
-    measured = quant.accuracy_report
-
-    def five_points_lost(*args, **kwargs):  # a drop over the limit whatever one epoch trains (limits are >= 0)
-        report = measured(*args, **kwargs)
-        fp32, int8 = report["models"]["fp32"], report["models"][report["checked"]]
-        int8["top1"], int8["top1_drop"], report["passed"] = fp32["top1"] - 5.0, 5.0, False
-        return report
-
-    monkeypatch.setattr(quant, "accuracy_report", five_points_lost)
+    force_int8_drop(monkeypatch, 5.0)  # over the limit whatever one epoch trains
     out = tmp_path / "strict"
     assert build("--data", image_root, "--epochs", 1, "--qat-epochs", 0, "--out", out, "--max-drop", 1) == 2
     err = capsys.readouterr().err
     assert "INT8 (PTQ) top-1" in err and "a drop of 5.00 points, over the allowed 1.00" in err
     report = json.loads((out / "report.json").read_text())
     assert report["stages"]["qat"]["status"] == "failed" and "export" not in report["stages"]
-    assert not (out / "qat" / "manifest.json").exists()
+    manifest = json.loads((out / "qat" / "manifest.json").read_text())  # says failed: never up to date, never used
+    assert manifest["status"] == "failed" and "int8" not in manifest["artifacts"]
+    assert not (out / "qat" / "int8.pth").exists()  # the model that failed is not offered as the INT8 model
     assert "drop check FAILED" in (out / "report.md").read_text()
 
 

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers import force_int8_drop
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -43,14 +45,7 @@ def test_accuracy_benchmark_writes_json_and_png(bench, quant, tmp_path, monkeypa
     assert record["settings"]["data"] == str(data)
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # rerun (PTQ only): calibration comes from the cache; a drop over the limit fails after writing the files
-    measured = quant.accuracy_report
-
-    def five_points_lost(*a, **kw):  # limits are >= 0: the drop is made to exceed one, whatever PTQ measures
-        report = measured(*a, **kw)
-        report["models"]["ptq"]["top1_drop"], report["passed"] = 5.0, False
-        return report
-
-    monkeypatch.setattr(quant, "accuracy_report", five_points_lost)
+    force_int8_drop(monkeypatch, 5.0)
     out.unlink()
     assert bench.main(args + ["--qat-epochs", "0", "--max-drop", "1"]) == 1
     record = json.loads(out.read_text())
