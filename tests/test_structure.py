@@ -160,6 +160,18 @@ def test_plugins_never_import_trt():
     assert arrows == []
 
 
+GROUND = ("edge_swin.errors", "edge_swin.utils")  # what every stage may stand on
+
+
+def test_the_node_folder_stands_on_the_ground_only():
+    """The node takes its inputs; reading them from a PyTorch or modelopt block is edge_swin.quant's work
+    (quant.node_inputs), so quant, export, runtime and trt stand on the node folder, never under it."""
+    arrows = [(src, dst) for src, dsts in import_graph().items() if src.startswith("edge_swin.plugins")
+              for dst in dsts if dst.startswith("edge_swin") and not dst.startswith("edge_swin.plugins")
+              and dst != "edge_swin" and not any(dst == g or dst.startswith(f"{g}.") for g in GROUND)]
+    assert arrows == []
+
+
 TESTING_CORNER = "edge_swin.plugins.swin_window_attention.testing"
 
 
@@ -323,6 +335,6 @@ def test_the_contract_imports_with_the_standard_library_only():
 def test_the_runtime_the_emulation_and_the_exporter_import_no_modelopt():
     """Reading scales lives in edge_swin.quant, whose face imports modelopt (slow) only when a name needs it."""
     loaded = _modules_loaded_by("import edge_swin.runtime.convert, edge_swin.runtime.modules, edge_swin.export, "
-                                "edge_swin.quant.scales, edge_swin.quant.node_inputs, "
+                                "edge_swin.quant.scales, edge_swin.quant.node_inputs, edge_swin.quant.fp8_quantizers, "
                                 "edge_swin.plugins.swin_window_attention.emulate")
     assert "modelopt" not in loaded

@@ -41,11 +41,14 @@ Public API:
 - `plot_accuracy(report, title, path) -> Path`  (top-1/top-5 bar chart, PNG)
 - `QuantizationError` (an `EdgeSwinError`); `ScaleError`, one for a quantizer whose scale Q/DQ cannot say
 - `edge_swin.quant.scales`: a quantized model's scales (`qparams`, `block_scales`, `QParams`, `fake_quant`)
-  and `edge_swin.quant.node_inputs`: a block as the SwinWindowAttention node's inputs; both without modelopt
-  at import time (the PyTorch runtime and the node's emulation use them)
+  and `edge_swin.quant.node_inputs`: a block as the SwinWindowAttention node's inputs (`node_inputs`,
+  `node_inputs_of`, `run_module`: the block run as the emulated node), `edge_swin.quant.fp8_quantizers`: an FP8
+  block's per-tensor scales and e4m3 weights; all without modelopt at import time (the exporter, the PyTorch
+  runtime, the node's emulation and GPU harness tests use them)
 
 The names above are imported on first use (`from edge_swin.quant import calibrate` imports modelopt then):
-importing this package, or its modelopt-free modules (scales, node_inputs, errors), costs no modelopt import.
+importing this package, or its modelopt-free modules (scales, node_inputs, fp8_quantizers, errors), costs no
+modelopt import.
 """
 import importlib
 

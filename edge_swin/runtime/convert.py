@@ -111,7 +111,7 @@ def load_model(source, arch: str | None = None, num_classes: int | None = None) 
 
 def _quantized_as(model: nn.Module) -> str | None:
     """None for a float model, "fp8" when its qkv input quantizers are FP8 E4M3, else "int8"."""
-    from edge_swin.plugins.swin_window_attention.emulate import is_fp8_block
+    from edge_swin.quant.fp8_quantizers import is_fp8_block
     from edge_swin.quant.scales import is_quantized_model
 
     if not is_quantized_model(model):

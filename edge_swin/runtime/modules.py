@@ -50,8 +50,7 @@ class FusedWindowAttention(nn.Module):
     """One WindowAttention as the plugin's fused node: qkv linear, window attention, proj (3 kernel launches)."""
 
     def __init__(self, block: nn.Module, dtype: torch.dtype, scales: list[QParams] | None = None, fp8: bool = False):
-        from edge_swin.plugins.swin_window_attention.emulate import fp8_node_inputs_of
-        from edge_swin.quant.node_inputs import node_inputs
+        from edge_swin.quant.node_inputs import fp8_node_inputs_of, node_inputs
 
         super().__init__()
         with torch.no_grad():  # the exported node's own inputs: weights fake-quantized per row for INT8, gathered bias
@@ -144,7 +143,7 @@ class Fp8Linear(nn.Module):
     scale (modelopt FP8 E4M3, the QAT scales)."""
 
     def __init__(self, layer: nn.Module, dtype: torch.dtype):
-        from edge_swin.plugins.swin_window_attention.emulate import fp8_scale, fp8_weight_values
+        from edge_swin.quant.fp8_quantizers import fp8_scale, fp8_weight_values
 
         super().__init__()
         w_scale = fp8_scale(layer.weight_quantizer, "weight_quantizer")

@@ -34,7 +34,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from edge_swin.plugins.swin_window_attention.emulate import node_inputs_of, run_module, run_node
+from edge_swin.plugins.swin_window_attention.emulate import run_node
+from edge_swin.quant.node_inputs import node_inputs_of, run_module
 from tests.export.helpers import make_block, make_model
 from tests.plugins.node_checks import (
     BLOCKS,
@@ -205,7 +206,7 @@ def test_int8_wrong_scales_are_caught(quant):
 _GPU_SCRIPT = textwrap.dedent("""
     import copy, json, sys, torch
     sys.path.insert(0, sys.argv[1])
-    from edge_swin.plugins.swin_window_attention.emulate import run_module
+    from edge_swin.quant.node_inputs import run_module
     from tests.export.helpers import make_block
     from tests.plugins.node_checks import BLOCKS, SWIN_T_STAGE1, EXACT_FP16_IO, int8_compare, rounded_to
     import edge_swin.quant as quant

@@ -22,11 +22,13 @@ import torch
 import triton
 import triton.language as tl
 
-from edge_swin.plugins.swin_window_attention.emulate import fp8_scales_of, node_inputs_of, run_module, run_node
+from edge_swin.plugins.swin_window_attention.emulate import run_node
 from edge_swin.plugins.swin_window_attention.kernels import linear as L
 from edge_swin.plugins.swin_window_attention.kernels import window_attention as wa
 from edge_swin.plugins.swin_window_attention.kernels.fp8 import rne_e4m3
 from edge_swin.plugins.swin_window_attention.kernels.spec import FP8_SMS
+from edge_swin.quant.fp8_quantizers import fp8_scales_of
+from edge_swin.quant.node_inputs import node_inputs_of, run_module
 from tests.export.helpers import make_block
 from tests.plugins.node_checks import (
     BLOCKS,

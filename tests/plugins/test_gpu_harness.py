@@ -33,6 +33,7 @@ import torch
 from edge_swin.plugins.swin_window_attention.aot import build as aot_build
 from edge_swin.plugins.swin_window_attention.testing import harness as hn
 from edge_swin.plugins.swin_window_attention import library, trt_headers
+from edge_swin.quant.node_inputs import node_inputs_of
 from tests.export.helpers import make_block
 from tests.plugins.stub_kernels import FP8_SMS, write_stub_table
 from tests.plugins.toolchain import compile_fake_driver, header_dir, needs_cmake_and_compiler
@@ -74,6 +75,11 @@ def stub_harness(tmp_path_factory) -> hn.NodeHarness:
 
 def align(nbytes: int) -> int:
     return (nbytes + 255) // 256 * 256
+
+
+def run_block_on_gpu(block, x, harness=None, io=None):
+    """`block`'s forward as one node through the harness: the exporter's own inputs (node_inputs_of) on the GPU."""
+    return hn.run_node_inputs(*node_inputs_of(block, x.cuda(), io), harness)
 
 
 # ---- CPU: the library, its C API and its refusals --------------------------------------------------------------
@@ -189,15 +195,13 @@ def test_python_errors_name_the_fix(tmp_path):
         hn.load_harness(tmp_path / "not_a_library.so")
     if not torch.cuda.is_available():
         with pytest.raises(hn.HarnessError, match=r"needs a CUDA GPU.*edge_swin\.plugins\.swin_window_attention\.emulate"):
-            hn.run_node_on_gpu(make_block(dim=64, heads=2), torch.randn(1, 8, 8, 64))
+            hn.run_node_inputs(*node_inputs_of(make_block(dim=64, heads=2), torch.randn(1, 8, 8, 64)))
     with pytest.raises(hn.HarnessError, match=r"python -m edge_swin\.plugins\.swin_window_attention\.aot\.build"):
         hn.build_harness(tmp_path / "absent.cpp", tmp_path / "out", header_dir=rtx_headers())
 
 
 def test_input_checks_mirror_the_plugin():
     """_check_inputs on the exporter's own inputs: none for the right block; the plugin's message for a wrong one."""
-    from edge_swin.plugins.swin_window_attention.emulate import node_inputs_of
-
     block = make_block(dim=64, heads=2, feat=(9, 11), window=4, shift=True, seed=1)
     tensors, _ = node_inputs_of(block, seeded((1, 9, 11, 64), seed=2))
 
@@ -287,7 +291,7 @@ def test_gpu_fp16_node_matches_module(gpu_harness, case):
     skip_unbuilt_window(window)
     block = make_block(dim=dim, heads=heads, feat=feat, window=window, shift=shift, seed=31)
     x16 = seeded((batch, *feat, dim), seed=32).half()
-    y = hn.run_node_on_gpu(block, x16, harness=gpu_harness)
+    y = run_block_on_gpu(block, x16, harness=gpu_harness)
     assert y.dtype == torch.float16 and y.is_cuda and not y.isnan().any(), "NaN poison left: a token was not written"
     with torch.no_grad():
         ref = copy.deepcopy(block).double()(x16.double())
@@ -321,7 +325,7 @@ def test_gpu_int8_node_matches_fake_quant_module(gpu_harness, quant, case, io):
     fp32 = make_block(dim=dim, heads=heads, feat=feat, window=window, shift=shift, seed=33)
     qblock = quant.quantize_block(copy.deepcopy(fp32), seeded((8, *feat, dim), seed=34))
     x = seeded((batch, *feat, dim), seed=35).to(io)
-    y = hn.run_node_on_gpu(qblock, x, harness=gpu_harness, io=io)
+    y = run_block_on_gpu(qblock, x, harness=gpu_harness, io=io)
     assert y.dtype == io and not y.isnan().any(), "NaN poison left: a token was not written"
     x = x.float()
     with torch.no_grad():
@@ -333,8 +337,6 @@ def test_gpu_int8_node_matches_fake_quant_module(gpu_harness, quant, case, io):
 @needs_gpu
 def test_gpu_wrong_inputs_fail_the_comparison(gpu_harness):
     """Broken on purpose: another block's bias, a rolled mask, the shift dropped: each must miss the reference."""
-    from edge_swin.plugins.swin_window_attention.emulate import node_inputs_of
-
     block = make_block(dim=64, heads=2, feat=(9, 11), window=4, shift=True, seed=36)
     other = make_block(dim=64, heads=2, feat=(9, 11), window=4, shift=True, seed=37)
     x = seeded((2, 9, 11, 64), seed=38).half()
@@ -358,10 +360,10 @@ def test_gpu_side_stream_and_repeat_are_identical(gpu_harness):
     """The launches go to PyTorch's current stream; the same node twice gives the same bits."""
     block = make_block(dim=96, heads=3, feat=(14, 14), window=7, shift=True, seed=39)
     x = seeded((4, 14, 14, 96), seed=40).half().cuda()
-    first = hn.run_node_on_gpu(block, x, harness=gpu_harness).clone()
+    first = run_block_on_gpu(block, x, harness=gpu_harness).clone()
     side = torch.cuda.Stream()
     with torch.cuda.stream(side):
-        again = hn.run_node_on_gpu(block, x, harness=gpu_harness)
+        again = run_block_on_gpu(block, x, harness=gpu_harness)
     side.synchronize()
     assert torch.equal(first, again)
 
@@ -375,8 +377,8 @@ def test_gpu_table_without_this_sm_is_refused(tmp_path):
     table = write_stub_table(tmp_path / "table.cpp", sms=(75,) if sm // 10 != 7 else (80,))
     harness = hn.load_harness(hn.build_harness(table, tmp_path / "lib", header_dir=gpu_headers()))
     with pytest.raises(hn.HarnessError, match=rf"no compiled .* for sm_{sm}"):
-        hn.run_node_on_gpu(make_block(dim=96, heads=3, feat=(14, 14), window=7, shift=True), torch.randn(1, 14, 14, 96),
-                           harness=harness)
+        run_block_on_gpu(make_block(dim=96, heads=3, feat=(14, 14), window=7, shift=True), torch.randn(1, 14, 14, 96),
+                         harness=harness)
     x = torch.zeros(1, 14, 14, 96, dtype=torch.float16, device="cuda")
     ws = torch.empty(harness.workspace_bytes(1, 14, 14, 96, False), dtype=torch.uint8, device="cuda")
     status, error = harness.run(num_heads=3, window=(7, 7), shift=(3, 3), scale=32 ** -0.5, int8=False,

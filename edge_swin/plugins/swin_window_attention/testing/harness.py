@@ -3,14 +3,16 @@
     python -m edge_swin.plugins.swin_window_attention.aot.build --arch 90     # the kernel table for this GPU (build/plugins/)
     python -m edge_swin.plugins.swin_window_attention.testing.harness             # build/plugins/libedge_swin_node_harness.so
 
-    from edge_swin.plugins.swin_window_attention.testing.harness import run_node_on_gpu
-    y = run_node_on_gpu(block, x)     # block: WindowAttention (FP16 node) or calibrated QuantWindowAttention (INT8)
+    from edge_swin.plugins.swin_window_attention.testing.harness import run_node_inputs
+    from edge_swin.quant.node_inputs import node_inputs_of
+    y = run_node_inputs(*node_inputs_of(block, x.cuda()))   # block: WindowAttention (FP16) or calibrated INT8 block
 
 The harness library (csrc/node_c_api.cpp, CMake option EDGE_SWIN_BUILD_HARNESS) is built from the same sources
 as libedge_swin_plugins.so minus the TensorRT plugin classes: its `edge_swin_node_run` calls the KernelLauncher::run
 that the plugin's enqueue calls, so the embedded cubins are loaded (cuModuleLoadData per context) and launched
-(grids, argument packing, the two trailing scratch pointers, shared memory) exactly as in an engine. The node's
-inputs come from `emulate.node_inputs_of`, i.e. from the exporter's own `node_inputs`: what the ONNX node gets.
+(grids, argument packing, the two trailing scratch pointers, shared memory) exactly as in an engine. The harness
+takes a node's inputs; its callers read them from a PyTorch block with `edge_swin.quant.node_inputs.node_inputs_of`
+(the exporter's own `node_inputs`: what the ONNX node gets) or make them (the benchmarks' synthetic nodes).
 
 Here, not in C++: the shapes and dtypes of inputs 1-14 (TensorRT checks them for the plugin at build time,
 checkInputs in swin_window_attention_plugin.cpp; the C API only sees pointers) and the choice of the current
@@ -249,7 +251,7 @@ class NodeLaunch:
     PyTorch's current stream of that GPU, without synchronising, and returns y (benchmarks time this).
 
     tensors: inputs 0-6 of the node (function.py order); attrs: num_heads, window_size, shift_size, scale and
-    int8_scales (inputs 7-14, or None for an FP16 node): what emulate.node_inputs_of returns.
+    int8_scales (inputs 7-14, or None for an FP16 node): what quant.node_inputs.node_inputs_of returns.
     """
 
     def __init__(self, tensors, attrs: dict, harness: NodeHarness | None = None):
@@ -317,30 +319,13 @@ class NodeLaunch:
 
 
 def run_node_inputs(tensors, attrs: dict, harness: NodeHarness | None = None):
-    """One node from its inputs (emulate.node_inputs_of's (tensors, attrs), on a CUDA device): y, synchronised."""
+    """One node from its inputs (node_inputs_of's (tensors, attrs), on a CUDA device): y, synchronised."""
     import torch
 
     launch = NodeLaunch(tensors, attrs, harness)
     y = launch()
     torch.cuda.current_stream(launch.device).synchronize()  # also surfaces a fault in the kernels
     return y
-
-
-def run_node_on_gpu(module, x, *, harness: NodeHarness | None = None, io=None, device=None):
-    """`module`'s forward (WindowAttention: FP16 node; calibrated QuantWindowAttention: INT8 node) as one plugin node
-    through the harness: y [B, H, W, C] on the GPU, of the node's io dtype. Compare with `module(x)`.
-
-    x may be on the CPU; the node's inputs go to `device` (default: x's CUDA device, else the current one).
-    io: the node's tensor dtype (default fp16 for a float module, fp32 for a quantized one; an INT8 node also
-    runs with fp16, as in an FP16+INT8 engine).
-    """
-    torch = require_cuda()
-    from edge_swin.plugins.swin_window_attention.emulate import node_inputs_of
-
-    device = torch.device(device) if device is not None else (
-        x.device if x.is_cuda else torch.device("cuda", torch.cuda.current_device()))
-    tensors, attrs = node_inputs_of(module, x.to(device), io)
-    return run_node_inputs(tensors, attrs, harness)
 
 
 # ------------------------------------------------------------------------------------------------ CLI
