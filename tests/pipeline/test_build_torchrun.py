@@ -82,9 +82,9 @@ def test_two_processes_write_what_one_writes_and_only_rank_0_writes(tmp_path, fa
 
 
 def test_recipe_flags_refuse_bad_values_before_any_stage(capsys, tmp_path):
-    for bad, message in ((["--accum-steps", "0"], "--accum-steps must be 1 or more"),
-                         (["--mixup", "-1"], "--mixup and --cutmix are Beta-distribution alphas"),
-                         (["--drop-path", "1.5"], "--drop-path is a probability")):
+    for bad, message in ((["--accum-steps", "0"], "argument --accum-steps: 0 is out of range: give an integer >= 1"),
+                         (["--mixup", "-1"], "argument --mixup: -1 is out of range: give a number >= 0"),
+                         (["--drop-path", "1.5"], "argument --drop-path: 1.5 is out of range: give a number in [0, 1)")):
         with pytest.raises(SystemExit):
             main([*bad, "--out", str(tmp_path / "r")])
         assert message in capsys.readouterr().err

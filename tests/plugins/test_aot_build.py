@@ -169,7 +169,7 @@ def test_missing_kernel_module_is_skipped_with_a_warning(monkeypatch):
     with pytest.warns(UserWarning, match="not_written_yet"):
         variants, skipped = B.collect_variants(modules)
     assert list(skipped) == ["edge_swin.plugins.swin_window_attention.kernels.not_written_yet"]
-    assert len(variants) == 18 and all(m == modules[0] for m, _ in variants)
+    assert len(variants) == 24 and all(m == modules[0] for m, _ in variants)
 
 
 def test_unknown_arch_is_refused(tmp_path):
