@@ -96,7 +96,7 @@ def gpu_tests(ctx: SuiteContext) -> SectionResult:
 REFUSAL_PROBE = """
 import json, sys
 {prelude}
-from edge_swin.plugins import harness as hn
+from edge_swin.plugins.swin_window_attention.testing import harness as hn
 h = hn.load_harness(sys.argv[1])
 print(json.dumps({{sm: h.kernel_sm(False, (7, 7), True, sm) for sm in map(int, sys.argv[2].split(","))}}), flush=True)
 """
@@ -130,8 +130,8 @@ def refusal(ctx: SuiteContext) -> SectionResult:
     (a Release build, as the GPU test builds it), asked for this GPU's SM in fresh processes."""
     import torch
 
-    from edge_swin.plugins import harness as hn
-    from edge_swin.plugins import library
+    from edge_swin.plugins.swin_window_attention.testing import harness as hn
+    from edge_swin.plugins.swin_window_attention import library
     from tests.plugins.stub_kernels import write_stub_table
 
     major, minor = torch.cuda.get_device_capability() if torch.cuda.is_available() else (9, 0)
@@ -246,7 +246,7 @@ def _time_node(harness, stage, batch, shifted, int8, io, warmup, runs) -> dict:
     import torch
 
     from benchmarks.kernels import cuda_ms
-    from edge_swin.plugins.harness import NodeLaunch
+    from edge_swin.plugins.swin_window_attention.testing.harness import NodeLaunch
 
     tensors, attrs = synthetic_node(stage, batch, shifted, int8, getattr(torch, DTYPES[io]), torch.device("cuda"))
     launch = NodeLaunch(tensors, attrs, harness)
@@ -258,7 +258,7 @@ def _time_node(harness, stage, batch, shifted, int8, io, warmup, runs) -> dict:
 
 @section("nodes", "FP16 and INT8 plugin nodes through the AOT cubins, per Swin-T stage and batch")
 def nodes(ctx: SuiteContext) -> SectionResult:
-    from edge_swin.plugins.harness import load_harness
+    from edge_swin.plugins.swin_window_attention.testing.harness import load_harness
 
     harness = load_harness(ctx.harness)
     ios = manifest_io(ctx.kernels_dir)
@@ -352,8 +352,8 @@ def _launch_times(stage: int, batch: int, mode: str, io: str, device: str = "cud
     (device, bench: a CPU test drives it through Triton's interpreter with a stand-in timer.)"""
     import torch
 
-    from edge_swin.plugins.kernels.linear import linear, qkv_int8
-    from edge_swin.plugins.kernels.window_attention import window_attention
+    from edge_swin.plugins.swin_window_attention.kernels.linear import linear, qkv_int8
+    from edge_swin.plugins.swin_window_attention.kernels.window_attention import window_attention
 
     bench = bench or _bench
     dtype = getattr(torch, DTYPES[io])

@@ -2,8 +2,8 @@
 
 On a CPU machine (Triton compiles without a GPU), build the kernel table and the harness for the GPU's SM:
 
-    python -m edge_swin.plugins.build --arch 90          # build/plugins/embedded_kernels.cpp + manifest.json
-    python -m edge_swin.plugins.harness                  # build/plugins/libedge_swin_node_harness.so
+    python -m edge_swin.plugins.swin_window_attention.aot.build --arch 90          # build/plugins/embedded_kernels.cpp + manifest.json
+    python -m edge_swin.plugins.swin_window_attention.testing.harness                  # build/plugins/libedge_swin_node_harness.so
 
 copy the repository (with build/plugins/) to the GPU machine, which needs only PyTorch and Triton (pytest for
 the test section; g++ and cmake for the tests that build a harness there), then:
@@ -76,8 +76,8 @@ def prebuilt_problem(kernels: Path, harness: Path) -> str | None:
     if not missing:
         return None
     return (f"missing {', '.join(missing)}: build them on any machine (no GPU needed) with "
-            "`python -m edge_swin.plugins.build --arch <this GPU's SM, e.g. 90>` and `python -m "
-            "edge_swin.plugins.harness`, then pass --kernels/--harness or copy build/plugins/ here")
+            "`python -m edge_swin.plugins.swin_window_attention.aot.build --arch <this GPU's SM, e.g. 90>` and `python -m "
+            "edge_swin.plugins.swin_window_attention.testing.harness`, then pass --kernels/--harness or copy build/plugins/ here")
 
 
 def main(argv=None) -> int:

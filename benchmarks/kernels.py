@@ -16,8 +16,8 @@ Writes benchmarks/results/kernels_<device>.json and a PNG of the speed-up per st
 
 --aot also times the whole node (qkv Linear, attention, proj Linear: 3 launches) as
 the plugin runs it: the ahead-of-time cubins through its C++ KernelLauncher
-(edge_swin.plugins.harness; build the kernel table for this GPU and the harness
-first), next to the same three JIT kernels (edge_swin.plugins.emulate.run_node,
+(edge_swin.plugins.swin_window_attention.testing.harness; build the kernel table for this GPU and the harness
+first), next to the same three JIT kernels (edge_swin.plugins.swin_window_attention.emulate.run_node,
 which also allocates its outputs and pays Python launch overhead per call).
 
 On a machine without a CUDA GPU it writes nothing and says so: a kernel
@@ -93,7 +93,7 @@ def cuda_ms(fn, warmup: int, runs: int) -> float:
 def measure_shape(stage: int, batch: int, shifted: bool, warmup: int, runs: int) -> dict:
     from torch.nn.attention import sdpa_kernel
 
-    from edge_swin.plugins.kernels.window_attention import window_attention
+    from edge_swin.plugins.swin_window_attention.kernels.window_attention import window_attention
 
     hw, C = SWIN_T_STAGES[stage]
     shift = WINDOW // 2 if shifted and hw > WINDOW else 0
@@ -134,8 +134,8 @@ def measure_shape(stage: int, batch: int, shifted: bool, warmup: int, runs: int)
 
 def measure_node(harness, stage: int, batch: int, shifted: bool, warmup: int, runs: int) -> dict:
     """The whole FP16 node from x [B, H, W, C]: AOT cubins via the plugin's launcher vs the same JIT kernels."""
-    from edge_swin.plugins.emulate import run_node
-    from edge_swin.plugins.harness import NodeLaunch
+    from edge_swin.plugins.swin_window_attention.emulate import run_node
+    from edge_swin.plugins.swin_window_attention.testing.harness import NodeLaunch
 
     hw, C = SWIN_T_STAGES[stage]
     shift = WINDOW // 2 if shifted and hw > WINDOW else 0
@@ -209,7 +209,7 @@ def main(argv=None) -> int:
               for sh in (False, True)]
     harness = None
     if args.aot:
-        from edge_swin.plugins.harness import HarnessError, load_harness
+        from edge_swin.plugins.swin_window_attention.testing.harness import HarnessError, load_harness
 
         try:
             harness = load_harness(args.harness)

@@ -5,7 +5,7 @@
     python -m pipelines.plugin_library --target rtx --onnx runs/<name>/export/model_int8.onnx
 
 Both steps of edge_swin.trt.plugin_cache, with the output where you ask: the Triton kernels compiled ahead of
-time for the SMs (no GPU needed; edge_swin.plugins.kernel_cache, cached), then the C++ library built with
+time for the SMs (no GPU needed; edge_swin.plugins.swin_window_attention.aot.kernel_cache, cached), then the C++ library built with
 CMake against the TensorRT headers of the target's release (shared/third_party/tensorrt-<release>, else
 $EDGE_SWIN_TRT_HEADERS or an installed TensorRT's). Prints where the library is. Kernels: every attention
 window the kernels ship (4x4, 7x7, 12x12) unless --onnx names the model whose windows to build.
@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 
 from edge_swin.errors import EdgeSwinError
-from edge_swin.op_contract import model_windows
-from edge_swin.plugins import library
-from edge_swin.plugins.build import ALL_ARCHS
+from edge_swin.plugins.swin_window_attention.contract import model_windows
+from edge_swin.plugins.swin_window_attention import library
+from edge_swin.plugins.swin_window_attention.aot.build import ALL_ARCHS
 from edge_swin.trt.plugin_cache import build_plugin_library, target_header_dir, target_sms
 from edge_swin.trt.targets import get_target, target_names
 
@@ -39,7 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--onnx", type=Path, nargs="+", help="build only the kernels these exported files need")
     p.add_argument("--headers", type=Path, help="TensorRT include/ folder to build against (default: the target's)")
     p.add_argument("--cuda", metavar="RELEASE", help="compile the kernels with this CUDA release's ptxas (e.g. 12.6; "
-                   "edge_swin/plugins/ptxas.py); default: the target's `cuda` (targets.toml), with --arch Triton's own")
+                   "edge_swin/plugins/swin_window_attention/aot/ptxas.py); default: the target's `cuda` (targets.toml), with --arch Triton's own")
     p.add_argument("--out", type=Path, help=f"output folder (default: {DEFAULT_OUT}/<target or sm_NN>)")
     return p.parse_args(argv)
 
@@ -59,7 +59,7 @@ def _sms(args) -> list[int]:
 
 def _windows(args) -> list[tuple[int, int]]:
     if not args.onnx:
-        from edge_swin.plugins.kernels.window_attention import WINDOWS  # imports Triton: only here
+        from edge_swin.plugins.swin_window_attention.kernels.window_attention import WINDOWS  # imports Triton: only here
 
         return [tuple(w) for w in WINDOWS]
     missing = [str(p) for p in args.onnx if not p.is_file()]

@@ -20,7 +20,7 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ -z
   DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends dataset-fashion-mnist
 fi
 
-# The TensorRT plugin library (edge_swin/plugins/csrc) is built with CMake and a C++17 compiler.
+# The TensorRT plugin library (edge_swin/plugins/swin_window_attention/csrc) is built with CMake and a C++17 compiler.
 if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then
   if [ "$(id -u)" = 0 ]; then as_root=(); elif command -v sudo >/dev/null; then as_root=(sudo); else as_root=(none); fi
   if [ "${as_root[*]}" = none ]; then

@@ -1,17 +1,17 @@
 """The package's shape: no import circle, the plugin library never reaches into trt/, and the SwinWindowAttention
-contract (edge_swin/op_contract.py) is the only place its facts are written. Reads the sources; imports nothing."""
+contract (edge_swin/plugins/swin_window_attention/contract.py) is the only place its facts are written. Reads the sources; imports nothing."""
 from __future__ import annotations
 
 import ast
 import re
 from pathlib import Path
 
-from edge_swin import op_contract
+from edge_swin.plugins.swin_window_attention import contract
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("edge_swin", "pipelines", "calib")
 SCANNED = (*PACKAGES, "benchmarks")  # where the op's facts must not be written again
-OWNER = ROOT / "edge_swin" / "op_contract.py"
+OWNER = ROOT / "edge_swin" / "plugins" / "swin_window_attention" / "contract.py"
 CONTRACT_NAMES = ("DOMAIN", "OP_TYPE", "DOMAIN_VERSION", "FUNCTION_VERSION", "PLUGIN_NAMESPACE", "PLUGIN_VERSION",
                   "HEAD_DIM", "INPUTS", "SCALE_INPUTS", "INT8_INPUTS", "ATTRIBUTES", "PLUGIN_NAME")
 
@@ -88,7 +88,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_circle():
     graph = import_graph()
-    assert graph["edge_swin.trt.builder"] >= {"edge_swin.plugins.library", "edge_swin.op_contract"}  # the walk sees
+    assert graph["edge_swin.trt.builder"] >= {"edge_swin.plugins.swin_window_attention.library",
+                                              "edge_swin.plugins.swin_window_attention.contract"}  # the walk sees
     assert cycles(graph) == []
 
 
@@ -115,7 +116,7 @@ def _literals(tree) -> list[tuple[int, str]]:
 
 def test_op_name_is_defined_only_in_its_owner():
     """The op's name, its domain as a node's domain, and the contract's constants are written once."""
-    op = op_contract.OP_TYPE
+    op = contract.OP_TYPE
     offenders = []
     for name, path in _sources(SCANNED).items():
         if path == OWNER:
@@ -127,39 +128,39 @@ def test_op_name_is_defined_only_in_its_owner():
         for node in ast.walk(tree):
             if isinstance(node, ast.Compare) and isinstance(node.left, ast.Attribute) \
                     and node.left.attr in ("domain", "op_type") \
-                    and any(isinstance(c, ast.Constant) and c.value in (op_contract.DOMAIN, op) for c in node.comparators):
+                    and any(isinstance(c, ast.Constant) and c.value in (contract.DOMAIN, op) for c in node.comparators):
                 offenders.append(f"{rel}:{node.lineno}: compares .{node.left.attr} with a literal "
-                                 "(use op_contract.attention_nodes)")
+                                 "(use contract.attention_nodes)")
             if isinstance(node, (ast.Assign, ast.AnnAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 named = [t.id for t in targets if isinstance(t, ast.Name) and t.id in CONTRACT_NAMES]
                 if named and isinstance(node.value, (ast.Constant, ast.List, ast.Tuple)):
-                    offenders.append(f"{rel}:{node.lineno}: {named[0]} written again (import it from op_contract)")
+                    offenders.append(f"{rel}:{node.lineno}: {named[0]} written again (import it from contract)")
     assert offenders == []
 
 
 def test_the_owner_is_where_the_name_is():
     """The check above bites: the owner does define the literals it looks for."""
     values = [v for _, v in _literals(ast.parse(OWNER.read_text()))]
-    assert op_contract.OP_TYPE in values and op_contract.DOMAIN in values
+    assert contract.OP_TYPE in values and contract.DOMAIN in values
 
 
 def test_cpp_plugin_constants_match_the_contract():
     """csrc/swin_attention_params.h cannot import Python: its copy of the identity must equal the owner's."""
-    header = (ROOT / "edge_swin" / "plugins" / "csrc" / "swin_attention_params.h").read_text()
+    header = (ROOT / "edge_swin" / "plugins" / "swin_window_attention" / "csrc" / "swin_attention_params.h").read_text()
 
     def constant(name):
         match = re.search(rf"\b{name}\s*=\s*\"?([^\";]+)\"?;", header)
         assert match, f"{name} not found in swin_attention_params.h"
         return match.group(1)
 
-    assert constant("kPluginName") == op_contract.OP_TYPE
-    assert constant("kPluginVersion") == op_contract.PLUGIN_VERSION
-    assert constant("kPluginNamespace") == op_contract.PLUGIN_NAMESPACE
-    assert int(constant("kFunctionVersion")) == op_contract.FUNCTION_VERSION
-    assert int(constant("kHeadDim")) == op_contract.HEAD_DIM
-    assert int(constant("kFp16NodeInputs")) == len(op_contract.INPUTS)
-    assert int(constant("kInt8NodeInputs")) == len(op_contract.INT8_INPUTS)
+    assert constant("kPluginName") == contract.OP_TYPE
+    assert constant("kPluginVersion") == contract.PLUGIN_VERSION
+    assert constant("kPluginNamespace") == contract.PLUGIN_NAMESPACE
+    assert int(constant("kFunctionVersion")) == contract.FUNCTION_VERSION
+    assert int(constant("kHeadDim")) == contract.HEAD_DIM
+    assert int(constant("kFp16NodeInputs")) == len(contract.INPUTS)
+    assert int(constant("kInt8NodeInputs")) == len(contract.INT8_INPUTS)
 
 
 def test_scale_inputs_follow_the_quantizers():
@@ -168,4 +169,4 @@ def test_scale_inputs_follow_the_quantizers():
     table = next(n for n in ast.walk(tree) if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") ==
                  "BLOCK_QUANTIZERS")
     names = tuple(row.elts[0].value for row in table.value.elts)
-    assert names == op_contract.SCALE_INPUTS
+    assert names == contract.SCALE_INPUTS

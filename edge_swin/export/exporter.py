@@ -47,7 +47,7 @@ from edge_swin.export.qdq import (BLOCK_QUANTIZERS, _tensor_quantizer_cls, block
 from edge_swin.export.report import graph_report
 from edge_swin.export.simplify import simplify as simplify_model
 from edge_swin.export.symbolic import BLOCK_KEY, custom_op_forward
-from edge_swin.op_contract import (DOMAIN, DOMAIN_VERSION, INPUTS, INT8_INPUTS, OP_TYPE, add_plugin_namespace,
+from edge_swin.plugins.swin_window_attention.contract import (DOMAIN, DOMAIN_VERSION, INPUTS, INT8_INPUTS, OP_TYPE, add_plugin_namespace,
                                    attention_nodes)
 from edge_swin.models.window_attention import WindowAttention, padded_size
 from edge_swin.utils.io import atomic_path, write_json

@@ -91,8 +91,8 @@ from __future__ import annotations
 import onnx
 from onnx import AttributeProto, TensorProto, helper
 
-# The op's identity, inputs and attributes: edge_swin.op_contract (shared with the plugin and the TensorRT side).
-from edge_swin.op_contract import (  # noqa: F401  (re-exported)
+# The op's identity, inputs and attributes: edge_swin.plugins.swin_window_attention.contract (shared with the plugin and the TensorRT side).
+from edge_swin.plugins.swin_window_attention.contract import (  # noqa: F401  (re-exported)
     ATTRIBUTES,
     DOMAIN,
     DOMAIN_VERSION,

@@ -48,7 +48,7 @@ FP8_NUM_BITS = (4, 3)  # modelopt's num_bits for E4M3
 ZERO_AMAX = 1.0 / (1 << 24)  # modelopt's "treat as zero" threshold
 
 # The node's scale inputs, in order (after the mask), and the quantizer each comes from (module path within the
-# WindowAttention block). Keep in sync with edge_swin.op_contract.SCALE_INPUTS.
+# WindowAttention block). Keep in sync with edge_swin.plugins.swin_window_attention.contract.SCALE_INPUTS.
 BLOCK_QUANTIZERS: tuple[tuple[str, str, bool], ...] = (
     # (node input name, quantizer path inside the block, per-channel)
     ("qkv_x_scale", "qkv.input_quantizer", False),

@@ -6,7 +6,7 @@ from collections import Counter
 
 import onnx
 
-from edge_swin.op_contract import DOMAIN, OP_TYPE, attention_nodes
+from edge_swin.plugins.swin_window_attention.contract import DOMAIN, OP_TYPE, attention_nodes
 
 
 def _qdq_pairs(nodes) -> int:

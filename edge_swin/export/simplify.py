@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import onnx
 
-from edge_swin.op_contract import attention_nodes
+from edge_swin.plugins.swin_window_attention.contract import attention_nodes
 
 
 def _signature(model: onnx.ModelProto) -> tuple:

@@ -21,7 +21,7 @@ import torch
 from edge_swin.export.errors import ExportError
 from edge_swin.export.qdq import block_scales, fake_quant
 from edge_swin.models.window_attention import WindowAttention
-from edge_swin.op_contract import DOMAIN, FUNCTION_VERSION, OP_TYPE
+from edge_swin.plugins.swin_window_attention.contract import DOMAIN, FUNCTION_VERSION, OP_TYPE
 
 
 BLOCK_KEY = "edge_swin.block"  # node metadata: the module path of the block the node came from

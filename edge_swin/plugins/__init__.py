@@ -1,1 +1,1 @@
-"""The fused SwinWindowAttention TensorRT plugin: Triton kernels, their ahead-of-time build, the C++ plugin (README.md)."""
+"""TensorRT plugins, one folder per plugin (as NVIDIA/TensorRT's plugin/): swin_window_attention/, the fused SwinWindowAttention node."""

@@ -1,4 +1,4 @@
-"""The runtime's only calls into the plugin's Triton kernels (edge_swin.plugins.kernels): one adapter, rewired here alone.
+"""The runtime's only calls into the plugin's Triton kernels (edge_swin.plugins.swin_window_attention.kernels): one adapter, rewired here alone.
 
 Why one module: the kernels' launch functions change with the INT8 data path (fp16 io, int8 workspaces) and
 the linear kernel's tiling (issue 13). The custom ops (ops.py) call `window_attention_node` and `int8_linear`
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from edge_swin.plugins.kernels.linear import linear, qkv_int8
-from edge_swin.plugins.kernels.window_attention import HEAD_DIM, WINDOWS, window_attention
+from edge_swin.plugins.swin_window_attention.kernels.linear import linear, qkv_int8
+from edge_swin.plugins.swin_window_attention.kernels.window_attention import HEAD_DIM, WINDOWS, window_attention
 
 __all__ = ["HEAD_DIM", "WINDOWS", "int8_linear", "window_attention_node"]
 

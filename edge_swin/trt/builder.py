@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_swin.errors import EdgeSwinError, PluginLibraryError, TargetError
-from edge_swin.op_contract import PLUGIN_NAMESPACE, add_plugin_namespace, attention_nodes
-from edge_swin.plugins import library
+from edge_swin.plugins.swin_window_attention.contract import PLUGIN_NAMESPACE, add_plugin_namespace, attention_nodes
+from edge_swin.plugins.swin_window_attention import library
 from edge_swin.trt import backend as trt_backend
 from edge_swin.trt import layer_report
 from edge_swin.trt.metadata import (
@@ -146,7 +146,7 @@ def onnx_for_parser(onnx_path, *, inline_functions: bool, plugin_namespace: str 
 
     plugin_namespace: give every SwinWindowAttention node that attribute (when it has none), which is what
     makes the parser look the node up as a plugin instead of importing its function body (measured with
-    TensorRT-RTX 1.7.1: edge_swin/plugins/library.py); ONNX Runtime ignores it.
+    TensorRT-RTX 1.7.1: edge_swin/plugins/swin_window_attention/library.py); ONNX Runtime ignores it.
     """
     import onnx
     import onnx.inliner

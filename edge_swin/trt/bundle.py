@@ -8,7 +8,7 @@ pipeline's engine stage writes `runs/<name>/bundle/` instead:
                               accuracy, the sidecar fields from the host, and the sha256 of every other file
     onnx/model_int8.onnx      the quantized (Q/DQ) export; model_fp16.onnx when the target allows FP16
     onnx/*.inlined.onnx       the same files with the SwinWindowAttention functions inlined (trtexec --no-plugin)
-    plugin/csrc/              the plugin's C++ sources and CMakeLists.txt (edge_swin/plugins/csrc)
+    plugin/csrc/              the plugin's C++ sources and CMakeLists.txt (edge_swin/plugins/swin_window_attention/csrc)
     plugin/kernels/           embedded_kernels.cpp: the Triton kernels compiled ahead of time for the target's SM
     build_engine.sh           plugin (CMake) -> engine (edge_swin's builder, or trtexec) -> sidecar
     bundle.env                the values build_engine.sh reads (input name, batch profile, workspace, ...)
@@ -36,9 +36,9 @@ from pathlib import Path
 
 from edge_swin import __version__
 from edge_swin.errors import TargetError
-from edge_swin.op_contract import DOMAIN, model_windows
-from edge_swin.plugins import library
-from edge_swin.plugins.kernel_cache import KERNELS_CPP, MANIFEST, compiled_kernels, manifest_ptxas, manifest_sms
+from edge_swin.plugins.swin_window_attention.contract import DOMAIN, model_windows
+from edge_swin.plugins.swin_window_attention import library
+from edge_swin.plugins.swin_window_attention.aot.kernel_cache import KERNELS_CPP, MANIFEST, compiled_kernels, manifest_ptxas, manifest_sms
 from edge_swin.trt.builder import onnx_for_parser
 from edge_swin.trt.targets import Target, load_targets
 from edge_swin.utils.io import sha256_file
@@ -70,8 +70,8 @@ def write_bundle(out_dir: Path, *, target: Target, onnx: dict[str, Path], accura
       (at least one must be given), others are listed in the manifest as left out.
     accuracy: the model's measured accuracy (recorded in the manifest and in every engine's sidecar).
     engine_metadata_fields: extra sidecar fields from the host, e.g. {"preprocess": {...}, "classes": [...]}.
-    kernels_dir: a folder from `python -m edge_swin.plugins.build` holding embedded_kernels.cpp for the
-      target's SM; None builds it here (ahead of time, no GPU) through edge_swin.plugins.build.
+    kernels_dir: a folder from `python -m edge_swin.plugins.swin_window_attention.aot.build` holding embedded_kernels.cpp for the
+      target's SM; None builds it here (ahead of time, no GPU) through edge_swin.plugins.swin_window_attention.aot.build.
     inline_copies: also write each ONNX with its functions inlined, for trtexec without the plugin.
     """
     out_dir = Path(out_dir)
@@ -208,9 +208,9 @@ def _kernel_table(target: Target, kernels_dir: Path | None,
                   windows: set[tuple[int, int]]) -> tuple[Path | None, Path | None, str]:
     """(embedded_kernels.cpp, manifest.json, "") for the target's SM, or (None, None, why not).
 
-    kernels_dir: a `python -m edge_swin.plugins.build` output to use; None: the model's kernels for the
-    target's SM from edge_swin.plugins.kernel_cache (built ahead of time here, cached), with the ptxas of the
-    target's CUDA release (`cuda` in targets.toml; 12.6 for JetPack 6, edge_swin/plugins/ptxas.py).
+    kernels_dir: a `python -m edge_swin.plugins.swin_window_attention.aot.build` output to use; None: the model's kernels for the
+    target's SM from edge_swin.plugins.swin_window_attention.aot.kernel_cache (built ahead of time here, cached), with the ptxas of the
+    target's CUDA release (`cuda` in targets.toml; 12.6 for JetPack 6, edge_swin/plugins/swin_window_attention/aot/ptxas.py).
     """
     if kernels_dir is None:
         kernels = compiled_kernels(windows, [int(target.sm)], cuda=target.cuda)
@@ -220,11 +220,11 @@ def _kernel_table(target: Target, kernels_dir: Path | None,
     kernels_dir = Path(kernels_dir)
     cpp = kernels_dir / KERNELS_CPP
     if not cpp.is_file():
-        return None, None, f"{cpp} does not exist (run python -m edge_swin.plugins.build)"
+        return None, None, f"{cpp} does not exist (run python -m edge_swin.plugins.swin_window_attention.aot.build)"
     sms = set(manifest_sms(kernels_dir))
     if sms and int(target.sm) not in sms:
         raise BundleError(f"{kernels_dir} has kernels for sm_{', sm_'.join(map(str, sorted(sms)))}, not for "
-                          f"{target.name}'s sm_{target.sm}: build them with python -m edge_swin.plugins.build")
+                          f"{target.name}'s sm_{target.sm}: build them with python -m edge_swin.plugins.swin_window_attention.aot.build")
     return cpp, kernels_dir / MANIFEST, ""
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge_swin.errors import EdgeSwinError
-from edge_swin.plugins import library
+from edge_swin.plugins.swin_window_attention import library
 from edge_swin.trt import backend as trt_backend
 from edge_swin.trt.metadata import GpuInfo, check_engine, cuda_gpu, read_metadata
 from edge_swin.trt.trt_logger import capture_logger

@@ -203,7 +203,7 @@ def check_engine(engine_path: str | Path, *, plugin_library: str | Path | None =
         raise EngineMismatch(f"{engine_path.name}'s plugin library has kernels for SM "
                              f"{', '.join(f'{s // 10}.{s % 10}' for s in sms)}, not for this GPU ({here.name}, SM "
                              f"{here.sm // 10}.{here.sm % 10}): use the engine without the plugin, or rebuild the plugin "
-                             "kernels for this SM (python -m edge_swin.plugins.build --arch ...)")
+                             "kernels for this SM (python -m edge_swin.plugins.swin_window_attention.aot.build --arch ...)")
     return meta
 
 

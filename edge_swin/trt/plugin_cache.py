@@ -5,8 +5,8 @@
 Two steps, each cached under ~/.cache/edge_swin/ by everything it depends on, so a pipeline rerun, a second
 run folder or the test suite pay for them once: the Triton kernels the model needs (its attention windows,
 both linears) for the target's SMs, with the ptxas of the target's CUDA release
-(`edge_swin.plugins.kernel_cache.compiled_kernels`), then
-`edge_swin.plugins.library.build_library` (CMake) against the TensorRT headers of the target (or the default
+(`edge_swin.plugins.swin_window_attention.aot.kernel_cache.compiled_kernels`), then
+`edge_swin.plugins.swin_window_attention.library.build_library` (CMake) against the TensorRT headers of the target (or the default
 ones). An SM whose kernels do not compile is left out, once, and said so: the sidecar of a plugin engine
 lists the SMs its library has kernels for, and loading refuses other GPUs.
 """
@@ -17,16 +17,16 @@ import shutil
 from pathlib import Path
 
 from edge_swin.errors import EdgeSwinError
-from edge_swin.op_contract import model_windows
-from edge_swin.plugins import library
-from edge_swin.plugins.build import ALL_ARCHS
-from edge_swin.plugins.kernel_cache import compiled_kernels, digest, manifest_sms, sources_digest
+from edge_swin.plugins.swin_window_attention.contract import model_windows
+from edge_swin.plugins.swin_window_attention import library
+from edge_swin.plugins.swin_window_attention.aot.build import ALL_ARCHS
+from edge_swin.plugins.swin_window_attention.aot.kernel_cache import compiled_kernels, digest, manifest_sms, sources_digest
 from edge_swin.trt.targets import Target
 from edge_swin.utils.io import cache_root, sha256_file
 
 
 def target_sms(target: Target) -> list[int]:
-    """The SMs the plugin kernels are compiled for: those of edge_swin.plugins.build the target's engines run on."""
+    """The SMs the plugin kernels are compiled for: those of edge_swin.plugins.swin_window_attention.aot.build the target's engines run on."""
     return [sm for sm in ALL_ARCHS if target.runs_on_sm(sm)]
 
 
@@ -46,7 +46,7 @@ def build_plugin_library(windows, sms: list[int], out_dir: Path | None = None, h
     """(libedge_swin_plugins.so, SMs with kernels, notes) for these windows and SMs, or (None, [], why not).
 
     out_dir: where the library goes; default a cache folder keyed on the kernel table, the headers and csrc/.
-    cuda: the target's CUDA release (targets.toml `cuda`): its ptxas compiles the cubins (edge_swin/plugins/ptxas.py);
+    cuda: the target's CUDA release (targets.toml `cuda`): its ptxas compiles the cubins (edge_swin/plugins/swin_window_attention/aot/ptxas.py);
     None: Triton's bundled ptxas.
     """
     header_dir = header_dir or library.default_header_dir()

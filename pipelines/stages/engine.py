@@ -21,7 +21,7 @@ from pathlib import Path
 from edge_swin.data import IMAGENET_MEAN, IMAGENET_STD
 from edge_swin.data.transforms import DEFAULT_CROP_PCT
 from edge_swin.errors import EdgeSwinError
-from edge_swin.plugins import library as plugin_library
+from edge_swin.plugins.swin_window_attention import library as plugin_library
 from edge_swin.trt import backend, rtx_alias
 from edge_swin.trt.builder import build_engine, check_build_host, log_path, on_jetson_with_tensorrt
 from edge_swin.trt.bundle import write_bundle

@@ -61,7 +61,7 @@ def tiny_onnx(path: Path, *, size: int = 32, classes: int = 10, input_name: str 
 
 
 def kernel_dir(path: Path, sms=(87,), windows=((4, 4),)) -> Path:
-    """A folder as `python -m edge_swin.plugins.build` leaves it: embedded_kernels.cpp and manifest.json (the
+    """A folder as `python -m edge_swin.plugins.swin_window_attention.aot.build` leaves it: embedded_kernels.cpp and manifest.json (the
     linear, the INT8 node's qkv_linear and, per window, the attention entries for each SM)."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "embedded_kernels.cpp").write_text("// kernel table stand-in for the bundle tests\n")

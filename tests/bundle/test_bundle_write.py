@@ -13,7 +13,7 @@ import pytest
 from edge_swin.errors import TargetError
 from edge_swin.trt import get_target
 from edge_swin.trt.bundle import BundleError, write_bundle
-from edge_swin.plugins.kernel_cache import Kernels
+from edge_swin.plugins.swin_window_attention.aot.kernel_cache import Kernels
 from edge_swin.utils.io import sha256_file
 from tests.bundle.helpers import ACCURACY, FIELDS, kernel_dir, tiny_onnx
 
@@ -141,14 +141,14 @@ def test_plain_graph_needs_no_plugin(tmp_path, kernels):
 
 def test_kernels_are_built_for_the_sm_and_windows_and_cached(tmp_path, monkeypatch):
     """The AOT build runs in a child process for sm_87 and the model's windows only, then comes from the cache
-    (edge_swin.plugins.kernel_cache, the one kernel build the bundle and the engine stage share)."""
-    from edge_swin.plugins import kernel_cache
+    (edge_swin.plugins.swin_window_attention.aot.kernel_cache, the one kernel build the bundle and the engine stage share)."""
+    from edge_swin.plugins.swin_window_attention.aot import kernel_cache
 
     calls = []
     real_run = subprocess.run
 
     def fake_run(cmd, env=None, **kwargs):
-        if cmd[1:3] != ["-m", "edge_swin.plugins.build"]:  # e.g. `ptxas --version` (the cache key names it)
+        if cmd[1:3] != ["-m", "edge_swin.plugins.swin_window_attention.aot.build"]:  # e.g. `ptxas --version` (the cache key names it)
             return real_run(cmd, env=env, **kwargs)
         calls.append((cmd, env))
         out = Path(cmd[cmd.index("--out") + 1])
@@ -163,7 +163,7 @@ def test_kernels_are_built_for_the_sm_and_windows_and_cached(tmp_path, monkeypat
     built = kernel_cache.compiled_kernels({(4, 4), (7, 7)}, [87])
     assert built.notes == "" and built.sms == [87] and built.cpp.is_file()
     cmd, env = calls[0]
-    assert cmd[1:3] == ["-m", "edge_swin.plugins.build"] and cmd[cmd.index("--arch") + 1] == "87"
+    assert cmd[1:3] == ["-m", "edge_swin.plugins.swin_window_attention.aot.build"] and cmd[cmd.index("--arch") + 1] == "87"
     assert cmd[cmd.index("--only") + 1:] == ["linear", "w4x4", "w7x7"]
     assert "TRITON_INTERPRET" not in env
     again = kernel_cache.compiled_kernels({(4, 4), (7, 7)}, [87])

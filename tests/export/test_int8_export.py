@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from edge_swin.export import DOMAIN, FUNCTION_VERSION, OP_TYPE, ExportError, export_onnx
-from edge_swin.op_contract import INT8_INPUTS, SCALE_INPUTS
+from edge_swin.plugins.swin_window_attention.contract import INT8_INPUTS, SCALE_INPUTS
 from tests.export.helpers import make_block
 from tests.helpers import needs_trtrtx
 
@@ -237,7 +237,7 @@ def test_trtrtx_int8_model_needs_inlining(nano_onnx):
     second call. The file is handed to the parser as written, with no plugin registered.
 
     If a TensorRT-RTX release fixes that, this test fails and the workaround can go."""
-    from edge_swin.plugins import library
+    from edge_swin.plugins.swin_window_attention import library
     from edge_swin.trt import backend
 
     trt = backend.load("tensorrt_rtx").trt

@@ -13,7 +13,7 @@ import sys
 
 os.environ["TRITON_INTERPRET"] = "1"
 
-_kernels = "edge_swin.plugins.kernels.window_attention"
+_kernels = "edge_swin.plugins.swin_window_attention.kernels.window_attention"
 if "triton.language" in sys.modules and type(sys.modules["triton.language"].zeros).__name__ != "InterpretedFunction":
     raise RuntimeError("triton was imported before TRITON_INTERPRET=1 was set (tests/conftest.py sets it first): "
                        "run the tests with TRITON_INTERPRET=1 in the environment")

@@ -1,4 +1,4 @@
-"""`python -m edge_swin.plugins.build` on a CPU: cubins for every SM, their checks, manifest and C++ table.
+"""`python -m edge_swin.plugins.swin_window_attention.aot.build` on a CPU: cubins for every SM, their checks, manifest and C++ table.
 
 The build runs in subprocesses without TRITON_INTERPRET (tests/plugins/conftest.py sets it for the
 interpreter tests; compiled kernels need it unset when the kernel module is imported). One attention
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from edge_swin.plugins import build as B
+from edge_swin.plugins.swin_window_attention.aot import build as B
 
 ROOT = Path(__file__).resolve().parents[2]
-HEADER = ROOT / "edge_swin" / "plugins" / "csrc" / "embedded_kernels.h"
+HEADER = ROOT / "edge_swin" / "plugins" / "swin_window_attention" / "csrc" / "embedded_kernels.h"
 # int8 (fp16 io: built for every SM): also exercises the sm_75 route and the RNE check
 VARIANT = "window_attention_int8_fp16io_w7x7_shifted"
 GXX = shutil.which("g++")
@@ -41,7 +41,7 @@ def _python(*args, timeout=600):
 
 def _readme_header() -> str:
     """The struct of README "Embedded kernel table", for when csrc/embedded_kernels.h is not there."""
-    readme = (ROOT / "edge_swin" / "plugins" / "README.md").read_text()
+    readme = (ROOT / "edge_swin" / "plugins" / "swin_window_attention" / "README.md").read_text()
     block = re.search(r"```cpp\n(.*?)```", readme, re.DOTALL).group(1)
     return "#pragma once\n#include <cstddef>\n#include <cstdint>\n" + block
 
@@ -49,7 +49,7 @@ def _readme_header() -> str:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("aot") / "plugins"
-    result = _python("-m", "edge_swin.plugins.build", "--out", str(out), "--only", VARIANT, "--no-progress")
+    result = _python("-m", "edge_swin.plugins.swin_window_attention.aot.build", "--out", str(out), "--only", VARIANT, "--no-progress")
     assert result.returncode == 0, f"build failed:\n{result.stdout}\n{result.stderr[-3000:]}"
     return out, json.loads((out / "manifest.json").read_text())
 
@@ -130,13 +130,13 @@ def test_embedded_table_compiles_and_holds_the_cubins(built, tmp_path):
 SPILLING = """
 import sys
 from pathlib import Path
-from edge_swin.plugins import build as B
-from edge_swin.plugins.kernels import window_attention as wa
+from edge_swin.plugins.swin_window_attention.aot import build as B
+from edge_swin.plugins.swin_window_attention.kernels import window_attention as wa
 # 12 x 12 window with 64-row query blocks: a 64 x 256 fp32 score tile, far more than 255 registers a thread
 variant = wa.attention_variant("fp16", (12, 12), True, block_m=64)
 try:
     B.build(Path(sys.argv[1]), archs=(80,), release=True, progress=False,
-            variants=[("edge_swin.plugins.kernels.window_attention", variant)])
+            variants=[("edge_swin.plugins.swin_window_attention.kernels.window_attention", variant)])
 except B.BuildError as exc:
     print("BUILD ERROR:", exc)
     sys.exit(3)
@@ -163,10 +163,10 @@ def test_build_refuses_the_interpreter():
 
 def test_missing_kernel_module_is_skipped_with_a_warning(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET")
-    modules = ("edge_swin.plugins.kernels.window_attention", "edge_swin.plugins.kernels.not_written_yet")
+    modules = ("edge_swin.plugins.swin_window_attention.kernels.window_attention", "edge_swin.plugins.swin_window_attention.kernels.not_written_yet")
     with pytest.warns(UserWarning, match="not_written_yet"):
         variants, skipped = B.collect_variants(modules)
-    assert list(skipped) == ["edge_swin.plugins.kernels.not_written_yet"]
+    assert list(skipped) == ["edge_swin.plugins.swin_window_attention.kernels.not_written_yet"]
     assert len(variants) == 18 and all(m == modules[0] for m, _ in variants)
 
 
@@ -184,7 +184,7 @@ def test_full_release_build(tmp_path):
     3 windows x 2 shifts) and 5 linears (fp16; swin_qkv_int8 and swin_linear_int8 with int8 x, each for fp16
     and fp32 io)."""
     out = tmp_path / "release"
-    proc = _python("-m", "edge_swin.plugins.build", "--out", str(out), "--no-progress", timeout=1200)
+    proc = _python("-m", "edge_swin.plugins.swin_window_attention.aot.build", "--out", str(out), "--no-progress", timeout=1200)
     assert proc.returncode == 0, proc.stderr[-2000:]
     manifest = json.loads((out / "manifest.json").read_text())
     kernels = manifest["kernels"]

@@ -1,5 +1,5 @@
 """The whole plugin algorithm on a CPU: one SwinWindowAttention node through the three Triton launches
-(edge_swin.plugins.emulate, Triton's interpreter) against the PyTorch module it replaces.
+(edge_swin.plugins.swin_window_attention.emulate, Triton's interpreter) against the PyTorch module it replaces.
 
 FP16 (the FP16 export's node: fp16 io, fp16 weights): relative error max |y - ref| / max |ref| < 2e-3
 against the float module in float64 on the same fp16 input. What remains is fp16 rounding: weights,
@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from edge_swin.plugins.emulate import node_inputs_of, run_module, run_node
+from edge_swin.plugins.swin_window_attention.emulate import node_inputs_of, run_module, run_node
 from tests.export.helpers import make_block, make_model
 from tests.plugins.node_checks import (
     BLOCKS,
@@ -205,7 +205,7 @@ def test_int8_wrong_scales_are_caught(quant):
 _GPU_SCRIPT = textwrap.dedent("""
     import copy, json, sys, torch
     sys.path.insert(0, sys.argv[1])
-    from edge_swin.plugins.emulate import run_module
+    from edge_swin.plugins.swin_window_attention.emulate import run_module
     from tests.export.helpers import make_block
     from tests.plugins.node_checks import BLOCKS, SWIN_T_STAGE1, EXACT_FP16_IO, int8_compare, rounded_to
     import edge_swin.quant as quant

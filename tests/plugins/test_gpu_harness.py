@@ -1,4 +1,4 @@
-"""The node harness (csrc/node_c_api.cpp, edge_swin/plugins/harness.py): the plugin's own KernelLauncher::run driven
+"""The node harness (csrc/node_c_api.cpp, edge_swin/plugins/swin_window_attention/testing/harness.py): the plugin's own KernelLauncher::run driven
 from Python, so the embedded cubins can be compared with the PyTorch module on a GPU.
 
 On a CPU (CI): the harness builds against the 11.1 headers with a stub kernel table, exports only its C API and
@@ -8,7 +8,7 @@ comes back as a status and a message in the error buffer (the launcher's logger 
 the Python side checks node inputs like the plugin's checkInputs and names the fix when there is no GPU or no
 harness.
 
-On a GPU (`gpu`): the real kernel table for this GPU's SM (python -m edge_swin.plugins.build --arch <sm>, in a
+On a GPU (`gpu`): the real kernel table for this GPU's SM (python -m edge_swin.plugins.swin_window_attention.aot.build --arch <sm>, in a
 subprocess: this process runs Triton's interpreter), the harness built on it, and one node per case through it
 against the module: FP16 within 2e-3 relative of the float64 module; INT8 with test_emulated_node's rule (its
 own functions). Inputs of another block, a rolled mask or a dropped shift must fail the same comparison; a
@@ -30,9 +30,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from edge_swin.plugins import build as aot_build
-from edge_swin.plugins import harness as hn
-from edge_swin.plugins import library
+from edge_swin.plugins.swin_window_attention.aot import build as aot_build
+from edge_swin.plugins.swin_window_attention.testing import harness as hn
+from edge_swin.plugins.swin_window_attention import library
 from tests.export.helpers import make_block
 from tests.plugins.stub_kernels import write_stub_table
 from tests.plugins.toolchain import compile_fake_driver, header_dir, needs_cmake_and_compiler
@@ -115,7 +115,7 @@ def test_kernel_choice_per_sm(stub_harness):
         assert chosen == {75: 0, 80: 80, 86: 80, 89: 80, 90: 90, 100: 0}
     sm, why = stub_harness.kernel_sm(False, (7, 7), True, 75)
     assert sm == 0 and "no compiled swin_linear_fp16" in why and "sm_80, sm_90a" in why
-    assert "python -m edge_swin.plugins.build --arch 75" in why
+    assert "python -m edge_swin.plugins.swin_window_attention.aot.build --arch 75" in why
     sm, why = stub_harness.kernel_sm(True, (8, 8), False, 80)  # linear exists, this window does not
     assert sm == 0 and "swin_window_attention_int8 (io fp32, window 8x8, unshifted)" in why and "none" in why
     sm, why = stub_harness.kernel_sm(hn.INT8_NODE_FP16_IO, (7, 7), True, 75)  # the INT8 node's qkv launch first
@@ -175,7 +175,7 @@ def test_bad_int8_mode_and_tiny_error_buffer(stub_harness):
 
 
 def test_python_errors_name_the_fix(tmp_path):
-    with pytest.raises(hn.HarnessError, match=r"not built: build it with `python -m edge_swin\.plugins\.build"):
+    with pytest.raises(hn.HarnessError, match=r"not built: build it with `python -m edge_swin\.plugins\.swin_window_attention\.aot\.build"):
         hn.load_harness(tmp_path / hn.HARNESS_NAME)
     with pytest.raises(hn.HarnessError, match="no TensorRT headers"):
         hn.build_harness(tmp_path / "absent.cpp", tmp_path / "out", header_dir=tmp_path)
@@ -183,15 +183,15 @@ def test_python_errors_name_the_fix(tmp_path):
     with pytest.raises(hn.HarnessError, match="not a loadable harness library"):
         hn.load_harness(tmp_path / "not_a_library.so")
     if not torch.cuda.is_available():
-        with pytest.raises(hn.HarnessError, match=r"needs a CUDA GPU.*edge_swin\.plugins\.emulate"):
+        with pytest.raises(hn.HarnessError, match=r"needs a CUDA GPU.*edge_swin\.plugins\.swin_window_attention\.emulate"):
             hn.run_node_on_gpu(make_block(dim=64, heads=2), torch.randn(1, 8, 8, 64))
-    with pytest.raises(hn.HarnessError, match=r"python -m edge_swin\.plugins\.build"):
+    with pytest.raises(hn.HarnessError, match=r"python -m edge_swin\.plugins\.swin_window_attention\.aot\.build"):
         hn.build_harness(tmp_path / "absent.cpp", tmp_path / "out", header_dir=rtx_headers())
 
 
 def test_input_checks_mirror_the_plugin():
     """_check_inputs on the exporter's own inputs: none for the right block; the plugin's message for a wrong one."""
-    from edge_swin.plugins.emulate import node_inputs_of
+    from edge_swin.plugins.swin_window_attention.emulate import node_inputs_of
 
     block = make_block(dim=64, heads=2, feat=(9, 11), window=4, shift=True, seed=1)
     tensors, _ = node_inputs_of(block, seeded((1, 9, 11, 64), seed=2))
@@ -237,7 +237,7 @@ def device_sm() -> int:
 
 def skip_unbuilt_window(window):
     """Windows a build leaves out on some SMs (window_attention.WINDOW_SMS: 12x12 spills on sm_75) are skipped there."""
-    from edge_swin.plugins.kernels.window_attention import WINDOW_SMS
+    from edge_swin.plugins.swin_window_attention.kernels.window_attention import WINDOW_SMS
 
     sms = WINDOW_SMS.get(window * window)
     if sms is not None and device_sm() not in sms:
@@ -261,7 +261,7 @@ def gpu_harness(tmp_path_factory) -> hn.NodeHarness:
         pytest.skip(f"this GPU is sm_{sm}; the AOT build targets {aot_build.ALL_ARCHS}")
     d = tmp_path_factory.mktemp("harness_gpu")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}  # the build needs the real compiler
-    proc = subprocess.run([sys.executable, "-m", "edge_swin.plugins.build", "--arch", str(sm), "--out",
+    proc = subprocess.run([sys.executable, "-m", "edge_swin.plugins.swin_window_attention.aot.build", "--arch", str(sm), "--out",
                            str(d / "kernels"), "--no-progress", "--jobs", str(min(8, os.cpu_count() or 1))],
                           env=env, cwd=REPO, capture_output=True, text=True, timeout=1200, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -306,7 +306,7 @@ def quant():
 def test_gpu_int8_node_matches_fake_quant_module(gpu_harness, quant, case, io):
     """The INT8 node (int8 workspaces) with fp32 io (FP32 Q/DQ graph) and fp16 io (FP16+INT8 engine) against the
     fake-quant block on the same io-rounded x and biases (node_checks.rounded_to)."""
-    from edge_swin.plugins.kernels.spec import INT8_FP32_IO_SMS
+    from edge_swin.plugins.swin_window_attention.kernels.spec import INT8_FP32_IO_SMS
 
     name, feat, window, shift, dim, heads, batch = case
     skip_unbuilt_window(window)
@@ -327,7 +327,7 @@ def test_gpu_int8_node_matches_fake_quant_module(gpu_harness, quant, case, io):
 @needs_gpu
 def test_gpu_wrong_inputs_fail_the_comparison(gpu_harness):
     """Broken on purpose: another block's bias, a rolled mask, the shift dropped: each must miss the reference."""
-    from edge_swin.plugins.emulate import node_inputs_of
+    from edge_swin.plugins.swin_window_attention.emulate import node_inputs_of
 
     block = make_block(dim=64, heads=2, feat=(9, 11), window=4, shift=True, seed=36)
     other = make_block(dim=64, heads=2, feat=(9, 11), window=4, shift=True, seed=37)
@@ -400,7 +400,7 @@ def test_gpu_benchmark_aot_runs(gpu_harness, tmp_path):
 # The launcher dlopens libcuda.so.1; a stand-in found first on LD_LIBRARY_PATH (a subprocess: the search path is
 # read at process start) records what the plugin's code asks of the driver: which cubins it loads for which device
 # SM, each launch's kernel, grid, block, shared memory, stream and every argument by the kernel ABI of
-# edge_swin/plugins/README.md. Everything but the cubins' arithmetic.
+# edge_swin/plugins/swin_window_attention/README.md. Everything but the cubins' arithmetic.
 
 FAKE_DRIVER_C = r"""
 #include <stdio.h>
@@ -441,7 +441,7 @@ CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned
 # The subprocess: run nodes given as JSON through the harness, print one JSON result a node.
 RUN_NODES = """
 import json, sys
-from edge_swin.plugins import harness as hn
+from edge_swin.plugins.swin_window_attention.testing import harness as hn
 h = hn.load_harness(sys.argv[1])
 for node in json.loads(sys.argv[2]):
     print(json.dumps(h.run(**node)), flush=True)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from edge_swin.bench import gpu_suite as frame
-from edge_swin.plugins import harness as hn
+from edge_swin.plugins.swin_window_attention.testing import harness as hn
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -40,8 +40,8 @@ def test_arguments():
 
 def test_missing_prebuilt_kernels_name_the_commands(tmp_path):
     problem = gpu_suite.prebuilt_problem(tmp_path, tmp_path / "libedge_swin_node_harness.so")
-    assert "manifest.json" in problem and "python -m edge_swin.plugins.build --arch" in problem
-    assert "python -m edge_swin.plugins.harness" in problem
+    assert "manifest.json" in problem and "python -m edge_swin.plugins.swin_window_attention.aot.build --arch" in problem
+    assert "python -m edge_swin.plugins.swin_window_attention.testing.harness" in problem
 
 
 def test_builtin_sections_register():

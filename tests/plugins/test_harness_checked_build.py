@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_swin.plugins import harness as hn
-from edge_swin.plugins import library
+from edge_swin.plugins.swin_window_attention.testing import harness as hn
+from edge_swin.plugins.swin_window_attention import library
 from tests.plugins.stub_kernels import write_stub_table
 from tests.plugins.toolchain import compile_fake_driver, header_dir, needs_cmake_and_compiler
 
@@ -54,7 +54,7 @@ import json, sys
 import torch
 if torch.cuda.is_available():
     torch.zeros(1, device="cuda")
-from edge_swin.plugins import harness as hn
+from edge_swin.plugins.swin_window_attention.testing import harness as hn
 h = hn.load_harness(sys.argv[1])
 out = {"kernel_sm": {f"{i8}/{sm}": h.kernel_sm(i8, (7, 7), True, sm) for i8 in (hn.FP16_NODE, hn.INT8_NODE_FP32_IO,
                      hn.INT8_NODE_FP16_IO) for sm in (70, 75, 80, 86, 87, 89, 90, 100, 120)}}

@@ -22,7 +22,7 @@ def bench():
 @pytest.mark.parametrize("sdpa", [False, True])
 def test_contenders_match_the_kernel(bench, shift, sdpa):
     """A 14x14 map, C = 64 (2 heads): eager/SDPA geometry equals the kernel's (interpreter), so the timing is fair."""
-    from edge_swin.plugins.kernels.window_attention import window_attention
+    from edge_swin.plugins.swin_window_attention.kernels.window_attention import window_attention
 
     torch.manual_seed(shift)
     hw, C, n = 14, 64, 49

@@ -21,8 +21,8 @@ import inspect
 import pytest
 import torch
 
-from edge_swin.plugins.kernels import linear as L
-from edge_swin.plugins.kernels.spec import INT8_FP32_IO_SMS
+from edge_swin.plugins.swin_window_attention.kernels import linear as L
+from edge_swin.plugins.swin_window_attention.kernels.spec import INT8_FP32_IO_SMS
 
 SHAPES = [  # (M, N_OUT, K): odd everywhere, one tile exactly, a tiny one, a Swin-T-like qkv (C = 96), K > 128
     (67, 97, 45),

@@ -1,4 +1,4 @@
-"""The SwinWindowAttention plugin library (edge_swin/plugins/csrc) on a CPU.
+"""The SwinWindowAttention plugin library (edge_swin/plugins/swin_window_attention/csrc) on a CPU.
 
 (a) It compiles and links (no libnvinfer, no libcuda) against each TensorRT header set we target
     (shared/third_party: 10.3.0 JetPack 6, 10.16 JetPack 7, 11.1 current), and loads with dlopen here.
@@ -29,8 +29,8 @@ import torch
 from onnx import helper
 
 from edge_swin.export import export_onnx
-from edge_swin.op_contract import HEAD_DIM, OP_TYPE, PLUGIN_NAMESPACE, PLUGIN_VERSION, add_plugin_namespace, attention_nodes
-from edge_swin.plugins import library
+from edge_swin.plugins.swin_window_attention.contract import HEAD_DIM, OP_TYPE, PLUGIN_NAMESPACE, PLUGIN_VERSION, add_plugin_namespace, attention_nodes
+from edge_swin.plugins.swin_window_attention import library
 from edge_swin.trt import backend, rtx_alias
 from tests.export.helpers import make_block, make_model, randomize_
 from tests.helpers import needs_trtrtx
@@ -95,7 +95,7 @@ def test_build_errors_name_the_fix(tmp_path, stub_table):
     with pytest.raises(library.PluginLibraryError, match="NvInferRuntime.h missing"):
         library.build_library(tmp_path, stub_table, tmp_path / "out")
     headers = header_dir(RTX_HEADERS)
-    with pytest.raises(library.PluginLibraryError, match=r"python -m edge_swin\.plugins\.build"):
+    with pytest.raises(library.PluginLibraryError, match=r"python -m edge_swin\.plugins\.swin_window_attention\.aot\.build"):
         library.build_library(headers, tmp_path / "absent.cpp", tmp_path / "out")
     with pytest.raises(library.PluginLibraryError, match="pipelines.plugin_library"):
         library.load_library(tmp_path / library.LIBRARY_NAME, trt=None)  # refused before TensorRT is asked
@@ -182,7 +182,7 @@ def swin_nodes(path: Path) -> list[onnx.NodeProto]:
 
 def with_plugin_namespace(src: Path, dst: Path, **attribute_edits) -> Path:
     """A copy of `src` whose SwinWindowAttention nodes carry plugin_namespace="edge_swin", without which the parser
-    uses the function body (edge_swin/plugins/library.py says why). `attribute_edits` (name=value) overwrite
+    uses the function body (edge_swin/plugins/swin_window_attention/library.py says why). `attribute_edits` (name=value) overwrite
     attributes of the first node, to break it on purpose."""
     model = onnx.load(str(src))
     assert add_plugin_namespace(model) > 0

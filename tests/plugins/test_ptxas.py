@@ -1,4 +1,4 @@
-"""Cubins from the target's own ptxas (edge_swin/plugins/ptxas.py): JetPack 6 targets compile with the ptxas of
+"""Cubins from the target's own ptxas (edge_swin/plugins/swin_window_attention/aot/ptxas.py): JetPack 6 targets compile with the ptxas of
 CUDA 12.6 (the nvidia-cuda-nvcc-cu12 wheel, a dependency), datacenter targets with Triton's bundled one; the
 kernel manifest says which; a missing or wrong ptxas is one message; the kernel caches are keyed on it."""
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_swin.plugins import kernel_cache
-from edge_swin.plugins import ptxas as px
+from edge_swin.plugins.swin_window_attention.aot import kernel_cache
+from edge_swin.plugins.swin_window_attention.aot import ptxas as px
 from edge_swin.trt import bundle, plugin_cache
 from edge_swin.trt.targets import get_target, load_targets
 
@@ -57,7 +57,7 @@ def test_wrong_release_is_refused(monkeypatch, tmp_path):
 def test_build_cli_names_the_missing_ptxas(tmp_path):
     """No half-written output: the message and exit 1 before anything compiles."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    proc = subprocess.run([sys.executable, "-m", "edge_swin.plugins.build", "--out", str(tmp_path / "k"), "--arch",
+    proc = subprocess.run([sys.executable, "-m", "edge_swin.plugins.swin_window_attention.aot.build", "--out", str(tmp_path / "k"), "--arch",
                            "87", "--ptxas", str(tmp_path / "no-ptxas"), "--no-progress"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 1 and "--ptxas" in proc.stderr and "does not exist" in proc.stderr, proc.stderr
@@ -110,7 +110,7 @@ def test_jetpack6_cubins_come_from_ptxas_12_6(tmp_path):
         pytest.skip(why)
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     out = tmp_path / "k"
-    proc = subprocess.run([sys.executable, "-m", "edge_swin.plugins.build", "--out", str(out), "--arch", "87",
+    proc = subprocess.run([sys.executable, "-m", "edge_swin.plugins.swin_window_attention.aot.build", "--out", str(out), "--arch", "87",
                            "--cuda", "12.6", "--only", "linear_fp16", "--jobs", "1", "--no-progress"], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]

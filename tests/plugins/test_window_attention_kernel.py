@@ -51,8 +51,8 @@ from edge_swin.models.window_attention import (
     window_partition,
     window_reverse,
 )
-from edge_swin.plugins.kernels import window_attention as wa
-from edge_swin.plugins.kernels.spec import INT8_FP32_IO_SMS
+from edge_swin.plugins.swin_window_attention.kernels import window_attention as wa
+from edge_swin.plugins.swin_window_attention.kernels.spec import INT8_FP32_IO_SMS
 
 HEAD_DIM = wa.HEAD_DIM
 FP16_BOUND = 2e-3

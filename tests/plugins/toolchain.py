@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_swin.plugins import library
+from edge_swin.plugins.swin_window_attention import library
 
 
 def header_dir(version: str) -> Path:

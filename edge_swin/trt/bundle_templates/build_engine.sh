@@ -105,7 +105,7 @@ if [[ "$USE_DLA" == 1 && "$TARGET_DLA" != "optional" ]]; then
     die "--dla: target $TARGET_NAME has no DLA (dla = $TARGET_DLA in edge_swin/trt/targets.toml); drop --dla"
 fi
 if [[ "$USE_PLUGIN" == 1 && "$PLUGIN_AVAILABLE" != 1 ]]; then
-    die "this bundle has no pre-compiled plugin kernels ($PLUGIN_UNAVAILABLE_REASON): build the native engine with --no-plugin, or rewrite the bundle where 'python -m edge_swin.plugins.build' works"
+    die "this bundle has no pre-compiled plugin kernels ($PLUGIN_UNAVAILABLE_REASON): build the native engine with --no-plugin, or rewrite the bundle where 'python -m edge_swin.plugins.swin_window_attention.aot.build' works"
 fi
 
 suffix=""

@@ -191,7 +191,7 @@ bool checkParams(SwinAttentionParams const& p, std::string& error)
             << " has no compiled kernels (fp16: " << compiledWindows(KernelMode::kFP16, IoType::kHALF)
             << "; int8, fp16 io: " << compiledWindows(KernelMode::kINT8, IoType::kHALF)
             << "; int8, fp32 io: " << compiledWindows(KernelMode::kINT8, IoType::kFLOAT)
-            << "): use a model with one of those windows, or add the window to edge_swin.plugins.build and "
+            << "): use a model with one of those windows, or add the window to edge_swin.plugins.swin_window_attention.aot.build and "
                "rebuild the plugin library";
     }
     error = msg.str();

@@ -7,7 +7,7 @@
 // A 7-input FLOAT node (an FP32 export) is refused with an error: the plugin has no FP32 kernels. Build FP32
 // engines without loading this library; the ONNX parser then uses the function body.
 // The ONNX parser maps a node to this plugin only when the node carries plugin_namespace="edge_swin" (it
-// otherwise imports the local function body; edge_swin.op_contract.add_plugin_namespace).
+// otherwise imports the local function body; edge_swin.plugins.swin_window_attention.contract.add_plugin_namespace).
 // All tensors LINEAR; y has x's shape and type. The build-time half (shapes, types, formats, workspace,
 // serialisation) runs without a GPU; enqueue launches the embedded Triton cubins through the CUDA driver.
 #pragma once

@@ -1,5 +1,5 @@
-// The table of Triton cubins the plugin launches (edge_swin/plugins/README.md, "Embedded kernel table").
-// Declared here, defined by the embedded_kernels.cpp that `python -m edge_swin.plugins.build` generates.
+// The table of Triton cubins the plugin launches (edge_swin/plugins/swin_window_attention/README.md, "Embedded kernel table").
+// Declared here, defined by the embedded_kernels.cpp that `python -m edge_swin.plugins.swin_window_attention.aot.build` generates.
 // This header is the contract between that generator and the plugin: change both together.
 #pragma once
 

@@ -445,7 +445,7 @@ int32_t SwinWindowAttentionPlugin::configurePlugin(
                 {
                     error = "the library has no " + describe(key) + " kernel (attention windows compiled for this "
                         "precision and io: " + compiledWindows(mode, io)
-                        + "): add the variant to edge_swin.plugins.build and rebuild the library";
+                        + "): add the variant to edge_swin.plugins.swin_window_attention.aot.build and rebuild the library";
                 }
             }
             Dims const& maxX = in[0].max;

@@ -12,7 +12,7 @@ quantizes in its epilogue and writes int8 q (pre-scaled by `scale`), k and v wit
 that and writes y in the io type. Workspace per token: 3C + C bytes (fp16: twice that).
 
 with the node's inputs as they come (function.py's order) and its attributes as keywords. The
-kernels are the Triton ones of `edge_swin.plugins.kernels`, JIT-compiled on a GPU or run by Triton's
+kernels are the Triton ones of `edge_swin.plugins.swin_window_attention.kernels`, JIT-compiled on a GPU or run by Triton's
 interpreter on CPU tensors (TRITON_INTERPRET=1 set before they are imported). So a comparison of
 `run_module(block, x)` with `block(x)` proves the whole algorithm (index arithmetic, padding, shift,
 INT8 arithmetic) without TensorRT, and on a GPU without the C++ plugin.
@@ -27,9 +27,9 @@ import copy
 
 import torch
 
-from edge_swin.op_contract import SCALE_INPUTS
-from edge_swin.plugins.kernels.linear import linear, qkv_int8
-from edge_swin.plugins.kernels.window_attention import (
+from edge_swin.plugins.swin_window_attention.contract import SCALE_INPUTS
+from edge_swin.plugins.swin_window_attention.kernels.linear import linear, qkv_int8
+from edge_swin.plugins.swin_window_attention.kernels.window_attention import (
     HEAD_DIM,
     WINDOWS,
     window_attention,

@@ -1,8 +1,8 @@
 """`KernelVariant`: one compiled kernel of the plugin, as a kernel module declares it for the ahead-of-time build.
 
-Every kernel module listed in `edge_swin.plugins.kernels.KERNEL_MODULES` exposes `VARIANTS`, a tuple of
-`KernelVariant`; `python -m edge_swin.plugins.build` compiles each one for every target SM (one cubin per
-variant and SM) and writes the embedded table of `edge_swin/plugins/README.md`.
+Every kernel module listed in `edge_swin.plugins.swin_window_attention.kernels.KERNEL_MODULES` exposes `VARIANTS`, a tuple of
+`KernelVariant`; `python -m edge_swin.plugins.swin_window_attention.aot.build` compiles each one for every target SM (one cubin per
+variant and SM) and writes the embedded table of `edge_swin/plugins/swin_window_attention/README.md`.
 
 Fields (all plain data, so the manifest can record them verbatim):
   family      "linear" | "qkv_linear" | "window_attention" -> EmbeddedKernel.family ("qkv_linear": the INT8

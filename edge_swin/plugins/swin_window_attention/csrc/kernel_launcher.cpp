@@ -61,7 +61,7 @@ bool loadKernel(CudaDriver const& cu, EmbeddedKernel const& k, CUmodule& module,
     {
         error = std::string("cuModuleGetFunction(") + k.symbol + ") failed: " + cudaErrorText(cu, st)
             + " (the kernel table's symbol does not match its cubin: regenerate it with "
-              "python -m edge_swin.plugins.build)";
+              "python -m edge_swin.plugins.swin_window_attention.aot.build)";
         return false;
     }
     return true;
@@ -193,19 +193,19 @@ KernelLauncher::Loaded const* KernelLauncher::kernelsForCurrentContext(
         {
             error = "no compiled " + describe(keys[i]) + " for this GPU (sm_" + std::to_string(loaded.sm)
                 + "); the library has it for: " + compiledSms(keys[i])
-                + ". Rebuild the kernels for this SM (python -m edge_swin.plugins.build) and the library";
+                + ". Rebuild the kernels for this SM (python -m edge_swin.plugins.swin_window_attention.aot.build) and the library";
         }
         else if (k->numWarps < 1 || k->blockM < 1 || (keys[i].family != KernelFamily::kWindowAttention && k->blockN < 1))
         {
             error = describe(keys[i]) + " sm_" + std::to_string(k->sm)
                 + " has no num_warps/BLOCK_M/BLOCK_N in the kernel table: regenerate it with "
-                  "python -m edge_swin.plugins.build";
+                  "python -m edge_swin.plugins.swin_window_attention.aot.build";
         }
         else if (k->image == nullptr || k->imageSize == 0)
         {
             error = describe(keys[i]) + " sm_" + std::to_string(k->sm)
                 + " has an empty cubin in the kernel table (a test table?): rebuild the library with the "
-                  "embedded_kernels.cpp of python -m edge_swin.plugins.build";
+                  "embedded_kernels.cpp of python -m edge_swin.plugins.swin_window_attention.aot.build";
         }
         else
         {

@@ -6,10 +6,10 @@
     read_manifest(kernels.folder)                        # the manifest's entries, one per cubin
 
 The one kernel build both the engine stage (edge_swin.trt.plugin_cache) and the Jetson bundle
-(edge_swin.trt.bundle) use. `python -m edge_swin.plugins.build` runs in a child process: it refuses a
+(edge_swin.trt.bundle) use. `python -m edge_swin.plugins.swin_window_attention.aot.build` runs in a child process: it refuses a
 process with TRITON_INTERPRET set (the kernels would be interpreter objects), and a child keeps Triton's
 state out of ours. `cuda`, the target's CUDA release (targets.toml `cuda`, passed in by the caller: plugins/
-does not read the targets table), picks the ptxas that makes the cubins (edge_swin/plugins/ptxas.py; None:
+does not read the targets table), picks the ptxas that makes the cubins (edge_swin/plugins/swin_window_attention/aot/ptxas.py; None:
 Triton's bundled one). Its output folder is cached under ~/.cache/edge_swin/kernels/ by everything it depends
 on (the SMs, the variants, Triton's version, the ptxas, build.py and the kernel sources), so a pipeline rerun, a
 second run folder or the test suite pay for it once. An SM whose kernels do not compile, or for which the
@@ -28,10 +28,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_swin.plugins.ptxas import PtxasError, bundled_ptxas, ptxas_for_cuda
+from edge_swin.plugins.swin_window_attention.aot.ptxas import PtxasError, bundled_ptxas, ptxas_for_cuda
 from edge_swin.utils.io import cache_root, sha256_file, write_text
 
-PLUGINS = Path(__file__).resolve().parent
+PLUGINS = Path(__file__).resolve().parents[1]  # the plugin's folder: aot/ and kernels/ are below it
 KERNELS_CPP, MANIFEST = "embedded_kernels.cpp", "manifest.json"
 _FAILED_SM = re.compile(r"for sm_(\d+) failed")
 
@@ -87,7 +87,7 @@ def manifest_sms(path: str | Path) -> list[int]:
 
 
 def variants_for(windows) -> list[str]:
-    """The `--only` filters of `python -m edge_swin.plugins.build` for a model with these attention windows."""
+    """The `--only` filters of `python -m edge_swin.plugins.swin_window_attention.aot.build` for a model with these attention windows."""
     return ["linear", *sorted(f"w{h}x{w}" for h, w in windows)]
 
 
@@ -130,7 +130,7 @@ def compiled_kernels(windows, sms, cuda: str | None = None) -> Kernels:
         todo = [sm for sm in sms if sm not in left_out]
         if not todo:
             break
-        key = digest(todo, only, _triton_version(), ptxas.source, ptxas.version, sources_digest(PLUGINS, "build.py"),
+        key = digest(todo, only, _triton_version(), ptxas.source, ptxas.version, sources_digest(PLUGINS / "aot", "build.py"),
                      sources_digest(PLUGINS / "kernels", "*.py"))
         out = cache_root() / "kernels" / f"plugin-{key}"
         failed = out.with_suffix(".failed")
@@ -140,8 +140,8 @@ def compiled_kernels(windows, sms, cuda: str | None = None) -> Kernels:
             message = failed.read_text()
         else:
             env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGINS.parents[1]), env.get("PYTHONPATH")]))
-            cmd = [sys.executable, "-m", "edge_swin.plugins.build", "--out", str(out), "--arch",
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGINS.parents[2]), env.get("PYTHONPATH")]))
+            cmd = [sys.executable, "-m", "edge_swin.plugins.swin_window_attention.aot.build", "--out", str(out), "--arch",
                    ",".join(map(str, todo)), "--no-progress", "--only", *only, *(["--cuda", cuda] if cuda else [])]
             print(f"[plugin] compiling the kernels for sm_{', sm_'.join(map(str, todo))} ({', '.join(only)})")
             proc = subprocess.run(cmd, env=env, check=False, capture_output=True, text=True)
@@ -169,7 +169,7 @@ def _complete(out: Path, windows: list[tuple[int, int]], sms: list[int], left_ou
     covered = [sm for sm in sms if all((f, w, sm) in have for f, w in need)]
     for sm in sms:
         if sm not in covered:
-            left_out[sm] = "the kernel build does not make every kernel this model needs for it (edge_swin/plugins/README.md)"
+            left_out[sm] = "the kernel build does not make every kernel this model needs for it (edge_swin/plugins/swin_window_attention/README.md)"
     if not covered:
         return Kernels(None, [], f"no SM's kernels compiled: {_left_out_note(left_out)}", left_out)
     return Kernels(out, covered, _left_out_note(left_out), left_out)

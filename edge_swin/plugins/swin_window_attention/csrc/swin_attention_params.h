@@ -1,6 +1,6 @@
 // The SwinWindowAttention node's attributes as the plugin holds them: parsed from the plugin fields the ONNX
 // parser (or engine deserialisation) passes, checked, and written back for serialisation.
-// The contract's facts are edge_swin/op_contract.py (held equal to these by tests/test_structure.py); the
+// The contract's facts are edge_swin/plugins/swin_window_attention/contract.py (held equal to these by tests/test_structure.py); the
 // signature and semantics, edge_swin/export/function.py (inputs 0-14).
 #pragma once
 
@@ -16,8 +16,8 @@ namespace edge_swin {
 constexpr char const* kPluginName = "SwinWindowAttention";
 constexpr char const* kPluginVersion = "1";
 constexpr char const* kPluginNamespace = "edge_swin";
-constexpr int32_t kFunctionVersion = 2; // edge_swin.op_contract.FUNCTION_VERSION
-constexpr int32_t kHeadDim = 32;        // edge_swin.op_contract.HEAD_DIM, the kernels' HEAD_DIM constexpr
+constexpr int32_t kFunctionVersion = 2; // edge_swin.plugins.swin_window_attention.contract.FUNCTION_VERSION
+constexpr int32_t kHeadDim = 32;        // edge_swin.plugins.swin_window_attention.contract.HEAD_DIM, the kernels' HEAD_DIM constexpr
 constexpr int32_t kFp16NodeInputs = 7;  // x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask
 constexpr int32_t kInt8NodeInputs = 15; // + qkv_x, qkv_w, q, k, softmax, v, proj_x, proj_w scales
 

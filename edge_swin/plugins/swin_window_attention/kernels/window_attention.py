@@ -1,6 +1,6 @@
 """The plugin's attention launch: W-MSA / SW-MSA over the qkv projection, as Triton kernels.
 
-Contract (edge_swin/plugins/README.md, "Kernel ABI"): `swin_window_attention_fp16` and
+Contract (edge_swin/plugins/swin_window_attention/README.md, "Kernel ABI"): `swin_window_attention_fp16` and
 `swin_window_attention_int8`, one program per (window, head, block of BLOCK_M query rows),
 grid = (B * nWh * nWw, heads, cdiv(N, BLOCK_M)), N = WH * WW.
 
@@ -49,9 +49,9 @@ import torch
 import triton
 import triton.language as tl
 
-from edge_swin.op_contract import HEAD_DIM
-from edge_swin.plugins.kernels.int8 import rne_int8
-from edge_swin.plugins.kernels.spec import DIVISIBLE_16, INT8_FP32_IO_SMS, POINTER_TYPES, SHIPPED_IOS, KernelVariant
+from edge_swin.plugins.swin_window_attention.contract import HEAD_DIM
+from edge_swin.plugins.swin_window_attention.kernels.int8 import rne_int8
+from edge_swin.plugins.swin_window_attention.kernels.spec import DIVISIBLE_16, INT8_FP32_IO_SMS, POINTER_TYPES, SHIPPED_IOS, KernelVariant
 
 WINDOWS = ((4, 4), (7, 7), (12, 12))
 # Tiles per window area N: (BLOCK_M, num_warps). BLOCK_N = next power of 2 >= N (the contract). Chosen by
@@ -210,7 +210,7 @@ def swin_window_attention_int8(qkv, qkv_b, bias, mask, out, q_scale, k_scale, p_
 
 
 # ---------------------------------------------------------------------------------------------------
-# Variants for the ahead-of-time build (edge_swin/plugins/build.py): shipped (mode, io) pairs only.
+# Variants for the ahead-of-time build (edge_swin/plugins/swin_window_attention/aot/build.py): shipped (mode, io) pairs only.
 
 _POINTERS = ("qkv", "qkv_b", "bias", "mask", "out")
 _INT8_WORKSPACE = ("qkv", "out")  # int8 mode: int8 q/k/v in, int8 out (quantized with o_scale, the proj input's)

@@ -1,6 +1,6 @@
 """Build `libedge_swin_plugins.so` (csrc/, CMake) and load it into TensorRT's plugin registry.
 
-    from edge_swin.plugins import library
+    from edge_swin.plugins.swin_window_attention import library
     lib = library.build_library("../shared/third_party/tensorrt-11.1/include",
                                 "build/plugins/embedded_kernels.cpp", "build/plugins")
     trt = edge_swin.trt.backend.load().trt   # the tensorrt (or tensorrt_rtx) module; this package never imports it
@@ -19,7 +19,7 @@ that function unless the node carries a `plugin_namespace` attribute; with one, 
 (op_type, `plugin_version` or "1", `plugin_namespace`), namespaces compared exactly (measured with
 TensorRT-RTX 1.7.1; the ENABLE_PLUGIN_OVERRIDE parser flag alone searches namespace ""). So the file handed
 to the parser needs `plugin_namespace="edge_swin"` on each SwinWindowAttention node
-(`edge_swin.op_contract.add_plugin_namespace`); without the library registered, such a node still builds
+(`edge_swin.plugins.swin_window_attention.contract.add_plugin_namespace`); without the library registered, such a node still builds
 from its function body, and ONNX Runtime ignores the attribute. The plugin has FP16 and INT8 kernels only: build FP32 engines without loading the library.
 """
 from __future__ import annotations
@@ -31,16 +31,16 @@ import subprocess
 from pathlib import Path
 
 from edge_swin.errors import PluginLibraryError
-from edge_swin.op_contract import OP_TYPE, PLUGIN_NAMESPACE, PLUGIN_VERSION
+from edge_swin.plugins.swin_window_attention.contract import OP_TYPE, PLUGIN_NAMESPACE, PLUGIN_VERSION
 from edge_swin.utils.io import atomic_path
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 LIBRARY_NAME = "libedge_swin_plugins.so"
-KERNELS_HINT = "generate it with `python -m edge_swin.plugins.build` (writes build/plugins/embedded_kernels.cpp)"
+KERNELS_HINT = "generate it with `python -m edge_swin.plugins.swin_window_attention.aot.build` (writes build/plugins/embedded_kernels.cpp)"
 
 # Where the TensorRT header sets of the repository's sibling shared/ folder live (tensorrt-<ver>/include).
 HEADERS_ROOT = Path(os.environ.get("EDGE_SWIN_TRT_HEADERS_ROOT",
-                                   Path(__file__).resolve().parents[3] / "shared" / "third_party"))
+                                   Path(__file__).resolve().parents[4] / "shared" / "third_party"))
 RTX_HEADER_SET = "11.1"  # what TensorRT-RTX 1.7 loads (FINDINGS "Proving the plugin on a CPU")
 INSTALLED_HEADER_DIRS = ("/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu", "/usr/include",
                          "/usr/local/TensorRT/include", "/opt/tensorrt/include")
@@ -91,7 +91,7 @@ def build_library(header_dir: str | Path, kernels_cpp: str | Path, out_dir: str 
     """Configure and build the plugin library with CMake; returns `out_dir/libedge_swin_plugins.so`.
 
     header_dir: the folder holding NvInferRuntime.h (e.g. ../shared/third_party/tensorrt-11.1/include).
-    kernels_cpp: the kernel table, embedded_kernels.cpp from `python -m edge_swin.plugins.build`.
+    kernels_cpp: the kernel table, embedded_kernels.cpp from `python -m edge_swin.plugins.swin_window_attention.aot.build`.
     out_dir: where the library goes (replaced atomically: a failed build leaves the old one); the CMake
       build tree lives beside it in `.cmake-<key>`, one per header folder and kernel table, so rebuilds are
       incremental and builds against different headers do not collide.
@@ -168,11 +168,11 @@ def load_library(path: str | Path, trt):
         handle = registry.load_library(str(path))
     except Exception as e:  # the bindings raise on a library without getCreators, or a failed dlopen
         raise PluginLibraryError(f"TensorRT could not load {path}: {e}. Rebuild it against the headers of this "
-                                 "TensorRT (see edge_swin/plugins/library.py)") from e
+                                 "TensorRT (see edge_swin/plugins/swin_window_attention/library.py)") from e
     if handle is None or not plugin_registered(trt):
         raise PluginLibraryError(
             f"{path} loaded but {PLUGIN_NAMESPACE}::{OP_TYPE} v{PLUGIN_VERSION} is not in the plugin registry "
-            "(see the TensorRT log). Was it built from edge_swin/plugins/csrc against this TensorRT's headers? "
+            "(see the TensorRT log). Was it built from edge_swin/plugins/swin_window_attention/csrc against this TensorRT's headers? "
             "Is another copy already registered?")
     _loaded[str(path)] = handle
     return handle

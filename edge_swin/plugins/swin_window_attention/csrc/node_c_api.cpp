@@ -1,5 +1,5 @@
 // A C API over one SwinWindowAttention node's launches, for tests and benchmarks on a GPU
-// (edge_swin/plugins/harness.py loads it with ctypes). Built only with -DEDGE_SWIN_BUILD_HARNESS=ON, as its own
+// (edge_swin/plugins/swin_window_attention/testing/harness.py loads it with ctypes). Built only with -DEDGE_SWIN_BUILD_HARNESS=ON, as its own
 // library (libedge_swin_node_harness.so): the plugin library keeps exporting getCreators/setLoggerFinder only.
 //
 // Why this exists: the plugin's enqueue() is reachable only through a TensorRT engine, which needs a GPU and a
@@ -231,7 +231,7 @@ extern "C" EDGE_SWIN_EXPORT int32_t edge_swin_node_kernel_sm(int32_t int8Mode, i
                 writeError(errorBuffer, errorBufferSize,
                     "no compiled " + describe(keys[i]) + " for sm_" + std::to_string(deviceSm)
                         + "; this library has it for: " + compiledSms(keys[i])
-                        + ". If the build targets this SM, rebuild the kernel table (python -m edge_swin.plugins.build "
+                        + ". If the build targets this SM, rebuild the kernel table (python -m edge_swin.plugins.swin_window_attention.aot.build "
                           "--arch "
                         + std::to_string(deviceSm)
                         + ") and the harness; a variant that spills on an SM is not built for it (manifest.json "

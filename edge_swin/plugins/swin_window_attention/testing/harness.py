@@ -1,9 +1,9 @@
 """Run one SwinWindowAttention node on a GPU through the plugin's own C++ launch code, without TensorRT.
 
-    python -m edge_swin.plugins.build --arch 90     # the kernel table for this GPU (build/plugins/)
-    python -m edge_swin.plugins.harness             # build/plugins/libedge_swin_node_harness.so
+    python -m edge_swin.plugins.swin_window_attention.aot.build --arch 90     # the kernel table for this GPU (build/plugins/)
+    python -m edge_swin.plugins.swin_window_attention.testing.harness             # build/plugins/libedge_swin_node_harness.so
 
-    from edge_swin.plugins.harness import run_node_on_gpu
+    from edge_swin.plugins.swin_window_attention.testing.harness import run_node_on_gpu
     y = run_node_on_gpu(block, x)     # block: WindowAttention (FP16 node) or calibrated QuantWindowAttention (INT8)
 
 The harness library (csrc/node_c_api.cpp, CMake option EDGE_SWIN_BUILD_HARNESS) is built from the same sources
@@ -24,21 +24,21 @@ import os
 import sys
 from pathlib import Path
 
-from edge_swin.op_contract import FUNCTION_VERSION, HEAD_DIM, INPUTS, INT8_INPUTS
-from edge_swin.plugins import library
+from edge_swin.plugins.swin_window_attention.contract import FUNCTION_VERSION, HEAD_DIM, INPUTS, INT8_INPUTS
+from edge_swin.plugins.swin_window_attention import library
 
 HARNESS_NAME = "libedge_swin_node_harness.so"
 HARNESS_TARGET = "edge_swin_node_harness"
 ABI_VERSION = 2  # csrc/node_c_api.cpp kHarnessAbiVersion
-DEFAULT_OUT = Path("build/plugins")  # as python -m edge_swin.plugins.build
+DEFAULT_OUT = Path("build/plugins")  # as python -m edge_swin.plugins.swin_window_attention.aot.build
 DEFAULT_KERNELS = DEFAULT_OUT / "embedded_kernels.cpp"
-INPUT_NAMES = INT8_INPUTS  # the node's inputs in order (edge_swin.op_contract); FP16 nodes have the first 7
+INPUT_NAMES = INT8_INPUTS  # the node's inputs in order (edge_swin.plugins.swin_window_attention.contract); FP16 nodes have the first 7
 FP16_INPUTS = len(INPUTS)
 # The C API's int8Mode: the node kind. True / False still mean an INT8 node with fp32 io / an FP16 node.
 FP16_NODE, INT8_NODE_FP32_IO, INT8_NODE_FP16_IO = 0, 1, 2
 ERROR_BYTES = 4096
-BUILD_HINT = ("build it with `python -m edge_swin.plugins.build --arch <sm>` then `python -m edge_swin.plugins.harness` "
-              "(or edge_swin.plugins.harness.build_harness)")
+BUILD_HINT = ("build it with `python -m edge_swin.plugins.swin_window_attention.aot.build --arch <sm>` then `python -m edge_swin.plugins.swin_window_attention.testing.harness` "
+              "(or edge_swin.plugins.swin_window_attention.testing.harness.build_harness)")
 
 _loaded: dict[str, NodeHarness] = {}
 
@@ -95,7 +95,7 @@ def build_harness(kernels_cpp: str | Path = DEFAULT_KERNELS, out_dir: str | Path
     `out_dir/libedge_swin_node_harness.so` (replaced atomically; library.cmake_build keeps the CMake tree
     beside it for incremental rebuilds).
 
-    kernels_cpp: the kernel table (embedded_kernels.cpp of `python -m edge_swin.plugins.build`, or a test stub).
+    kernels_cpp: the kernel table (embedded_kernels.cpp of `python -m edge_swin.plugins.swin_window_attention.aot.build`, or a test stub).
     header_dir: TensorRT headers (the launcher's logger and parameter types use them; nothing links TensorRT);
       default: library.default_header_dir().
     cuda_include_dir: default: default_cuda_include_dir().
@@ -213,7 +213,7 @@ def require_cuda():
 
     if not torch.cuda.is_available():
         raise HarnessError("the node harness runs the plugin's cubins on a GPU: needs a CUDA GPU and driver "
-                           "(torch.cuda.is_available() is False here). On a CPU use edge_swin.plugins.emulate "
+                           "(torch.cuda.is_available() is False here). On a CPU use edge_swin.plugins.swin_window_attention.emulate "
                            "(Triton's interpreter) instead")
     return torch
 
@@ -334,7 +334,7 @@ def run_node_on_gpu(module, x, *, harness: NodeHarness | None = None, io=None, d
     runs with fp16, as in an FP16+INT8 engine).
     """
     torch = require_cuda()
-    from edge_swin.plugins.emulate import node_inputs_of
+    from edge_swin.plugins.swin_window_attention.emulate import node_inputs_of
 
     device = torch.device(device) if device is not None else (
         x.device if x.is_cuda else torch.device("cuda", torch.cuda.current_device()))
@@ -346,10 +346,10 @@ def run_node_on_gpu(module, x, *, harness: NodeHarness | None = None, io=None, d
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edge_swin.plugins.harness",
+    parser = argparse.ArgumentParser(prog="python -m edge_swin.plugins.swin_window_attention.testing.harness",
                                      description="Build the node harness library (GPU tests and benchmarks).")
     parser.add_argument("--kernels", type=Path, default=DEFAULT_KERNELS,
-                        help="kernel table from python -m edge_swin.plugins.build (default: %(default)s)")
+                        help="kernel table from python -m edge_swin.plugins.swin_window_attention.aot.build (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
     parser.add_argument("--headers", type=Path, default=None, help="TensorRT include folder (default: found)")
     parser.add_argument("--cuda-include", type=Path, default=None, help="folder of cuda.h (default: found)")

@@ -1,6 +1,6 @@
 """The plugin's two projections (qkv and proj): y = x @ w^T + b, tiled, as Triton kernels.
 
-Contract (edge_swin/plugins/README.md, "Kernel ABI"), w [N_OUT, K] (nn.Linear layout, row-major), b [N_OUT]:
+Contract (edge_swin/plugins/swin_window_attention/README.md, "Kernel ABI"), w [N_OUT, K] (nn.Linear layout, row-major), b [N_OUT]:
   swin_linear_fp16(x, w, b, y, M, N_OUT, K)                          x, y [M, *] of the io dtype
   swin_linear_int8(x, w, b, y, x_scale, w_scale, M, N_OUT, K)        x io dtype or int8 (already quantized
                                                                      with x_scale), y io dtype
@@ -37,8 +37,8 @@ import torch
 import triton
 import triton.language as tl
 
-from edge_swin.plugins.kernels.int8 import rne_int8
-from edge_swin.plugins.kernels.spec import DIVISIBLE_16, INT8_FP32_IO_SMS, POINTER_TYPES, SHIPPED_IOS, KernelVariant
+from edge_swin.plugins.swin_window_attention.kernels.int8 import rne_int8
+from edge_swin.plugins.swin_window_attention.kernels.spec import DIVISIBLE_16, INT8_FP32_IO_SMS, POINTER_TYPES, SHIPPED_IOS, KernelVariant
 
 # Tiles per SM: (BLOCK_M, BLOCK_N, BLOCK_K, num_warps). The grid is (cdiv(M, BLOCK_M), 1, 1): a program owns
 # BLOCK_M rows and produces every output column, looping over N_OUT in BLOCK_N steps, so x is read from memory
@@ -192,7 +192,7 @@ def swin_qkv_int8(x, w, b, qkv, x_scale, w_scale, q_scale, k_scale, v_scale, M, 
 
 
 # ---------------------------------------------------------------------------------------------------
-# Variants for the ahead-of-time build (edge_swin/plugins/build.py): what the plugin's two nodes launch.
+# Variants for the ahead-of-time build (edge_swin/plugins/swin_window_attention/aot/build.py): what the plugin's two nodes launch.
 #   FP16 node (fp16 io):        swin_linear_fp16 for qkv and proj
 #   INT8 node (fp16 or fp32 io): swin_qkv_int8 (x io -> int8 q/k/v), then, after the attention,
 #                               swin_linear_int8 with int8 x (the attention's quantized output) -> y io
