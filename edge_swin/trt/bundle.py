@@ -40,7 +40,8 @@ from edge_swin import __version__
 from edge_swin.errors import TargetError
 from edge_swin.plugins.swin_window_attention.contract import DOMAIN, model_windows
 from edge_swin.plugins.swin_window_attention import library
-from edge_swin.plugins.swin_window_attention.aot.kernel_cache import KERNELS_CPP, MANIFEST, compiled_kernels, manifest_ptxas, manifest_sms
+from edge_swin.plugins.swin_window_attention.aot.kernel_cache import (KERNELS_CPP, MANIFEST, compiled_kernels,
+                                                                     manifest_ptxas, manifest_sms, read_manifest)
 from edge_swin.trt.builder import onnx_for_parser
 from edge_swin.trt.targets import Target, load_targets
 from edge_swin.utils.io import sha256_file
@@ -205,7 +206,15 @@ def _copy_plugin(target: Target, dest: Path, kernels_dir: Path | None, windows: 
         shutil.copyfile(kernel_manifest, dest / "kernels" / "manifest.json")
     return {**plugin, "available": True, "kernels": "plugin/kernels/embedded_kernels.cpp",
             "kernel_table_sha256": sha256_file(dest / "kernels" / "embedded_kernels.cpp"),
-            "ptxas": manifest_ptxas(kernel_manifest)}
+            "ptxas": manifest_ptxas(kernel_manifest), "precisions": _kernel_precisions(kernel_manifest)}
+
+
+def _kernel_precisions(kernel_manifest: Path | None) -> list[str]:
+    """The node precisions the kernel table has kernels for (its entries' "mode"); the plugin's FP16 and INT8 when
+    the manifest does not say. build_engine.sh uses the plugin only for these."""
+    modes = {e.get("mode") for e in read_manifest(kernel_manifest)} if kernel_manifest is not None else set()
+    modes = sorted(m for m in modes if m in KNOWN_PRECISIONS)
+    return modes or ["fp16", "int8"]
 
 
 def _kernel_table(target: Target, kernels_dir: Path | None,
@@ -285,6 +294,7 @@ def _write_env(path: Path, target: Target, io: dict, precisions: list[str], defa
         "BATCH_MAX": target.batch[2],
         "WORKSPACE_MIB": target.workspace_mib,
         "PLUGIN_AVAILABLE": 1 if plugin.get("available") else 0,
+        "PLUGIN_PRECISIONS": " ".join(plugin.get("precisions") or []),
         "PLUGIN_UNAVAILABLE_REASON": plugin.get("reason", ""),
     }
     lines = ["# shellcheck shell=bash disable=SC2034  # values only; build_engine.sh sources this file and uses each",

@@ -62,9 +62,11 @@ def test_thor_bundle_is_fp8_first_with_sm110_kernels(thor_bundle):
                                     "image": PLATFORMS["10.13.3"]["image"], "sm": 110, "gpu": "Thor (Blackwell iGPU)"}
     assert manifest["plugin"]["available"] and manifest["plugin"]["sm"] == 110
     assert manifest["plugin"]["ptxas"] == {"version": "13.0", "source": "nvidia-cuda-nvcc"}
+    assert manifest["plugin"]["precisions"] == ["fp16", "int8"]  # the kernel table's modes: the plugin serves those
     env = _env(thor_bundle)
     assert env["TARGET_SM"] == "110" and env["DEFAULT_PRECISION"] == "fp8" and env["TARGET_DLA"] == "none"
     assert env["BUNDLE_PRECISIONS"] == "fp8 int8 fp16" and env["EXPECTED_TENSORRT"] == "10.13.3"
+    assert env["PLUGIN_PRECISIONS"] == "fp16 int8"
     # the bundle's Dockerfile builds on JetPack 7's image; the repository's keeps JetPack 6's default
     lines = (thor_bundle / "Dockerfile.jetson").read_text().splitlines()
     assert f"ARG BASE_IMAGE={PLATFORMS['10.13.3']['image']}" in lines and "FROM ${BASE_IMAGE}" in lines
@@ -110,4 +112,7 @@ def test_build_script_builds_fp8_strongly_typed(tmp_path, thor_bundle):
     assert result.returncode == 0, result.stderr
     args = recorded(log, "trtexec")[0]
     assert "--stronglyTyped" in args and "--int8" not in args and "--fp16" not in args
-    assert any(a.endswith("model_fp8.onnx") for a in args)
+    # this bundle's kernel table has no FP8 kernels: the FP8 engine is built without the plugin, from the inlined body
+    assert "has kernels for fp16 int8, not fp8" in result.stdout + result.stderr
+    assert any(a.endswith("model_fp8.inlined.onnx") for a in args) and not any("dynamicPlugins" in a for a in args)
+    assert (tmp_path / "out" / "model_fp8_noplugin.engine").is_file()

@@ -104,6 +104,12 @@ ONNX_NO_PLUGIN="$HERE/onnx/model_${PRECISION}.inlined.onnx"
 if [[ "$USE_DLA" == 1 && "$TARGET_DLA" != "optional" ]]; then
     die "--dla: target $TARGET_NAME has no DLA (dla = $TARGET_DLA in edge_swin/trt/targets.toml); drop --dla"
 fi
+# The plugin replaces the node with its own kernels: only for a precision its kernel table has (an FP8 file with
+# INT8-only kernels would run INT8 arithmetic on FP8 scales). Otherwise TensorRT runs the node's function body.
+if [[ "$USE_PLUGIN" == 1 && "$PLUGIN_AVAILABLE" == 1 && " ${PLUGIN_PRECISIONS:-fp16 int8} " != *" $PRECISION "* ]]; then
+    note "the plugin in this bundle has kernels for ${PLUGIN_PRECISIONS:-fp16 int8}, not $PRECISION: building the $PRECISION engine without it (TensorRT runs the SwinWindowAttention function body)"
+    USE_PLUGIN=0
+fi
 if [[ "$USE_PLUGIN" == 1 && "$PLUGIN_AVAILABLE" != 1 ]]; then
     die "this bundle has no pre-compiled plugin kernels ($PLUGIN_UNAVAILABLE_REASON): build the native engine with --no-plugin, or rewrite the bundle where 'python -m edge_swin.plugins.swin_window_attention.aot.build' works"
 fi
