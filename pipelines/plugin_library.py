@@ -1,14 +1,17 @@
 """One command: the SwinWindowAttention plugin library (`libedge_swin_plugins.so`) for a target or an SM.
 
-    python -m pipelines.plugin_library --target jetson-orin     # sm_87 kernels, TensorRT 10.3.0 headers
-    python -m pipelines.plugin_library --arch 87                # sm_87 kernels, the default headers
+    python -m pipelines.plugin_library --target jetson-orin     # sm_87 kernels (CUDA 12.6 ptxas), TensorRT 10.3.0
+    python -m pipelines.plugin_library --arch 87                # sm_87 kernels, Triton's ptxas, the found headers
     python -m pipelines.plugin_library --target rtx --onnx runs/<name>/export/model_int8.onnx
+    python -m pipelines.plugin_library --target h100 --trt-headers /opt/tensorrt/include
 
-Both steps of edge_swin.trt.plugin_cache, with the output where you ask: the Triton kernels compiled ahead of
-time for the SMs (no GPU needed; edge_swin.plugins.swin_window_attention.aot.kernel_cache, cached), then the C++ library built with
-CMake against the TensorRT headers of the target's release (shared/third_party/tensorrt-<release>, else
-$EDGE_SWIN_TRT_HEADERS or an installed TensorRT's). Prints where the library is. Kernels: every attention
-window the kernels ship (4x4, 7x7, 12x12) unless --onnx names the model whose windows to build.
+A thin client of the node's one build (edge_swin.plugins.swin_window_attention.plugin_build.build_plugin): it
+reads the target's facts from edge_swin/trt/targets.toml and puts the library where you ask. The Triton kernels
+are compiled ahead of time for the SMs (no GPU needed, cached), then the C++ library is built with CMake against
+the TensorRT headers: --trt-headers, else $EDGE_SWIN_TRT_HEADERS, else the target's release among the sets of
+$EDGE_SWIN_TRT_HEADERS_ROOT (tensorrt-<release>/include), else an installed TensorRT's. Prints where the library
+is. Kernels: every attention window the kernels ship (4x4, 7x7, 12x12) unless --onnx names the model whose
+windows to build.
 
 The library is built for the machine this runs on (its compiler and CPU architecture): for a Jetson, run it
 on the Jetson (or let the bundle's build_engine.sh do it there).
@@ -21,10 +24,12 @@ import sys
 from pathlib import Path
 
 from edge_swin.errors import EdgeSwinError
-from edge_swin.plugins.swin_window_attention.contract import model_windows
 from edge_swin.plugins.swin_window_attention import library
 from edge_swin.plugins.swin_window_attention.aot.build import ALL_ARCHS
-from edge_swin.trt.plugin_cache import build_plugin_library, target_header_dir, target_sms
+from edge_swin.plugins.swin_window_attention.contract import model_windows
+from edge_swin.plugins.swin_window_attention.plugin_build import build_plugin
+from edge_swin.plugins.swin_window_attention.trt_headers import require_header_dir
+from edge_swin.trt.plugin_cache import plugin_for_target, target_sms
 from edge_swin.trt.targets import get_target, target_names
 
 DEFAULT_OUT = Path("build/plugins")
@@ -37,7 +42,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     which.add_argument("--target", metavar="NAME", help=f"a target of edge_swin/trt/targets.toml ({', '.join(target_names())})")
     which.add_argument("--arch", metavar="SM", help=f"compute capabilities, comma separated (of {', '.join(map(str, ALL_ARCHS))})")
     p.add_argument("--onnx", type=Path, nargs="+", help="build only the kernels these exported files need")
-    p.add_argument("--headers", type=Path, help="TensorRT include/ folder to build against (default: the target's)")
+    p.add_argument("--trt-headers", "--headers", dest="trt_headers", type=Path, metavar="DIR",
+                   help="the TensorRT include/ folder (NvInferRuntime.h) to build against (default: see above)")
     p.add_argument("--cuda", metavar="RELEASE", help="compile the kernels with this CUDA release's ptxas (e.g. 12.6; "
                    "edge_swin/plugins/swin_window_attention/aot/ptxas.py); default: the target's `cuda` (targets.toml), with --arch Triton's own")
     p.add_argument("--out", type=Path, help=f"output folder (default: {DEFAULT_OUT}/<target or sm_NN>)")
@@ -75,15 +81,15 @@ def _windows(args) -> list[tuple[int, int]]:
 def run(args) -> Path:
     target = get_target(args.target) if args.target else None
     sms, windows = _sms(args), _windows(args)
-    header_dir = args.headers or target_header_dir(target)
-    if header_dir is None or not (Path(header_dir) / "NvInferRuntime.h").is_file():
-        raise EdgeSwinError(f"no TensorRT headers ({header_dir or 'none found'}): pass --headers <TensorRT include/>, "
-                            "set EDGE_SWIN_TRT_HEADERS, or provide ../shared/third_party/tensorrt-<release>/include")
-    out = args.out or DEFAULT_OUT / (target.name if target else "sm_" + "_".join(map(str, sms)))
+    header_dir = require_header_dir(args.trt_headers, target.tensorrt if target else None)
+    out = Path(args.out or DEFAULT_OUT / (target.name if target else "sm_" + "_".join(map(str, sms)))).resolve()
     print(f"[plugin] {library.LIBRARY_NAME} for sm_{', sm_'.join(map(str, sms))}, windows "
           f"{', '.join(f'{h}x{w}' for h, w in windows)}, TensorRT headers {header_dir}")
-    built, covered, notes = build_plugin_library(windows, sms, out_dir=Path(out).resolve(), header_dir=Path(header_dir),
-                                                 cuda=args.cuda or (target.cuda if target else None))
+    if target is not None:
+        plugin = plugin_for_target(windows, target, header_dir=header_dir, out_dir=out, cuda=args.cuda)
+    else:
+        plugin = build_plugin(windows, sms, cuda=args.cuda, header_dir=header_dir, out_dir=out)
+    built, covered, notes = plugin.library, plugin.sms, plugin.notes
     if built is None:
         raise EdgeSwinError(f"the plugin library was not built: {notes}")
     have = f"sm_{', sm_'.join(map(str, covered))}" if covered else "the SMs of the given kernel table (no manifest.json)"

@@ -1,20 +1,22 @@
-"""Does this interpreter already have a torch (and torchvision) that edge-swin supports? For scripts/setup.sh.
+"""Can scripts/setup.sh reuse the torch this interpreter already has? Standard library only.
 
-    python3 scripts/find_torch.py        -> prints pip constraint lines and the folder holding them, or nothing
+    python3 scripts/find_torch.py        -> pip constraint lines and the folder holding torch, or nothing
 
-Prints, when torch's version is inside pyproject.toml's range:
+Prints, when torch's version is inside pyproject.toml's range and a `--system-site-packages` virtual
+environment made from this interpreter would see it:
     site <folder that holds torch>
     torch==<version>
-    torchvision==<version>        (when an installed torchvision is in its range too)
-setup.sh then makes that folder visible to .venv and pins those versions for pip, so the install neither
-downloads another torch nor swaps the user's. Out of range or absent: one line on stderr, nothing on stdout.
-Runs on the user's interpreter before anything is installed: standard library only.
+    torchvision==<version>        (when an installed torchvision beside it is in its range too)
+setup.sh then makes .venv with --system-site-packages and pins those versions for pip, so the install
+neither downloads another torch nor swaps the user's. Otherwise: one line on stderr saying why, nothing on
+stdout, and .venv gets its own torch.
 """
 from __future__ import annotations
 
 import importlib.metadata as metadata
 import re
 import sys
+from pathlib import Path
 
 # Keep in step with pyproject.toml's dependencies (tests/test_install.py checks they agree).
 SUPPORTED = {"torch": ((2, 11), (2, 15)), "torchvision": ((0, 26), (0, 30))}  # [low, high)
@@ -32,23 +34,36 @@ def supported(name: str, version: str) -> bool:
     return found is not None and low <= found < high
 
 
+def inside_virtual_env(folder: Path) -> bool:
+    """A venv's own packages are invisible to another venv, --system-site-packages or not."""
+    return sys.prefix != sys.base_prefix and folder.resolve().is_relative_to(Path(sys.prefix).resolve())
+
+
 def main() -> int:
     try:
         torch = metadata.distribution("torch")
     except metadata.PackageNotFoundError:
+        print(f"setup: {sys.executable} has no torch: .venv gets its own", file=sys.stderr)
         return 0
+    folder = Path(torch.locate_file(""))
     if not supported("torch", torch.version):
         low, high = SUPPORTED["torch"]
-        why = ("a pre-release build (pip's >= never matches those; a JetPack torch is one: see the README's "
+        why = ("a pre-release build (pip's >= never matches those; a JetPack torch is one: see docs/install.md, "
                "'Which torch')" if release(torch.version) is None and re.match(r"\d", torch.version) else
                f"outside the supported range >={low[0]}.{low[1]},<{high[0]}.{high[1]}")
         print(f"setup: {sys.executable} has torch {torch.version}, {why}: .venv gets its own", file=sys.stderr)
         return 0
-    print(f"site {torch.locate_file('')}")
+    if inside_virtual_env(folder):
+        print(f"setup: torch {torch.version} is inside the virtual environment {sys.prefix}, which .venv cannot "
+              f"see: .venv gets its own. To use that torch, install edge-swin into that environment instead "
+              f"({sys.executable} -m pip install -e .), or set PYTHON to an interpreter that is not a venv "
+              "(system, conda, pyenv) and has the torch", file=sys.stderr)
+        return 0
+    print(f"site {folder}")
     print(f"torch=={torch.version}")
     try:
         vision = metadata.distribution("torchvision")
-        if supported("torchvision", vision.version) and vision.locate_file("") == torch.locate_file(""):
+        if supported("torchvision", vision.version) and Path(vision.locate_file("")) == folder:
             print(f"torchvision=={vision.version}")
             return 0
     except metadata.PackageNotFoundError:

@@ -1,7 +1,10 @@
-"""The torch range: pyproject.toml, setup.sh's reuse check (scripts/find_torch.py) and CI's exact pin agree."""
+"""Which torch setup.sh installs: pyproject.toml's range, the reuse check (scripts/find_torch.py) and CI's exact pin
+agree; a torch inside another virtual environment is not reused; bad EDGE_SWIN_TORCH choices stop setup.sh before it
+installs anything."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -74,4 +77,47 @@ def test_find_torch_leaves_other_torches_alone(tmp_path, torch, reason):
 
 
 def test_find_torch_without_torch(tmp_path):
-    assert _find(tmp_path) == ("", "")
+    out, err = _find(tmp_path)
+    assert out == "" and "has no torch: .venv gets its own" in err
+
+
+def _venv_python(folder: Path) -> Path:
+    """A real virtual environment (no pip: fast) made from the interpreter outside any venv."""
+    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120)
+    return folder / "bin" / "python"
+
+
+def test_find_torch_does_not_reuse_a_torch_inside_a_venv(tmp_path):
+    # --system-site-packages shows .venv the base interpreter's packages, never another venv's.
+    python = _venv_python(tmp_path / "user_venv")
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    _fake_site(Path(purelib), torch="2.12.0", torchvision="0.27.0")
+    done = subprocess.run([str(python), str(ROOT / "scripts/find_torch.py")], capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0 and done.stdout == ""
+    assert "inside the virtual environment" in done.stderr and "-m pip install -e ." in done.stderr
+
+
+def _setup_copy(tmp_path: Path) -> Path:
+    """setup.sh and find_torch.py alone in a scratch tree: a refusal that failed to refuse installs nothing here."""
+    (tmp_path / "scripts").mkdir(parents=True)
+    for name in ("setup.sh", "find_torch.py"):
+        shutil.copy(ROOT / "scripts" / name, tmp_path / "scripts" / name)
+    return tmp_path / "scripts" / "setup.sh"
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"EDGE_SWIN_TORCH": "mine"}, "EDGE_SWIN_TORCH=mine is not a choice: auto (default), reuse or own"),
+    ({"EDGE_SWIN_TORCH": "reuse", "EDGE_SWIN_CONSTRAINTS": "scripts/ci-constraints.txt"},
+     "EDGE_SWIN_CONSTRAINTS pins exact versions and EDGE_SWIN_TORCH=reuse keeps yours: unset one"),
+    ({"EDGE_SWIN_TORCH": "reuse"}, "EDGE_SWIN_TORCH=reuse, but"),
+    ({"PYTHON": "no-such-python3"}, "PYTHON=no-such-python3 is not a command here"),
+])
+def test_setup_refuses_a_bad_torch_choice_before_installing(tmp_path, env, message):
+    script = _setup_copy(tmp_path / "tree")
+    python = _venv_python(tmp_path / "no_torch")  # an interpreter without torch
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "PYTHON": str(python)} | env)
+    assert done.returncode == 1 and message in done.stderr, done.stderr
+    assert sorted(p.name for p in (tmp_path / "tree").iterdir()) == ["scripts"]  # no .venv, nothing written

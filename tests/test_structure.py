@@ -105,6 +105,20 @@ def test_plugins_never_import_trt():
     assert arrows == []
 
 
+TESTING_CORNER = "edge_swin.plugins.swin_window_attention.testing"
+
+
+def test_the_product_never_imports_the_testing_corner():
+    """The node's testing/ (the GPU harness, sanitizer builds) serves tests and the GPU suite (benchmarks/) only:
+    no module of the product imports it, so it can change or go without touching what users run."""
+    arrows = [(src, dst) for src, dsts in import_graph().items() if not src.startswith(TESTING_CORNER)
+              for dst in dsts if dst == TESTING_CORNER or dst.startswith(f"{TESTING_CORNER}.")]
+    assert arrows == []
+    assert any(dst.startswith(TESTING_CORNER) for dst in _imports(ROOT / "benchmarks" / "gpu_sections.py",
+                                                                   "benchmarks.gpu_sections", _sources(SCANNED))), \
+        "the check above would see such an import: the GPU suite's is one"
+
+
 def _literals(tree) -> list[tuple[int, str]]:
     """String constants that are values (not docstrings) with their line."""
     docstrings = {id(n.body[0].value) for n in ast.walk(tree)
@@ -161,6 +175,54 @@ def test_cpp_plugin_constants_match_the_contract():
     assert int(constant("kHeadDim")) == contract.HEAD_DIM
     assert int(constant("kFp16NodeInputs")) == len(contract.INPUTS)
     assert int(constant("kInt8NodeInputs")) == len(contract.INT8_INPUTS)
+
+
+CSRC = ROOT / "edge_swin" / "plugins" / "swin_window_attention" / "csrc"
+
+
+def _cpp_strings(text: str) -> list[str]:
+    return re.findall(r'"([^"\\]*)"', text)
+
+
+def cpp_input_names(source: str) -> tuple[str, ...]:
+    """The names of the C++ kInputNames array (its initialiser's strings, in order)."""
+    match = re.search(r"kInputNames\[[^\]]*\]\s*=\s*\{(.*?)\};", source, re.S)
+    assert match, "kInputNames not found in swin_window_attention_plugin.cpp"
+    return tuple(_cpp_strings(match.group(1)))
+
+
+def cpp_field_lists(source: str) -> list[tuple[str, ...]]:
+    """Every list of plugin field names in swin_attention_params.cpp: the creator's field list, the serialised
+    fields, the parser's strcmp chain and its list of missing names."""
+    return [tuple(re.findall(r'PluginField\("(\w+)", nullptr', source)),
+            tuple(re.findall(r'mFields\[\d\] = PluginField\("(\w+)"', source)),
+            tuple(re.findall(r'strcmp\(f\.name, "(\w+)"\)', source)),
+            tuple(_cpp_strings(re.search(r"names\[\]\s*=\s*\{(.*?)\};", source, re.S).group(1)))]
+
+
+def test_cpp_input_names_and_counts_match_the_contract():
+    """The plugin names inputs in its errors (kInputNames) and counts them (kFp16NodeInputs, kInt8NodeInputs):
+    the names in node order are the contract's, and no count is written as a number in a message."""
+    plugin = (CSRC / "swin_window_attention_plugin.cpp").read_text()
+    assert cpp_input_names(plugin) == contract.INT8_INPUTS
+    assert cpp_input_names(plugin)[len(contract.INPUTS):] == contract.SCALE_INPUTS
+    literal_counts = re.findall(rf"\b({len(contract.INPUTS)}|{len(contract.INT8_INPUTS)}) \((FP16|INT8) export",
+                                plugin)
+    assert literal_counts == [], "an input count written as a literal: use kFp16NodeInputs / kInt8NodeInputs"
+
+
+def test_cpp_plugin_fields_match_the_contract_attributes():
+    """The node's attributes are the plugin's fields, wherever swin_attention_params.cpp lists them."""
+    params = (CSRC / "swin_attention_params.cpp").read_text()
+    for names in cpp_field_lists(params):
+        assert names == contract.ATTRIBUTES
+
+
+def test_the_cpp_checks_bite():
+    """The parsers above read what they claim: a renamed or reordered scale input is seen."""
+    swapped = 'kInputNames[kInt8NodeInputs] = {"x", "qkv_w", "qkv_b", "proj_w", "proj_b", "rel_bias", "mask", ' \
+              '"q_scale", "qkv_x_scale"};'
+    assert cpp_input_names(swapped)[7:] == ("q_scale", "qkv_x_scale") != contract.SCALE_INPUTS[:2]
 
 
 def test_scale_inputs_follow_the_quantizers():

@@ -10,8 +10,8 @@ window attention with bias and shift mask, proj; the kernels the TensorRT plugin
 patch embedding, fc1, fc2 and patch merging as int8 GEMMs (torch.ops.edge_swin.linear_int8) with the QAT
 scales. The ops have fake implementations, so torch.compile keeps them in one graph.
 
-Modules: kernel_calls (the only calls into edge_swin.plugins.swin_window_attention.kernels), ops (custom ops), modules (what
-replaces what), convert. The whole-model benchmark over it is edge_swin.bench.whole_model.
+Modules: ops (custom ops over the node's one launch sequence, edge_swin.plugins.swin_window_attention.launch),
+modules (what replaces what), convert. The whole-model benchmark over it is edge_swin.bench.whole_model.
 """
 from edge_swin.runtime.availability import unavailable_reason
 from edge_swin.runtime.convert import PRECISIONS, RuntimeUnavailable, convert

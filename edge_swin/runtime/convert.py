@@ -11,8 +11,8 @@ import torch.nn as nn
 from edge_swin.errors import EdgeSwinError
 from edge_swin.export.qdq import BLOCK_QUANTIZERS
 from edge_swin.models.window_attention import WindowAttention
+from edge_swin.plugins.swin_window_attention.kernels.window_attention import HEAD_DIM, WINDOWS
 from edge_swin.runtime.availability import unavailable_reason
-from edge_swin.runtime.kernel_calls import HEAD_DIM, WINDOWS
 from edge_swin.runtime.modules import FusedWindowAttention, Int8Linear, Int8PatchConv, RuntimeModel
 
 PRECISIONS = ("fp16", "int8")

@@ -12,8 +12,9 @@ INT8 op lie on the int8 grid of their per-row scale (quantize-dequantized), as t
 Each op has a fake (meta) implementation, so torch.compile traces through it without a graph break: Dynamo
 and AOTAutograd see one opaque node with a known output shape, Inductor fuses the LayerNorms, GELUs and residual
 adds around it, and CUDA graphs (mode="reduce-overhead") capture the whole forward including its launches.
-The real implementation runs the plugin's Triton kernels (kernel_calls.py): on a CUDA GPU, or on a CPU under
-Triton's interpreter (TRITON_INTERPRET=1, tests only).
+The real implementation runs the plugin's Triton kernels through the node's one launch sequence
+(edge_swin.plugins.swin_window_attention.launch.run_node, the same the CPU emulation and the GPU suite run): on a
+CUDA GPU, or on a CPU under Triton's interpreter (TRITON_INTERPRET=1, tests only).
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from edge_swin.runtime import kernel_calls
+from edge_swin.plugins.swin_window_attention import launch
+from edge_swin.plugins.swin_window_attention.kernels.linear import linear
 from edge_swin.runtime.availability import unavailable_reason
 
 
@@ -37,8 +39,7 @@ def window_attention(x: Tensor, qkv_w: Tensor, qkv_b: Tensor, proj_w: Tensor, pr
                      mask: Optional[Tensor], shift: list[int], scale: float) -> Tensor:
     """FP16 node (fp16 products, fp32 accumulation and softmax); the output has x's dtype."""
     _check(x)
-    return kernel_calls.window_attention_node(x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask, tuple(shift), scale,
-                                              None)
+    return launch.run_node(x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask, shift=shift, scale=scale)
 
 
 @window_attention.register_fake
@@ -54,8 +55,8 @@ def window_attention_int8(x: Tensor, qkv_w: Tensor, qkv_b: Tensor, proj_w: Tenso
     _check(x)
     if len(scales) != 8:
         raise ValueError(f"window_attention_int8 takes the node's 8 scales, got {len(scales)}")
-    return kernel_calls.window_attention_node(x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask, tuple(shift), scale,
-                                              list(scales))
+    return launch.run_node(x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask, shift=shift, scale=scale,
+                           scales=list(scales))
 
 
 @window_attention_int8.register_fake
@@ -67,7 +68,7 @@ def _window_attention_int8_fake(x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask,
 def linear_int8(x: Tensor, w: Tensor, b: Tensor, x_scale: Tensor, w_scale: Tensor) -> Tensor:
     """x [..., K] @ w^T + b, int8 x int8 -> int32, rescaled by x_scale * w_scale[n]; the output has x's dtype."""
     _check(x)
-    return kernel_calls.int8_linear(x, w, b, x_scale, w_scale)
+    return linear(x, w, b, mode="int8", x_scale=x_scale, w_scale=w_scale)  # x per tensor, w per output row
 
 
 @linear_int8.register_fake

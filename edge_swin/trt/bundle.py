@@ -37,11 +37,11 @@ import tempfile
 from pathlib import Path
 
 from edge_swin import __version__
-from edge_swin.errors import TargetError
+from edge_swin.errors import EdgeSwinError, TargetError
 from edge_swin.plugins.swin_window_attention.contract import DOMAIN, model_windows
 from edge_swin.plugins.swin_window_attention import library
-from edge_swin.plugins.swin_window_attention.aot.kernel_cache import (KERNELS_CPP, MANIFEST, compiled_kernels,
-                                                                     manifest_ptxas, manifest_sms, read_manifest)
+from edge_swin.plugins.swin_window_attention.aot.kernel_cache import manifest_ptxas, read_manifest
+from edge_swin.plugins.swin_window_attention.plugin_build import kernel_table
 from edge_swin.trt.builder import onnx_for_parser
 from edge_swin.trt.targets import Target, load_targets
 from edge_swin.utils.io import sha256_file
@@ -51,7 +51,7 @@ TEMPLATES = Path(__file__).with_name("bundle_templates")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_SOURCES = library.CSRC
 KNOWN_PRECISIONS = ("fp8", "int8", "fp16", "fp32")
-# What each JetPack carries (FINDINGS.md, "Target platforms"), keyed by the target's TensorRT release.
+# What each JetPack carries (docs/findings.md), keyed by the target's TensorRT release.
 PLATFORMS = {
     "10.3.0": {"jetpack": "6.1 / 6.2", "l4t": "R36.4", "cuda": "12.6", "image": "nvcr.io/nvidia/l4t-jetpack:r36.4.0"},
     "10.13.3": {"jetpack": "7.0", "l4t": "R38.2", "cuda": "13.0", "image": "nvcr.io/nvidia/tensorrt:25.08-py3"},
@@ -221,24 +221,16 @@ def _kernel_table(target: Target, kernels_dir: Path | None,
                   windows: set[tuple[int, int]]) -> tuple[Path | None, Path | None, str]:
     """(embedded_kernels.cpp, manifest.json, "") for the target's SM, or (None, None, why not).
 
-    kernels_dir: a `python -m edge_swin.plugins.swin_window_attention.aot.build` output to use; None: the model's kernels for the
-    target's SM from edge_swin.plugins.swin_window_attention.aot.kernel_cache (built ahead of time here, cached), with the ptxas of the
-    target's CUDA release (`cuda` in targets.toml; 12.6 for JetPack 6, edge_swin/plugins/swin_window_attention/aot/ptxas.py).
+    kernels_dir: a `python -m edge_swin.plugins.swin_window_attention.aot.build` output to use; None: the node's
+    ahead-of-time build for the target's SM with the ptxas of its CUDA release (plugin_build.kernel_table, cached).
     """
-    if kernels_dir is None:
-        kernels = compiled_kernels(windows, [int(target.sm)], cuda=target.cuda)
-        if kernels.folder is None:
-            return None, None, f"the ahead-of-time kernel build for sm_{target.sm} failed: {kernels.notes}"
-        kernels_dir = kernels.folder
-    kernels_dir = Path(kernels_dir)
-    cpp = kernels_dir / KERNELS_CPP
-    if not cpp.is_file():
-        return None, None, f"{cpp} does not exist (run python -m edge_swin.plugins.swin_window_attention.aot.build)"
-    sms = set(manifest_sms(kernels_dir))
-    if sms and int(target.sm) not in sms:
-        raise BundleError(f"{kernels_dir} has kernels for sm_{', sm_'.join(map(str, sorted(sms)))}, not for "
-                          f"{target.name}'s sm_{target.sm}: build them with python -m edge_swin.plugins.swin_window_attention.aot.build")
-    return cpp, kernels_dir / MANIFEST, ""
+    try:
+        kernels = kernel_table(windows, [int(target.sm)], cuda=target.cuda, kernels_dir=kernels_dir)
+    except EdgeSwinError as e:  # a given table without the target's SM: the caller's mistake, named
+        raise BundleError(f"the given kernel table is not for {target.name}'s sm_{target.sm}: {e}") from e
+    if kernels.folder is None:
+        return None, None, f"the ahead-of-time kernel build for sm_{target.sm} failed: {kernels.notes}"
+    return kernels.cpp, kernels.manifest, ""
 
 
 # ------------------------------------------------------------------------------------------------ scripts, docs

@@ -2,26 +2,28 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 
+from edge_swin.plugins.swin_window_attention import trt_headers
+from edge_swin.plugins.swin_window_attention.trt_headers import HEADER_SETS_ENV
+
 REPO = Path(__file__).resolve().parents[2]
 # keyed by precision, as the pipeline's engine stage passes it
 ACCURACY = {"int8": {"top1": 82.52, "top5": 99.3}, "fp16": {"top1": 82.68, "top5": 99.37}}
 FIELDS = {"preprocess": {"img_size": 32, "crop_pct": 1.0, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
           "classes": [f"class_{i}" for i in range(10)]}
-HEADERS_ENV = "EDGE_SWIN_TRT_HEADERS_ROOT"
+HEADERS_ENV = HEADER_SETS_ENV  # the folder of tensorrt-<release>/include sets (CI sets it)
 HEADER_RELEASES = ("10.3.0", "10.16", "11.1")
 CUDA_INCLUDE = Path("/usr/local/cuda-13.0/include")
 
 
-def third_party() -> Path:
-    """The TensorRT header sets: $EDGE_SWIN_TRT_HEADERS_ROOT, else ../shared/third_party beside the repository."""
-    return Path(os.environ.get(HEADERS_ENV) or REPO.parent / "shared" / "third_party")
+def header_set(release: str) -> Path | None:
+    """The include/ folder of TensorRT `release`'s headers under $EDGE_SWIN_TRT_HEADERS_ROOT, None without."""
+    return trt_headers.header_set(release)
 
 
 def tiny_onnx(path: Path, *, size: int = 32, classes: int = 10, input_name: str = "images",

@@ -21,7 +21,7 @@ from tests.bundle.helpers import (
     HEADER_RELEASES,
     HEADERS_ENV,
     REPO,
-    third_party,
+    header_set,
 )
 
 EXAMPLE = REPO / "examples" / "cpp"
@@ -32,9 +32,9 @@ needs_gxx = pytest.mark.skipif(GXX is None, reason="no g++ on this machine")
 @needs_gxx
 @pytest.mark.parametrize("release", HEADER_RELEASES)
 def test_main_compiles_against_tensorrt_headers(release, tmp_path):
-    include = third_party() / f"tensorrt-{release}" / "include"
-    if not (include / "NvInfer.h").is_file():
-        pytest.skip(f"no TensorRT {release} headers at {include} (set {HEADERS_ENV} to the third_party folder)")
+    include = header_set(release)
+    if include is None or not (include / "NvInfer.h").is_file():
+        pytest.skip(f"no TensorRT {release} headers (set {HEADERS_ENV} to a folder of tensorrt-<release>/include)")
     if not (CUDA_INCLUDE / "cuda_runtime_api.h").is_file():
         pytest.skip(f"no CUDA headers at {CUDA_INCLUDE}")
     proc = subprocess.run([GXX, "-std=c++17", "-Wall", "-Wextra", "-Werror", "-c", "-o", str(tmp_path / "main.o"),
@@ -115,8 +115,8 @@ def test_cmake_names_the_paths_to_set_without_tensorrt(tmp_path):
                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=120)
     assert proc.returncode != 0
     assert "-DTENSORRT_INCLUDE_DIR" in proc.stderr and "-DTENSORRT_LIB_DIR" in proc.stderr
-    include = third_party() / "tensorrt-10.3.0" / "include"
-    if include.is_dir():  # headers but no library: says which path is still missing
+    include = header_set("10.3.0")
+    if include is not None:  # headers but no library: says which path is still missing
         proc = subprocess.run(["cmake", "-S", str(EXAMPLE), "-B", str(tmp_path / "build2"),
                                f"-DTENSORRT_INCLUDE_DIR={include}"], check=False, capture_output=True, text=True,
                               env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=120)

@@ -232,11 +232,11 @@ def test_sidecar_fields_match_edge_swin_metadata(rig, tmp_path):
 def test_plugin_cmake_configures_with_the_scripts_arguments(rig, tmp_path):
     """The bundle's plugin CMakeLists accepts what build_engine.sh passes: real cmake configure against the
     TensorRT 10.3 headers of JetPack 6; the compile itself is stubbed (tests/plugins compiles the library)."""
-    from tests.bundle.helpers import third_party
+    from tests.bundle.helpers import header_set
 
-    include = third_party() / "tensorrt-10.3.0" / "include"
+    include = header_set("10.3.0")
     cuda = Path("/usr/local/cuda-13.0/include")
-    if not include.is_dir() or not (cuda / "cuda.h").is_file():
+    if include is None or not (cuda / "cuda.h").is_file():
         pytest.skip(f"needs the TensorRT 10.3.0 headers ({include}) and CUDA headers ({cuda})")
     stubs = tmp_path / "configure-stubs"
     stubs.mkdir()

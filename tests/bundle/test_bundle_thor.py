@@ -10,7 +10,7 @@ import pytest
 
 from edge_swin.errors import TargetError
 from edge_swin.trt import get_target
-from edge_swin.trt import bundle as bundle_module
+from edge_swin.plugins.swin_window_attention import plugin_build
 from edge_swin.trt.bundle import PLATFORMS, write_bundle
 from tests.bundle.helpers import ACCURACY, FIELDS, copy_bundle, fake_headers, kernel_dir, make_stubs, recorded, \
     run_script, tiny_onnx
@@ -83,7 +83,8 @@ def test_thor_kernels_are_asked_for_sm110_with_cuda_13_0(tmp_path, thor_onnx, th
 
         return Kernels(thor_kernels, list(sms), "")
 
-    monkeypatch.setattr(bundle_module, "compiled_kernels", fake_compiled)
+    monkeypatch.delenv("EDGE_SWIN_PLUGIN_KERNELS", raising=False)
+    monkeypatch.setattr(plugin_build, "compiled_kernels", fake_compiled)
     write_bundle(tmp_path / "bundle", target=get_target(THOR), onnx={"fp8": thor_onnx["fp8"]}, accuracy=None)
     assert calls == [([(4, 4)], [110], "13.0")]
 

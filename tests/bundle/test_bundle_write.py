@@ -119,8 +119,8 @@ def test_without_kernels_the_bundle_says_why(tmp_path, onnx_files, monkeypatch):
     from edge_swin.trt import bundle as bundle_module
 
     asked = []
-    monkeypatch.setattr(bundle_module, "compiled_kernels",
-                        lambda windows, sms, cuda=None: asked.append((sms, cuda)) or Kernels(None, [], "no triton here"))
+    monkeypatch.setattr(bundle_module, "kernel_table", lambda windows, sms, cuda=None, kernels_dir=None:
+                        asked.append((sms, cuda)) or Kernels(None, [], "no triton here"))
     out = write_bundle(tmp_path / "bundle", target=get_target("orin-nano"), onnx=onnx_files, accuracy=None)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["plugin"]["available"] is False

@@ -23,7 +23,7 @@ def _fp8_rows(out) -> tuple[dict, dict]:
 
 def test_thor_quantizes_to_fp8_by_default_and_bundles_it(capsys, tmp_path, image_root, monkeypatch):
     from edge_swin.plugins.swin_window_attention.aot.kernel_cache import Kernels
-    from edge_swin.trt import bundle
+    from edge_swin.plugins.swin_window_attention import plugin_build
 
     asked = []
 
@@ -31,7 +31,8 @@ def test_thor_quantizes_to_fp8_by_default_and_bundles_it(capsys, tmp_path, image
         asked.append((list(sms), cuda))
         return Kernels(kernel_dir(tmp_path / "kernels", sms=tuple(sms), windows=tuple(windows)), list(sms), "")
 
-    monkeypatch.setattr(bundle, "compiled_kernels", stub_kernels)
+    monkeypatch.delenv("EDGE_SWIN_PLUGIN_KERNELS", raising=False)
+    monkeypatch.setattr(plugin_build, "compiled_kernels", stub_kernels)
     out = tmp_path / "thor"
     assert build("--data", image_root, "--epochs", 1, "--target", "jetson-thor", "--out", out) == 0
     stages, md = _fp8_rows(out)

@@ -32,7 +32,7 @@ import torch
 
 from edge_swin.plugins.swin_window_attention.aot import build as aot_build
 from edge_swin.plugins.swin_window_attention.testing import harness as hn
-from edge_swin.plugins.swin_window_attention import library
+from edge_swin.plugins.swin_window_attention import library, trt_headers
 from tests.export.helpers import make_block
 from tests.plugins.stub_kernels import write_stub_table
 from tests.plugins.toolchain import compile_fake_driver, header_dir, needs_cmake_and_compiler
@@ -97,7 +97,7 @@ def test_harness_exports_only_its_c_api(stub_harness):
 @pytest.mark.parametrize("shape", [(1, 8, 8, 64), (2, 9, 11, 64), (8, 56, 56, 96), (3, 7, 7, 768)])
 def test_workspace_bytes_match_the_formula(stub_harness, shape, kind):
     """kernel_launcher.h: qkv [tokens, 3C] then out [tokens, C], each 256-byte aligned: fp16 for an FP16 node, int8
-    for an INT8 node whatever its io (3C + C bytes a token; DESIGN "Bytes decide the speed")."""
+    for an INT8 node whatever its io (3C + C bytes a token: the node is memory-bound)."""
     b, h, w, c = shape
     tokens, elem = b * h * w, 2 if kind == hn.FP16_NODE else 1
     assert stub_harness.workspace_bytes(*shape, kind) == align(tokens * 3 * c * elem) + align(tokens * c * elem)
@@ -245,10 +245,9 @@ def skip_unbuilt_window(window):
 
 
 def gpu_headers() -> Path:
-    path = library.HEADERS_ROOT / f"tensorrt-{library.RTX_HEADER_SET}" / "include"
-    found = path if (path / "NvInferRuntime.h").is_file() else library.default_header_dir()
+    found = trt_headers.header_set(library.RTX_HEADER_SET) or library.default_header_dir()
     if found is None:
-        pytest.skip("no TensorRT headers to build the harness against (set EDGE_SWIN_TRT_HEADERS)")
+        pytest.skip(f"no TensorRT headers to build the harness against: {trt_headers.FIX}")
     return found
 
 
@@ -495,7 +494,7 @@ def cdiv(a: int, b: int) -> int:
 
 
 def expected_launches(n: dict) -> list[str]:
-    """README "Kernel ABI" and "What the plugin computes", with the stub table's tiles (linears: 64 rows a program,
+    """README "Kernel ABI" and "Description", with the stub table's tiles (linears: 64 rows a program,
     every column, 8 warps; attention BLOCK_M 16, 4 warps) and shared memory (64 KiB for 12x12). INT8 nodes:
     int8 workspaces (3C + C bytes a token), swin_qkv_int8 -> swin_window_attention_int8 -> swin_linear_int8."""
     b, h, w, c = n["shape"]

@@ -1,7 +1,7 @@
 """The SwinWindowAttention plugin library (edge_swin/plugins/swin_window_attention/csrc) on a CPU.
 
 (a) It compiles and links (no libnvinfer, no libcuda) against each TensorRT header set we target
-    (shared/third_party: 10.3.0 JetPack 6, 10.16 JetPack 7, 11.1 current), and loads with dlopen here.
+    ($EDGE_SWIN_TRT_HEADERS_ROOT: 10.3.0 JetPack 6, 10.16 JetPack 7, 11.1 current), and loads with dlopen here.
 (b) TensorRT-RTX loads it (built against 11.1) and maps every SwinWindowAttention node of a real FP16 and
     INT8 export to a plugin layer: fields, input/output types and shapes, formats, workspace; the engine builds.
     Without it, the same files build from the function body.
@@ -37,9 +37,9 @@ from tests.helpers import needs_trtrtx
 from tests.plugins.stub_kernels import write_stub_table
 from tests.plugins.toolchain import header_dir, needs_cmake_and_compiler
 
-HEADER_SETS = ("10.3.0", "10.16", "11.1")  # under library.HEADERS_ROOT ($EDGE_SWIN_TRT_HEADERS_ROOT)
-# TensorRT-RTX 1.7 loads libraries built against the 11.1 (or 10.3) headers (FINDINGS "Proving the plugin on a
-# CPU"); 11.1 is the API generation closest to RTX 1.7.
+HEADER_SETS = ("10.3.0", "10.16", "11.1")  # tensorrt-<release>/include under $EDGE_SWIN_TRT_HEADERS_ROOT
+# TensorRT-RTX 1.7 loads libraries built against the 11.1 (or 10.3) headers (test (b) below proves the 11.1 one);
+# 11.1 is the API generation closest to RTX 1.7.
 RTX_HEADERS = library.RTX_HEADER_SET
 
 

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from edge_swin.plugins.swin_window_attention import library
+from edge_swin.plugins.swin_window_attention import trt_headers
 
 
 def header_dir(version: str) -> Path:
-    path = library.HEADERS_ROOT / f"tensorrt-{version}" / "include"
-    if not (path / "NvInferRuntime.h").is_file():
-        pytest.skip(f"no TensorRT {version} headers at {path} (set EDGE_SWIN_TRT_HEADERS_ROOT)")
+    """TensorRT `version`'s include/ folder under $EDGE_SWIN_TRT_HEADERS_ROOT (CI sets it), else the test skips."""
+    path = trt_headers.header_set(version)
+    if path is None:
+        pytest.skip(f"no TensorRT {version} headers: set {trt_headers.HEADER_SETS_ENV} to a folder of "
+                    "tensorrt-<release>/include sets")
     return path
 
 

@@ -1,17 +1,8 @@
 """The plugin's algorithm in Python: one SwinWindowAttention node through the same three kernel launches.
 
-`run_node` does what the C++ plugin's enqueue does (README "What the plugin computes"):
-
-    1. swin_linear            x [B*H*W, C] @ qkv_w^T + qkv_b   -> qkv [B*H*W, 3C]   (workspace 1)
-    2. swin_window_attention  qkv -> out [B, H, W, C]  (roll, pad, partition, bias/mask, inverse roll)
-    3. swin_linear            out @ proj_w^T + proj_b          -> y [B, H, W, C]
-
-FP16 node: the workspaces are fp16. INT8 node (DESIGN "Bytes decide the speed"): 1. is swin_qkv_int8, which
-quantizes in its epilogue and writes int8 q (pre-scaled by `scale`), k and v with the node's q/k/v scales;
-2. reads them and writes its output int8, quantized with the proj input scale; 3. (swin_linear_int8) reads
-that and writes y in the io type. Workspace per token: 3C + C bytes (fp16: twice that).
-
-with the node's inputs as they come (function.py's order) and its attributes as keywords. The
+`run_node` checks a node's inputs and attributes as the ONNX node carries them (function.py's order, the
+attributes as keywords) and runs the one launch sequence, `launch.run_node`, the C++ plugin's enqueue in
+Python (README "Description"): qkv linear, window attention, proj linear. The
 kernels are the Triton ones of `edge_swin.plugins.swin_window_attention.kernels`, JIT-compiled on a GPU or run by Triton's
 interpreter on CPU tensors (TRITON_INTERPRET=1 set before they are imported). So a comparison of
 `run_module(block, x)` with `block(x)` proves the whole algorithm (index arithmetic, padding, shift,
@@ -27,13 +18,9 @@ import copy
 
 import torch
 
+from edge_swin.plugins.swin_window_attention import launch
 from edge_swin.plugins.swin_window_attention.contract import SCALE_INPUTS
-from edge_swin.plugins.swin_window_attention.kernels.linear import linear, qkv_int8
-from edge_swin.plugins.swin_window_attention.kernels.window_attention import (
-    HEAD_DIM,
-    WINDOWS,
-    window_attention,
-)
+from edge_swin.plugins.swin_window_attention.kernels.window_attention import HEAD_DIM, WINDOWS
 
 NUM_SCALES = len(SCALE_INPUTS)  # qkv_x, qkv_w, q, k, softmax, v, proj_x, proj_w
 
@@ -53,21 +40,8 @@ def run_node(x: torch.Tensor, qkv_w: torch.Tensor, qkv_b: torch.Tensor, proj_w: 
         raise ValueError(f"window {window} has no kernel variant; supported windows: {WINDOWS}")
     if int8_scales is not None and len(int8_scales) != NUM_SCALES:
         raise ValueError(f"int8_scales: the node's {NUM_SCALES} scale inputs (7-14), got {len(int8_scales)}")
-    mode = "fp16" if int8_scales is None else "int8"
-    s = [None] * NUM_SCALES if int8_scales is None else list(int8_scales)
-    shifted = any(shift)
-
-    tokens = x.reshape(B * H * W, C)
-    if mode == "int8":
-        qkv = qkv_int8(tokens, qkv_w, qkv_b, x_scale=s[0], w_scale=s[1], q_scale=s[2], k_scale=s[3],
-                       v_scale=s[5], scale=scale)
-    else:
-        qkv = linear(tokens, qkv_w, qkv_b, mode=mode)
-    # int8: (q, k, p, v) and the proj input's scale, with which the attention quantizes its output
-    out = window_attention(qkv, qkv_b, rel_bias, mask if shifted else None, H=H, W=W, shift=shift, C=C,
-                           scale=scale, mode=mode, scales=None if int8_scales is None else [*s[2:6], s[6]])
-    y = linear(out.reshape(B * H * W, C), proj_w, proj_b, mode=mode, x_scale=s[6], w_scale=s[7])
-    return y.reshape(B, H, W, C)
+    return launch.run_node(x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask, shift=shift, scale=scale,
+                           scales=int8_scales)
 
 
 def node_inputs_of(module, x: torch.Tensor, io: torch.dtype | None = None) -> tuple[list, dict]:

@@ -1,26 +1,29 @@
-"""Build `libedge_swin_plugins.so` (csrc/, CMake) and load it into TensorRT's plugin registry.
+"""Build `libedge_swin_plugins.so` (csrc/, CMake, cached) and load it into TensorRT's plugin registry.
 
     from edge_swin.plugins.swin_window_attention import library
-    lib = library.build_library("../shared/third_party/tensorrt-11.1/include",
-                                "build/plugins/embedded_kernels.cpp", "build/plugins")
+    lib = library.cached_library(header_dir, "build/plugins/embedded_kernels.cpp")   # built once, then cached
+    lib = library.build_library(header_dir, "build/plugins/embedded_kernels.cpp", "build/plugins")  # here
     trt = edge_swin.trt.backend.load().trt   # the tensorrt (or tensorrt_rtx) module; this package never imports it
     library.load_library(lib, trt)
     assert library.plugin_registered(trt)
 
-Or in one command, kernels and library for a target: `python -m pipelines.plugin_library --target jetson-orin`.
+The whole plugin for a target (kernels, headers, library) is plugin_build.build_plugin; the command is
+`python -m pipelines.plugin_library --target jetson-orin`.
 
-Which headers: those of the TensorRT that will load the library. TensorRT-RTX 1.7 loads a library built
-against the 11.1 (or 10.3) headers of shared/third_party (FINDINGS "Proving the plugin on a CPU"); JetPack 6
-needs 10.3.0, JetPack 7 10.16. The library links neither libnvinfer nor libcuda, so building it needs only
-a C++17 compiler, CMake, and the TensorRT and CUDA headers.
+Which headers: those of the TensorRT that will load the library (trt_headers.py: --trt-headers,
+$EDGE_SWIN_TRT_HEADERS, $EDGE_SWIN_TRT_HEADERS_ROOT's sets, or an installed TensorRT's). TensorRT-RTX 1.7 loads
+a library built against the 11.1 (or 10.3.0) headers; JetPack 6 needs 10.3.0, JetPack 7 10.16. The library
+links neither libnvinfer nor libcuda, so building it needs only a C++17 compiler, CMake, and the TensorRT and
+CUDA headers.
 
 Which nodes become plugin layers: TensorRT's ONNX parser imports a node that has a local function as
 that function unless the node carries a `plugin_namespace` attribute; with one, it looks the creator up by
 (op_type, `plugin_version` or "1", `plugin_namespace`), namespaces compared exactly (measured with
 TensorRT-RTX 1.7.1; the ENABLE_PLUGIN_OVERRIDE parser flag alone searches namespace ""). So the file handed
 to the parser needs `plugin_namespace="edge_swin"` on each SwinWindowAttention node
-(`edge_swin.plugins.swin_window_attention.contract.add_plugin_namespace`); without the library registered, such a node still builds
-from its function body, and ONNX Runtime ignores the attribute. The plugin has FP16 and INT8 kernels only: build FP32 engines without loading the library.
+(`contract.add_plugin_namespace`); without the library registered, such a node still builds from its function
+body, and ONNX Runtime ignores the attribute. The plugin has FP16 and INT8 kernels only: build FP32 engines
+without loading the library.
 """
 from __future__ import annotations
 
@@ -31,32 +34,21 @@ import subprocess
 from pathlib import Path
 
 from edge_swin.errors import PluginLibraryError
+from edge_swin.plugins.swin_window_attention.aot.kernel_cache import digest, sources_digest
 from edge_swin.plugins.swin_window_attention.contract import OP_TYPE, PLUGIN_NAMESPACE, PLUGIN_VERSION
-from edge_swin.utils.io import atomic_path
+from edge_swin.plugins.swin_window_attention.trt_headers import RTX_HEADER_SET, find_header_dir  # noqa: F401 (RTX_HEADER_SET: re-exported)
+from edge_swin.utils.io import atomic_path, cache_root, sha256_file
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 LIBRARY_NAME = "libedge_swin_plugins.so"
 KERNELS_HINT = "generate it with `python -m edge_swin.plugins.swin_window_attention.aot.build` (writes build/plugins/embedded_kernels.cpp)"
 
-# Where the TensorRT header sets of the repository's sibling shared/ folder live (tensorrt-<ver>/include).
-HEADERS_ROOT = Path(os.environ.get("EDGE_SWIN_TRT_HEADERS_ROOT",
-                                   Path(__file__).resolve().parents[4] / "shared" / "third_party"))
-RTX_HEADER_SET = "11.1"  # what TensorRT-RTX 1.7 loads (FINDINGS "Proving the plugin on a CPU")
-INSTALLED_HEADER_DIRS = ("/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu", "/usr/include",
-                         "/usr/local/TensorRT/include", "/opt/tensorrt/include")
-
 _loaded: dict[str, object] = {}  # resolved library path -> registry handle
 
 
 def default_header_dir() -> Path | None:
-    """The TensorRT headers to build against here: $EDGE_SWIN_TRT_HEADERS, else an installed TensorRT's (JetPack,
-    NGC), else the 11.1 copy under HEADERS_ROOT (for TensorRT-RTX), else None."""
-    candidates = [os.environ.get("EDGE_SWIN_TRT_HEADERS"), *INSTALLED_HEADER_DIRS,
-                  HEADERS_ROOT / f"tensorrt-{RTX_HEADER_SET}" / "include"]
-    for folder in candidates:
-        if folder and (Path(folder) / "NvInferRuntime.h").is_file():
-            return Path(folder)
-    return None
+    """The TensorRT headers to build against here when nothing names a release (trt_headers.find_header_dir)."""
+    return find_header_dir()
 
 
 def _tail(text: str, lines: int = 25) -> str:
@@ -90,7 +82,7 @@ def build_library(header_dir: str | Path, kernels_cpp: str | Path, out_dir: str 
                   cuda_include_dir: str | Path | None = None, jobs: int | None = None) -> Path:
     """Configure and build the plugin library with CMake; returns `out_dir/libedge_swin_plugins.so`.
 
-    header_dir: the folder holding NvInferRuntime.h (e.g. ../shared/third_party/tensorrt-11.1/include).
+    header_dir: the folder holding NvInferRuntime.h (trt_headers.require_header_dir finds one).
     kernels_cpp: the kernel table, embedded_kernels.cpp from `python -m edge_swin.plugins.swin_window_attention.aot.build`.
     out_dir: where the library goes (replaced atomically: a failed build leaves the old one); the CMake
       build tree lives beside it in `.cmake-<key>`, one per header folder and kernel table, so rebuilds are
@@ -101,8 +93,8 @@ def build_library(header_dir: str | Path, kernels_cpp: str | Path, out_dir: str 
     kernels_cpp = Path(kernels_cpp).resolve()
     out_dir = Path(out_dir).resolve()
     if not (header_dir / "NvInferRuntime.h").is_file():
-        raise PluginLibraryError(f"no TensorRT headers in {header_dir} (NvInferRuntime.h missing): pass the include "
-                                 "folder of the TensorRT you target, e.g. ../shared/third_party/tensorrt-11.1/include")
+        raise PluginLibraryError(f"no TensorRT headers in {header_dir} (NvInferRuntime.h missing): pass the include/ "
+                                 "folder of the TensorRT that will load the library")
     if not kernels_cpp.is_file():
         raise PluginLibraryError(f"kernel table {kernels_cpp} does not exist: {KERNELS_HINT}")
     return cmake_build(header_dir, kernels_cpp, out_dir, LIBRARY_NAME, cuda_include_dir=cuda_include_dir, jobs=jobs)
@@ -130,6 +122,21 @@ def cmake_build(header_dir: Path, kernels_cpp: Path, out_dir: Path, library_name
     with atomic_path(out) as tmp:
         shutil.copyfile(built, tmp)
     return out
+
+
+def cached_library(header_dir: str | Path, kernels_cpp: str | Path, out_dir: str | Path | None = None) -> Path:
+    """The plugin library for this kernel table and these headers: build_library into `out_dir`, or with no
+    `out_dir` into a cache folder keyed on the kernel table, the headers and csrc/ (~/.cache/edge_swin/plugins/),
+    where a second call finds it built. CMake rebuilds only what changed either way."""
+    if out_dir is None:
+        kernels_cpp = Path(kernels_cpp)
+        if not kernels_cpp.is_file():
+            raise PluginLibraryError(f"kernel table {kernels_cpp} does not exist: {KERNELS_HINT}")
+        out_dir = cache_root() / "plugins" / digest(sha256_file(kernels_cpp), Path(header_dir).resolve(),
+                                                    sources_digest(CSRC, "*"))
+        if (out_dir / LIBRARY_NAME).is_file():
+            return out_dir / LIBRARY_NAME
+    return build_library(header_dir, kernels_cpp, out_dir)
 
 
 # The registry calls below take the imported TensorRT module (`edge_swin.trt.backend.load(...).trt`: tensorrt or

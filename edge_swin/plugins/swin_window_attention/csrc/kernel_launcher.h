@@ -1,6 +1,6 @@
 // enqueue()'s work: the three launches of one SwinWindowAttention node (edge_swin/plugins/swin_window_attention/README.md,
-// "What the plugin computes"): qkv = x @ qkv_w^T + qkv_b; window attention qkv -> out; y = out @ proj_w^T + proj_b.
-// FP16 node: fp16 workspaces. INT8 node (DESIGN "Bytes decide the speed"): x and y of the io type (fp16 or fp32),
+// "Description"): qkv = x @ qkv_w^T + qkv_b; window attention qkv -> out; y = out @ proj_w^T + proj_b.
+// FP16 node: fp16 workspaces. INT8 node (bytes decide the speed): x and y of the io type (fp16 or fp32),
 // int8 workspaces: the qkv launch writes int8 q/k/v, the attention int8 out, which the proj launch reads.
 // Cubins are loaded once per CUDA context with cuModuleLoadData and cached here; the plugin's clones share
 // one launcher, so a node loads its cubins once per context however many execution contexts run it.

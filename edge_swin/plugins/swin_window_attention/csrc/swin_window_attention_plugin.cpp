@@ -117,6 +117,7 @@ std::string wantText(std::vector<int64_t> const& want)
     return dimsText(d);
 }
 
+// edge_swin.plugins.swin_window_attention.contract.INT8_INPUTS, in node order (tests/test_structure.py holds them equal)
 char const* const kInputNames[kInt8NodeInputs] = {"x", "qkv_w", "qkv_b", "proj_w", "proj_b", "rel_bias", "mask",
     "qkv_x_scale", "qkv_w_scale", "q_scale", "k_scale", "softmax_scale", "v_scale", "proj_x_scale", "proj_w_scale"};
 
@@ -145,7 +146,8 @@ DataType wantedType(int32_t index, DataType io)
 
 std::string inputCountError(int32_t nbInputs)
 {
-    return std::to_string(nbInputs) + " inputs; a SwinWindowAttention node has 7 (FP16 export) or 15 (INT8 export)";
+    return std::to_string(nbInputs) + " inputs; a SwinWindowAttention node has " + std::to_string(kFp16NodeInputs)
+        + " (FP16 export) or " + std::to_string(kInt8NodeInputs) + " (INT8 export)";
 }
 
 } // namespace

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from edge_swin.plugins.swin_window_attention.contract import FUNCTION_VERSION, HEAD_DIM, INPUTS, INT8_INPUTS
 from edge_swin.plugins.swin_window_attention import library
+from edge_swin.plugins.swin_window_attention.trt_headers import require_header_dir
 
 HARNESS_NAME = "libedge_swin_node_harness.so"
 HARNESS_TARGET = "edge_swin_node_harness"
@@ -97,16 +98,16 @@ def build_harness(kernels_cpp: str | Path = DEFAULT_KERNELS, out_dir: str | Path
 
     kernels_cpp: the kernel table (embedded_kernels.cpp of `python -m edge_swin.plugins.swin_window_attention.aot.build`, or a test stub).
     header_dir: TensorRT headers (the launcher's logger and parameter types use them; nothing links TensorRT);
-      default: library.default_header_dir().
+      default: trt_headers.require_header_dir (the environment, or an installed TensorRT's).
     cuda_include_dir: default: default_cuda_include_dir().
     compiler: the C++ compiler (CMAKE_CXX_COMPILER; default: CMake's choice, $CXX).
     sanitize: a checked build (SANITIZE_FLAGS; load it in a process started with LD_PRELOAD=sanitizer_preload()).
     cxx_flags: more compiler flags (e.g. "-O2 -D_GLIBCXX_ASSERTIONS").
     """
-    header_dir = Path(header_dir) if header_dir is not None else library.default_header_dir()
-    if header_dir is None or not (Path(header_dir) / "NvInferRuntime.h").is_file():
-        raise HarnessError(f"no TensorRT headers ({header_dir or 'none found'}): pass header_dir, set "
-                           "EDGE_SWIN_TRT_HEADERS, or provide ../shared/third_party/tensorrt-11.1/include")
+    try:
+        header_dir = require_header_dir(header_dir)
+    except library.PluginLibraryError as e:
+        raise HarnessError(f"{e} (build_harness: header_dir)") from e
     header_dir = Path(header_dir).resolve()
     kernels_cpp = Path(kernels_cpp).resolve()
     out_dir = Path(out_dir).resolve()
