@@ -255,7 +255,7 @@ def export_onnx(
     int8_fp16 = high_precision_dtype == "fp16"
     fp8 = precision == "fp8"
     if int8_fp16 and precision not in QUANTIZED:
-        raise ExportError(f"high_precision_dtype='fp16' is the float type of an INT8 or FP8 graph; for precision "
+        raise ExportError(f"high_precision_dtype='fp16' is the float type of an INT8 graph (or an FP8 one); for precision "
                           f"'{precision}' leave it at 'fp32' (precision='fp16' is the FP16 export)")
     default_opset = max(DEFAULT_OPSET[body or "matmul"], FP16_QDQ_MIN_OPSET if int8_fp16 else 0,
                         FP8_MIN_OPSET if fp8 else 0)
