@@ -233,7 +233,8 @@ def export_onnx(
       only for the export. For INT8: a modelopt-quantized model (`edge_swin.quant.load_quantized(path)`, or a
       calibrated/QAT model in memory), or the path of the INT8 checkpoint itself (loaded with `load_quantized`).
     batch: the static batch, or the example batch when `dynamic_batch` (axis 0 named "batch").
-    precision: "fp32" | "fp16" (weights, inputs and outputs FP16) | "int8" (Q/DQ from the model's quantizers; input
+    precision: "fp32" | "fp16" (weights, inputs and outputs FP16) | "fp8" (a swin_fp8 model: E4M3 Q/DQ with
+      float8e4m3fn zero points, opset >= 19; otherwise as "int8") | "int8" (Q/DQ from the model's quantizers; input
       and output stay FP32; needs the "matmul" body when custom_op).
     attention_body: the SwinWindowAttention function body, "matmul" (every TensorRT) or "attention23"
       (ONNX Attention, opset 23; TensorRT >= 10.14). Per target: `edge_swin.trt.get_target(t).attention`.
