@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from edge_swin.bench.timing import median_ms as cuda_ms  # noqa: E402  (CUDA-event medians, warm-up apart)
 from edge_swin.utils.io import write_json  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -83,13 +84,6 @@ def sdpa_backends():
     return {"cudnn": SDPBackend.CUDNN_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
 
 
-def cuda_ms(fn, warmup: int, runs: int) -> float:
-    """Median of `runs` CUDA-event timings after `warmup` calls (edge_swin.bench's timing loop)."""
-    from edge_swin.bench.timing import time_call
-
-    return time_call(fn, batch=1, warmup=warmup, runs=runs, cuda=True).median_ms
-
-
 def measure_shape(stage: int, batch: int, shifted: bool, warmup: int, runs: int) -> dict:
     from torch.nn.attention import sdpa_kernel
 
@@ -132,25 +126,45 @@ def measure_shape(stage: int, batch: int, shifted: bool, warmup: int, runs: int)
     return row
 
 
+def synthetic_node(stage: int, batch: int, shifted: bool, int8: bool, io, device):
+    """(tensors, attrs) of a Swin-T stage's node with random weights (no modelopt needed): for INT8, weights on
+    the per-row int8 grid and per-tensor scales from the amax of x, q/k/v and the output (as calibration would)."""
+    hw, C = SWIN_T_STAGES[stage]
+    heads, n = C // 32, WINDOW * WINDOW
+    shift = WINDOW // 2 if shifted and hw > WINDOW else 0
+    gen = torch.Generator(device=device).manual_seed(stage * 1000 + batch)
+
+    def rand(*shape, std=1.0):
+        return torch.randn(*shape, device=device, generator=gen) * std
+
+    x, qkv_w, qkv_b = rand(batch, hw, hw, C), rand(3 * C, C, std=C ** -0.5), rand(3 * C, std=0.1)
+    proj_w, proj_b, bias = rand(C, C, std=C ** -0.5), rand(C, std=0.1), rand(heads, n, n)
+    mask = shift_mask(hw, hw, WINDOW, shift, device) if shift else torch.zeros(1, 1, 1, device=device)
+    scales = None
+    if int8:
+        def grid(w):
+            s = w.abs().amax(1).clamp_min(1e-8) / 127
+            return (w / s[:, None]).round().clamp(-127, 127) * s[:, None], s
+
+        qkv_w, qkv_w_scale = grid(qkv_w)
+        proj_w, proj_w_scale = grid(proj_w)
+        qkv = (x.reshape(-1, C) @ qkv_w.t() + qkv_b).view(-1, 3, C)
+        q_amax, k_amax, v_amax = (qkv[:, i].abs().amax() for i in range(3))
+        one = lambda v: (v / 127).reshape(1).float()  # noqa: E731
+        scales = [one(x.abs().amax()), qkv_w_scale.float(), one(q_amax), one(k_amax),
+                  one(torch.tensor(1.0, device=device)), one(v_amax), one(v_amax), proj_w_scale.float()]
+    tensors = [t.to(io) for t in (x, qkv_w, qkv_b, proj_w, proj_b, bias, mask)]
+    attrs = {"num_heads": heads, "window_size": (WINDOW, WINDOW), "shift_size": (shift, shift),
+             "scale": 32 ** -0.5, "int8_scales": scales}
+    return tensors, attrs
+
+
 def measure_node(harness, stage: int, batch: int, shifted: bool, warmup: int, runs: int) -> dict:
     """The whole FP16 node from x [B, H, W, C]: AOT cubins via the plugin's launcher vs the same JIT kernels."""
     from edge_swin.plugins.swin_window_attention.emulate import run_node
     from edge_swin.plugins.swin_window_attention.testing.harness import NodeLaunch
 
-    hw, C = SWIN_T_STAGES[stage]
-    shift = WINDOW // 2 if shifted and hw > WINDOW else 0
-    heads, n = C // 32, WINDOW * WINDOW
-    dev = torch.device("cuda")
-    gen = torch.Generator(device=dev).manual_seed(stage * 1000 + batch)
-
-    def rand(*shape, std=1.0):
-        return (torch.randn(*shape, device=dev, generator=gen) * std).half()
-
-    mask = shift_mask(hw, hw, WINDOW, shift, dev).half() if shift else torch.zeros(1, 1, 1, device=dev).half()
-    tensors = [rand(batch, hw, hw, C), rand(3 * C, C, std=C ** -0.5), rand(3 * C, std=0.1), rand(C, C, std=C ** -0.5),
-               rand(C, std=0.1), rand(heads, n, n), mask]
-    attrs = {"num_heads": heads, "window_size": (WINDOW, WINDOW), "shift_size": (shift, shift), "scale": 32 ** -0.5,
-             "int8_scales": None}
+    tensors, attrs = synthetic_node(stage, batch, shifted, False, torch.float16, torch.device("cuda"))
     aot = NodeLaunch(tensors, attrs, harness)
 
     def jit():

@@ -19,7 +19,9 @@ from edge_swin.utils import distributed
 from edge_swin.train.mixing import SWIN_CUTMIX, SWIN_MIXUP
 from edge_swin.train.precision import PRECISIONS
 from edge_swin.trt import get_target, target_names
+from edge_swin.utils.io import write_error
 from edge_swin.utils.progress import set_progress
+from edge_swin.utils.run_lock import RunLock, describe
 
 DEFAULT_MODEL = "swin_nano"
 # The default run's recipe (embedded data, swin_nano): epochs sized so the whole pipeline fits in 10 minutes
@@ -135,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(err, "peers_told", False):
             distributed.barrier()  # the other ranks wait there (PeerFailed) until this message is out
         return 2
+    except OSError as err:  # a write the library did not wrap: still one line naming the path and the cause
+        translated = write_error(err.filename or "", err)
+        if translated is None:
+            raise
+        print(f"error: {translated}", file=sys.stderr, flush=True)
+        return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished stages are kept; rerun with --resume to continue training from its last "
               "finished epoch", file=sys.stderr)
@@ -153,7 +161,6 @@ def _stopped_by_launcher(signum, frame) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from pipelines.stages import engine, evaluate, export, model, qat, report, train
     from pipelines.stages.context import RunContext
 
     target = get_target(args.target)  # fail on a bad target before any work
@@ -186,28 +193,47 @@ def run(args: argparse.Namespace) -> dict:
                             f"choose a multiple of {parts}")
     world = f", {distributed.world_size()} processes" if distributed.active() else ""
     print(f"edge-swin: {variant} for {target.name} ({target.description}) -> {out_dir}{world}")
-    _ = ctx.datasets  # a bad --data (layout, unreadable images) fails here, before any stage writes
-
-    distributed.on_main(lambda: model.run(ctx))  # rank 0 writes the starting weights ...
-    if not distributed.is_main():
-        model.run(ctx)  # ... the others read them
-    if args.stop_after == "model":
-        return ctx.stages
-    train.run(ctx)
-    if args.stop_after == "train":
-        return ctx.stages
+    lock = RunLock(out_dir, args.command_line)  # one run at a time in a run folder (rank 0 holds it for all)
+    distributed.on_main(lambda: _take(lock))
     try:
+        _ = ctx.datasets  # a bad --data (layout, unreadable images) fails here, before any stage writes
+        return _stages(ctx)
+    finally:
+        lock.release()
+
+
+def _take(lock: RunLock) -> None:
+    lock.acquire()
+    if lock.took_over:
+        print(f"[run] took over the lock of a run that is no longer running ({describe(lock.took_over)})")
+
+
+def _stages(ctx) -> dict:
+    from pipelines.stages import engine, evaluate, export, model, qat, report, train
+
+    args = ctx.args
+    try:
+        distributed.on_main(lambda: model.run(ctx))  # rank 0 writes the starting weights ...
+        if not distributed.is_main():
+            model.run(ctx)  # ... the others read them
+        if args.stop_after == "model":
+            return _stopped(ctx, report)
+        train.run(ctx)
+        if args.stop_after == "train":
+            return _stopped(ctx, report)
         qat.run(ctx)
+        if not distributed.is_main():
+            return ctx.stages  # export, engines, evaluation and the report: rank 0 alone
+        if args.stop_after == "qat":
+            return _stopped(ctx, report)
+        distributed.shutdown()  # the other ranks are done; rank 0 needs no group any more
+        export.run(ctx)
+        engine.run(ctx)
+        evaluate.run(ctx)
     except EdgeSwinError:
         if distributed.is_main():
-            report.run(ctx)  # the numbers that failed the check stay readable in report.md
+            _report_failure(ctx, report)  # e.g. the numbers that failed the INT8 check stay readable in report.md
         raise
-    if args.stop_after == "qat" or not distributed.is_main():
-        return ctx.stages  # export, engines, evaluation and the report: rank 0 alone
-    distributed.shutdown()  # the other ranks are done; rank 0 needs no group any more
-    export.run(ctx)
-    engine.run(ctx)
-    evaluate.run(ctx)
     return report.run(ctx)
 
 
@@ -225,6 +251,22 @@ def _quant_choice(args: argparse.Namespace, target) -> str:
     target.check_low_precision(recipe.format, asked_by=f"--quant-recipe {recipe.name}")
     recipe.config(args.calib_method)  # a calibrator the recipe cannot use (FP8 + percentile) fails now too
     return recipe.format
+
+
+def _stopped(ctx, report) -> dict:
+    """--stop-after: a report an earlier run left is rewritten, so that it describes the folder as it now is."""
+    if distributed.is_main() and (ctx.out_dir / "report.md").is_file():
+        report.run(ctx)
+    return ctx.stages
+
+
+def _report_failure(ctx, report) -> None:
+    """report.md of a failed run: what finished, what is stale; a report that cannot be written (full disk)
+    leaves the "not current" one in place and the run's own error is what the user sees."""
+    try:
+        report.run(ctx)
+    except Exception:  # noqa: BLE001 (the run's own error is the one to print, never one from its report)
+        pass
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The GPU suite's frame: named sections, goals checked as pass/fail, one JSON + markdown summary.
 
-benchmarks/gpu_suite.py is the command; this module holds what needs no GPU (and is tested on a CPU):
+benchmarks/gpu_suite.py is the command; this module holds what needs no GPU (and is tested on a CPU), the goals
+plot included:
 
     @section("nodes", "FP16 and INT8 plugin nodes through the AOT cubins")
     def nodes(ctx: SuiteContext) -> SectionResult: ...
@@ -30,16 +31,19 @@ NOT_AVAILABLE = "not available"
 
 @dataclass
 class Goal:
-    """One promise of the project checked against a measurement: measured <= limit passes."""
+    """One promise of the project checked against a measurement: measured <= limit passes (>= with at_least)."""
     name: str
     measured: float | None  # None: not measured (the section could not take it)
     limit: float
-    unit: str = "x"  # "x" (a ratio) or "ms"
+    unit: str = "x"  # "x" (a ratio), "ms" or "points" (percentage points of top-1)
     note: str = ""
+    at_least: bool = False  # the goal is a floor (a speed-up), not a ceiling
 
     @property
     def passed(self) -> bool | None:
-        return None if self.measured is None else self.measured <= self.limit
+        if self.measured is None:
+            return None
+        return self.measured >= self.limit if self.at_least else self.measured <= self.limit
 
     def to_dict(self) -> dict:
         return {**asdict(self), "passed": self.passed}
@@ -70,7 +74,10 @@ class SuiteContext:
     warmup: int = 10
     runs: int = 50
     log: Callable[[str], None] = print
-    timeout_s: int = 240  # per subprocess (pytest, kernels.py)
+    timeout_s: int = 240  # per subprocess (pytest, kernels.py, the whole model, top-1, training)
+    model_batches: tuple[int, ...] = (1, 8, 64)  # whole-model latency
+    train_steps: int = 20  # timed optimiser steps per precision (training throughput)
+    kit: Path | None = None  # the prepared folder (benchmarks/gpu_kit.py): run checkpoints, test images, prebuilt
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,10 @@ def cuda_unavailable() -> str | None:
     return None
 
 
-def run_sections(ctx: SuiteContext, names: list[str]) -> dict[str, SectionResult]:
+def run_sections(ctx: SuiteContext, names: list[str],
+                 after_each: Callable[[dict[str, SectionResult]], None] | None = None) -> dict[str, SectionResult]:
+    """Each section in order, timed; `after_each(results so far)` after every one (the command rewrites its
+    summary there, so a run stopped from outside still leaves the sections it finished)."""
     results = {}
     for name in names:
         sec = SECTIONS[name]
@@ -129,6 +139,8 @@ def run_sections(ctx: SuiteContext, names: list[str]) -> dict[str, SectionResult
         result.seconds = time.perf_counter() - start
         ctx.log(f"[gpu_suite] {name}: {result.status} ({result.seconds:.0f} s)")
         results[name] = result
+        if after_each is not None:
+            after_each(results)
     return results
 
 
@@ -147,7 +159,7 @@ def summary(results: dict[str, SectionResult], header: dict, import_failures: di
 def format_value(value, unit: str) -> str:
     if value is None:
         return "not measured"
-    return f"{value:.3f} ms" if unit == "ms" else f"{value:.2f}x"
+    return {"ms": f"{value:.3f} ms", "points": f"{value:.2f} points"}.get(unit, f"{value:.2f}x")
 
 
 def markdown(data: dict, results: dict[str, SectionResult]) -> str:
@@ -167,7 +179,8 @@ def markdown(data: dict, results: dict[str, SectionResult]) -> str:
         for goal in goals:
             verdict = {True: "pass", False: "FAIL", None: "not measured"}[goal.passed]
             lines.append(f"| {goal.name} | {format_value(goal.measured, goal.unit)} | "
-                         f"{format_value(goal.limit, goal.unit)} | {verdict}{' (' + goal.note + ')' if goal.note else ''} |")
+                         f"{'>= ' if goal.at_least else ''}{format_value(goal.limit, goal.unit)} | "
+                         f"{verdict}{' (' + goal.note + ')' if goal.note else ''} |")
     for name, r in results.items():
         if r.markdown:
             lines += ["", f"## {name}", "", r.markdown.rstrip()]
@@ -183,3 +196,35 @@ def write_summary(out_dir: Path, results: dict[str, SectionResult], header: dict
     write_json(json_path, json.loads(json.dumps(data, default=str)))
     write_text(md_path, markdown(data, results))
     return json_path, md_path
+
+
+def plot_goals(data: dict, path: Path) -> Path:
+    """goals.png from a summary: each goal's measured value over its limit (a bar per goal; left of the line at
+    1 passes a ceiling, right of it passes a floor), not-measured goals listed. Needs matplotlib (ImportError)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    goals = [g for s in data["sections"].values() for g in s["goals"]]
+    measured = [g for g in goals if g["measured"] is not None and g["limit"]]
+    fig, ax = plt.subplots(figsize=(9, 0.35 * max(len(measured), 3) + 1.6))
+    colours = {True: "tab:green", False: "tab:red"}
+    ax.barh(range(len(measured)), [g["measured"] / g["limit"] for g in measured],
+            color=[colours[g["passed"]] for g in measured])
+    ax.set_yticks(range(len(measured)), [("(floor) " if g.get("at_least") else "") + g["name"] for g in measured],
+                  fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_xlabel("measured / goal limit (green: pass, red: FAIL)")
+    h = data["header"]
+    ax.set_title(f"GPU suite on {h.get('gpu')}, {h.get('date')}: torch {h.get('versions', {}).get('torch')}, "
+                 f"Triton {h.get('triton')}", fontsize=8)
+    missing = [g["name"] for g in goals if g["measured"] is None]
+    if missing:
+        fig.text(0.01, 0.01, "not measured: " + "; ".join(missing)[:600], fontsize=6, va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.06 if missing else 0, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,4 +1,8 @@
-"""The timing loop: warm-up, N timed runs, order statistics. CUDA events on a GPU, perf_counter on a CPU."""
+"""The timing loop: warm-up, N timed runs, order statistics. CUDA events on a GPU, perf_counter on a CPU.
+
+Every GPU number of the project (benchmarks/gpu_suite.py and what it runs, the whole-model benchmark, the latency
+suite) comes from `timed_runs`; `median_ms` is its one-number form.
+"""
 from __future__ import annotations
 
 import time
@@ -75,3 +79,10 @@ def timed_runs(fn: Callable[[], object], warmup: int = 5, runs: int = 50, cuda: 
         if max_seconds is not None and spent >= max_seconds and len(times) >= 3:
             break
     return times
+
+
+def median_ms(fn: Callable[[], object], warmup: int = 10, runs: int = 50, cuda: bool = True,
+              reduce: Callable = np.median) -> float:
+    """The one number GPU benchmarks report: the median (or `reduce`) of `runs` calls of `fn` timed alone with
+    CUDA events, after `warmup` untimed calls. cuda=False times with perf_counter (CPU plumbing tests only)."""
+    return float(reduce(timed_runs(fn, warmup=warmup, runs=runs, cuda=cuda)))

@@ -30,7 +30,7 @@ from modelopt.torch.quantization.model_calib import enable_stats_collection, wei
 from modelopt.torch.quantization.utils import is_quantized
 
 from calib.sampler import CalibrationSet, draw_calibration_set
-from edge_swin.quant.checkpoint import save_quantized
+from edge_swin.quant.checkpoint import save_quantized, verify_quantized
 from edge_swin.quant.config import (CALIBRATION_METHODS, DEFAULT_RECIPE, enabled_quantizers, get_recipe, recipe_name,
                                     with_method)
 from edge_swin.quant.errors import QuantizationError
@@ -189,6 +189,7 @@ def calibrate(model: nn.Module, loader: DataLoader, method: str = "max", *, conf
 
     started = time.perf_counter()
     if path is not None and path.is_file():
+        verify_quantized(path, f"delete {path} to recalibrate")
         try:
             mto.restore(model, path)
         except Exception as err:  # restore may have half-converted the model: stop, name the file

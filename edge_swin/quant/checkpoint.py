@@ -9,6 +9,7 @@ writes it, so any code can reload it with
 `path.with_suffix(".json")` records the variant and constructor arguments
 (`model.variant`, `model.config` from `create_swin`) and whatever metadata the
 caller adds; `load_quantized(path)` uses it to rebuild the model by itself.
+Both files get a `.sha256` digest beside them, which `load_quantized` checks.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from modelopt.torch.quantization.utils import is_quantized
 
 import edge_swin.quant.attention  # noqa: F401  (registers WindowAttention with modelopt before any restore)
 from edge_swin.quant.errors import QuantizationError
-from edge_swin.utils.io import atomic_path, write_json
+from edge_swin.utils.io import atomic_path, read_json, verify_digest, write_json
 
 FORMAT = "edge-swin-int8/1"
 
@@ -36,33 +37,40 @@ def save_quantized(model: nn.Module, path: str | Path, metadata: dict | None = N
     if not is_quantized(model):
         raise QuantizationError("save_quantized got a model without quantizers: "
                                 "calibrate it first (edge_swin.quant.calibrate)")
-    with atomic_path(path) as tmp:
+    with atomic_path(path, digest=True) as tmp:
         mto.save(model, tmp)
     write_json(sidecar(path), {"format": FORMAT, "variant": getattr(model, "variant", None),
                                "config": getattr(model, "config", None), "modelopt": modelopt.__version__,
-                               **(metadata or {})})
+                               **(metadata or {})}, digest=True)
     return path
 
 
-def load_quantized(path: str | Path, model: nn.Module | None = None) -> nn.Module:
+def verify_quantized(path: str | Path, fix: str) -> None:
+    """Raise CorruptFileError (naming the file and `fix`) unless the checkpoint and its sidecar match their digests."""
+    verify_digest(path, fix)
+    verify_digest(sidecar(path), fix)
+
+
+def load_quantized(path: str | Path, model: nn.Module | None = None, fix: str = "") -> nn.Module:
     """The quantized model saved at `path`, restored with `mto.restore`, in eval mode.
 
     model: a fresh FP32 model of the same architecture to restore into; None
     builds it from the sidecar (`create_swin(variant, **config)`).
+    fix: what the message of a corrupted file tells the user to do (default: write the checkpoint again).
     """
     path = Path(path)
+    fix = fix or "write it again (rerun the step that saved it)"
     if not path.is_file():
         raise QuantizationError(f"no INT8 checkpoint at {path}: run the QAT stage first (or check the path)")
+    verify_digest(path, fix)
     if model is None:
         meta_path = sidecar(path)
         if not meta_path.is_file():
             raise QuantizationError(f"{path} has no sidecar {meta_path.name} naming its model: "
-                                    "pass the FP32 model to load_quantized")
-        import json
-
+                                    "pass the FP32 model to load_quantized, or rerun the QAT stage to write it again")
         from edge_swin.models import create_swin
 
-        meta = json.loads(meta_path.read_text())
+        meta = read_json(meta_path, fix)
         if not meta.get("variant"):
             raise QuantizationError(f"{meta_path} does not name a model variant: pass the FP32 model to load_quantized")
         model = create_swin(meta["variant"], **(meta.get("config") or {}))

@@ -34,7 +34,7 @@ from modelopt.torch.quantization.utils import is_quantized
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from edge_swin.errors import CheckpointError
+from edge_swin.errors import CheckpointError, EdgeSwinError
 from edge_swin.eval import evaluate
 from edge_swin.quant.calibrate import model_digest
 from edge_swin.quant.distill import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, DistillationLoss
@@ -42,7 +42,8 @@ from edge_swin.quant.errors import QuantizationError
 from edge_swin.utils import distributed
 from edge_swin.train.optim import param_groups
 from edge_swin.train.precision import autocast, grad_scaler, resolve_precision
-from edge_swin.utils.io import atomic_path, save_torch
+from edge_swin.utils.changes import describe_changes
+from edge_swin.utils.io import atomic_path, load_torch, save_torch
 from edge_swin.utils.progress import progress, write
 
 LAST = "last.pth"
@@ -117,13 +118,15 @@ def _epoch_seed(config: QATConfig, epoch: int) -> int:
 
 def qat_finetune(student: nn.Module, teacher: nn.Module, train_loader: DataLoader, config: QATConfig | None = None,
                  checkpoint_dir: str | Path | None = None, resume: bool = True, val_loader: DataLoader | None = None,
-                 on_step: Callable[[int, int], None] | None = None) -> QATResult:
+                 on_step: Callable[[int, int], None] | None = None, inputs: dict | None = None) -> QATResult:
     """Fine-tune the quantized `student` in place by distillation from the FP32 `teacher`.
 
     train_loader: labelled batches (shuffling is reseeded per epoch for exact resumption).
     checkpoint_dir: per-epoch mto checkpoints and the resume state; None keeps nothing on disk.
     val_loader: if given, top-1/top-5 of the student after each epoch go into the history.
     on_step(epoch, step): called after every optimiser step (progress hooks; tests interrupt with it).
+    inputs: what else decides the result (e.g. the training data's fingerprint): recorded in the checkpoint, and a
+    resume whose inputs differ is refused with the difference named.
     """
     config = config or QATConfig()
     if not is_quantized(student):
@@ -157,7 +160,7 @@ def qat_finetune(student: nn.Module, teacher: nn.Module, train_loader: DataLoade
     start_digest = model_digest(student) if out_dir is not None else None
     if out_dir is not None and resume and (out_dir / LAST).is_file():
         start_epoch, result.history, result.checkpoint = _restore(out_dir, student, optimizer, scheduler, config,
-                                                                  start_digest)
+                                                                  start_digest, inputs)
         result.resumed_from_epoch = start_epoch
         write(f"QAT: resuming from {out_dir / LAST}: {start_epoch} of {config.epochs} epochs done")
 
@@ -166,14 +169,14 @@ def qat_finetune(student: nn.Module, teacher: nn.Module, train_loader: DataLoade
             if out_dir is not None else "QAT kept no checkpoint (no checkpoint_dir).")
     with distributed.peer_loss_stops_cleanly(hint):
         _epochs(net, student, teacher, train_loader, config, precision, scaler, optimizer, scheduler, loss_fn,
-                steps_per_epoch, start_epoch, out_dir, start_digest, val_loader, on_step, result)
+                steps_per_epoch, start_epoch, out_dir, {"start_digest": start_digest, "inputs": inputs}, val_loader, on_step, result)
     student.eval()
     result.seconds = time.perf_counter() - started
     return result
 
 
 def _epochs(net, student, teacher, train_loader, config: QATConfig, precision, scaler, optimizer, scheduler, loss_fn,
-            steps_per_epoch: int, start_epoch: int, out_dir: Path | None, start_digest, val_loader, on_step,
+            steps_per_epoch: int, start_epoch: int, out_dir: Path | None, start: dict, val_loader, on_step,
             result: QATResult) -> None:
     device = torch.device(config.device)
     for epoch in range(start_epoch, config.epochs):
@@ -217,27 +220,31 @@ def _epochs(net, student, teacher, train_loader, config: QATConfig, precision, s
         if out_dir is not None:
             result.checkpoint = out_dir / f"epoch_{epoch + 1:03d}.pth"
             if distributed.is_main():
-                _save(out_dir, epoch + 1, student, optimizer, scheduler, result.history, config, start_digest)
+                _save(out_dir, epoch + 1, student, optimizer, scheduler, result.history, config, start)
             distributed.barrier()  # no rank goes on before the epoch's checkpoint is complete
 
 
-def _save(out_dir: Path, epoch: int, student, optimizer, scheduler, history, config: QATConfig, start_digest: str) -> Path:
+def _save(out_dir: Path, epoch: int, student, optimizer, scheduler, history, config: QATConfig, start: dict) -> Path:
+    """start: what the run began from ({"start_digest", "inputs"}), checked by a resume."""
     model_path = out_dir / f"epoch_{epoch:03d}.pth"
-    with atomic_path(model_path) as tmp:
+    with atomic_path(model_path, digest=True) as tmp:
         mto.save(student, tmp)
     save_torch({"epoch": epoch, "model_file": model_path.name, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "history": history, "config": asdict(config),
-                "start_digest": start_digest}, out_dir / LAST)
+                **start}, out_dir / LAST)
     return model_path
 
 
 def _restore(out_dir: Path, student, optimizer, scheduler, config: QATConfig,
-             start_digest: str) -> tuple[int, list[dict], Path]:
+             start_digest: str, inputs: dict | None) -> tuple[int, list[dict], Path]:
     path = out_dir / LAST
+    fix = f"delete {out_dir} to start QAT over"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_torch(path, fix)
         model_path = out_dir / state["model_file"]
-        weights = torch.load(model_path, map_location="cpu", weights_only=True)["model_state_dict"]
+        weights = load_torch(model_path, fix)["model_state_dict"]
+    except EdgeSwinError:
+        raise
     except Exception as err:
         raise CheckpointError(f"cannot resume QAT from {out_dir} ({type(err).__name__}: {err}). "
                               f"Delete {out_dir} to start QAT over.") from None
@@ -251,6 +258,10 @@ def _restore(out_dir: Path, student, optimizer, scheduler, config: QATConfig,
         raise QuantizationError(f"cannot resume QAT from {out_dir}: it was started from a different calibrated model "
                                 f"(other weights, calibration set or method). Delete {out_dir}, or give this run its own "
                                 "checkpoint directory.")
+    if inputs is not None and state.get("inputs") != inputs:
+        raise QuantizationError(f"cannot resume QAT from {path}: it was trained on other inputs "
+                                f"({describe_changes(state.get('inputs') or {}, inputs)}). Rerun with the data it was "
+                                f"trained on, or delete {out_dir} to start QAT over.")
     try:
         student.load_state_dict(weights)
     except RuntimeError as err:

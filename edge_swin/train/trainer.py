@@ -32,7 +32,8 @@ from edge_swin.train.batches import GlobalBatches, IndexBatches, SeededSamples
 from edge_swin.train.mixing import batch_mixer, per_sample_loss
 from edge_swin.train.optim import cosine_with_warmup, create_optimizer
 from edge_swin.train.precision import autocast, grad_scaler, resolve_precision
-from edge_swin.utils.io import save_torch
+from edge_swin.utils.io import load_torch, save_torch
+from edge_swin.utils.changes import describe_changes
 from edge_swin.utils.progress import progress, write
 
 LAST = "last.pth"
@@ -96,8 +97,12 @@ def train(
     out_dir: str | Path,
     resume: bool = False,
     on_step: Callable[[int, int], None] | None = None,
+    inputs: dict | None = None,
 ) -> TrainResult:
     """Train `model` in place; `out_dir/last.pth` holds everything needed to resume after any epoch.
+
+    inputs: what else decides the result besides `config` (the data's fingerprint, the starting weights' hash):
+    recorded in the checkpoint, and a resume whose inputs differ is refused with the difference named.
 
     on_step(epoch, step) is called after every optimiser step (progress hooks; tests use it to interrupt).
     Under torchrun every rank calls this with the same arguments.
@@ -124,7 +129,7 @@ def train(
     result = TrainResult()
     start_epoch = 0
     if resume and (out_dir / LAST).is_file():
-        start_epoch, result.history = _restore(out_dir / LAST, model, optimizer, scheduler, scaler, config)
+        start_epoch, result.history = _restore(out_dir / LAST, model, optimizer, scheduler, scaler, config, inputs)
         result.resumed_from_epoch = start_epoch
         print(f"resuming from {out_dir / LAST}: {start_epoch} of {config.epochs} epochs done")
 
@@ -189,15 +194,19 @@ def train(
             if distributed.is_main():
                 save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch + 1,
-                            "history": result.history, "config": asdict(config)}, out_dir / LAST)
+                            "history": result.history, "config": asdict(config), "inputs": inputs}, out_dir / LAST)
             distributed.barrier()  # no rank starts the next epoch before this one's checkpoint is complete
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _restore(path: Path, model, optimizer, scheduler, scaler, config: TrainConfig) -> tuple[int, list[dict]]:
+def _restore(path: Path, model, optimizer, scheduler, scaler, config: TrainConfig,
+             inputs: dict | None) -> tuple[int, list[dict]]:
+    fix = f"delete {path} and rerun to start training over"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_torch(path, fix)
+    except EdgeSwinError:
+        raise
     except Exception as err:
         raise CheckpointError(f"cannot resume: {path} is unreadable ({type(err).__name__}). Delete it to start over.") from None
     saved = state.get("config", {})
@@ -207,6 +216,10 @@ def _restore(path: Path, model, optimizer, scheduler, scaler, config: TrainConfi
         detail = ", ".join(f"{k}: checkpoint {old!r}, now {new!r}" for k, (old, new) in changed.items())
         raise EdgeSwinError(f"cannot resume from {path}: the training settings changed ({detail}). "
                             "Rerun with the checkpoint's settings, or drop --resume to train from scratch.")
+    if inputs is not None and state.get("inputs") != inputs:
+        detail = describe_changes(state.get("inputs") or {}, inputs)
+        raise EdgeSwinError(f"cannot resume from {path}: it was trained on other inputs ({detail}). Rerun with the "
+                            "data and starting weights it was trained on, or drop --resume to train from scratch.")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])

@@ -44,7 +44,7 @@ from edge_swin.trt.metadata import (
 )
 from edge_swin.trt.targets import Target, get_target
 from edge_swin.trt.trt_logger import capture_logger
-from edge_swin.utils.io import atomic_path, sha256_file, write_text
+from edge_swin.utils.io import CorruptFileError, atomic_path, sha256_file, verify_digest, write_text
 
 PRECISIONS = ("fp32", "fp16", "int8", "fp8")
 
@@ -312,7 +312,7 @@ def build_engine(onnx_path: str | Path, out_path: str | Path, target: Target | s
         raise EngineBuildError(f"{be.flavour} {be.version} could not build {onnx_path.name} ({precision}) for "
                                f"{target.name}: " + ("; ".join(logger.errors()[-3:]) or "see the TensorRT log above"))
     if be.timing_cache and timing_cache is not None:
-        with atomic_path(timing_cache) as tmp:
+        with atomic_path(timing_cache, digest=True) as tmp:  # the digest: read back only if intact
             tmp.write_bytes(bytes(memoryview(config.get_timing_cache().serialize())))
 
     report = net_report
@@ -361,10 +361,17 @@ def _attach_timing_cache(be: trt_backend.Backend, config, path: str | Path | Non
     if path is None:
         return "timing cache: in memory only (no file given)"
     path = Path(path)
-    data = path.read_bytes() if path.is_file() else b""
+    data, damaged = b"", ""
+    if path.is_file():
+        try:  # a cache only saves build time: a damaged one is left out and written again, not fed to TensorRT
+            verify_digest(path, "")
+            data = path.read_bytes()
+        except CorruptFileError:
+            damaged = "; the file there does not match its digest and is ignored"
     cache = config.create_timing_cache(data)
     config.set_timing_cache(cache, False)
-    return f"timing cache: {path} ({'read ' + str(len(data)) + ' bytes' if data else 'new'}; written after the build)"
+    return (f"timing cache: {path} ({'read ' + str(len(data)) + ' bytes' if data else 'new'}; written after the "
+            f"build{damaged})")
 
 
 def _log_text(onnx_path, out_path, target, be, precision, typing, inputs, notes, report, net_report, plugin,

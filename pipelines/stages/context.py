@@ -11,6 +11,10 @@ import torch
 from edge_swin.data import ImageCheck, build_datasets, check_images, data_fingerprint
 from edge_swin.models import create_swin, load_checkpoint, model_config, resolve_name
 from edge_swin.trt import Target
+from edge_swin.utils.io import verify_digest
+
+# The stage folders of a run, in the order data flows through them.
+STAGES = ["model", "train", "qat", "export", "engine", "evaluate"]
 
 
 @dataclass
@@ -95,5 +99,6 @@ class RunContext:
         """The run's model; with `weights`, loaded from a stage artifact."""
         model = create_swin(self.variant, num_classes=len(self.classes), **self.model_overrides)
         if weights is not None:
+            verify_digest(weights, f"delete {weights.parent} and rerun: its stage is redone")
             load_checkpoint(model, weights)
         return model

@@ -32,6 +32,7 @@ from edge_swin.trt.plugin_cache import copy_into, plugin_library_for
 from edge_swin.utils.io import sha256_file
 from edge_swin.utils.manifest import Stage
 from pipelines.stages.context import RunContext
+from pipelines.stages.rebuild import begin
 
 BUILDER_VERSION = 1  # bump when the builder's settings change what an engine contains
 PLUGIN_PRECISIONS = ("fp16", "int8")  # the plugin has FP16 and INT8 kernels only
@@ -120,6 +121,7 @@ def _build(ctx: RunContext) -> None:
         _finish(ctx, stage)
         return
 
+    begin(ctx, stage)
     artifacts, engines = {}, {}
     plans = [(p, p, [src], None) for p, src in sources.items()]
     if plugin_path:
@@ -217,6 +219,7 @@ def _bundle(ctx: RunContext, why_not_here: str) -> None:
     if stage.up_to_date() and bundle_dir.is_dir() and stage.manifest["numbers"].get("bundle_sha256") == _tree_sha256(bundle_dir):
         print(f"[engine] up to date: bundle {bundle_dir}")
     else:
+        begin(ctx, stage)
         written = Path(write_bundle(bundle_dir, target=target, onnx=sources, accuracy=accuracies,
                                     engine_metadata_fields=fields))
         numbers = {"bundle": str(written), "bundle_files": sum(1 for p in written.rglob("*") if p.is_file()),

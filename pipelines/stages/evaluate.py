@@ -18,6 +18,7 @@ from edge_swin.utils.manifest import Stage
 from edge_swin.trt.metadata import cuda_gpu
 from edge_swin.utils.io import sha256_file, write_json
 from pipelines.stages.context import RunContext
+from pipelines.stages.rebuild import begin
 
 
 def run(ctx: RunContext) -> None:
@@ -31,6 +32,7 @@ def run(ctx: RunContext) -> None:
     if stage.up_to_date():
         print(f"[evaluate] up to date: {stage.dir}")
     else:
+        begin(ctx, stage)
         model = ctx.build_model(ctx.weights).to(ctx.device)
         _, val_set = ctx.datasets
         loader = data_loader(val_set, 2 * ctx.args.batch_size, num_workers=ctx.args.num_workers)

@@ -37,6 +37,7 @@ from edge_swin.export import ExportError, export_onnx
 from edge_swin.utils.manifest import Stage
 from edge_swin.utils.io import atomic_path, sha256_file
 from pipelines.stages.context import RunContext
+from pipelines.stages.rebuild import begin
 
 PARITY_IMAGES = 16
 # FP16: half-precision weights and activations against the FP32 PyTorch model (measured ~1e-3 on swin_nano).
@@ -71,6 +72,7 @@ def run(ctx: RunContext) -> None:
     if stage.up_to_date():
         print(f"[export] up to date: {stage.dir}")
     else:
+        begin(ctx, stage)
         val_set = ctx.datasets[1]
         images = torch.stack([val_set[i][0] for i in range(min(PARITY_IMAGES, len(val_set)))])
         artifacts, numbers = {}, {}
@@ -80,7 +82,8 @@ def run(ctx: RunContext) -> None:
         if ctx.quant_weights:
             from edge_swin.quant import load_quantized  # modelopt: imported only when there is a quantized model
 
-            quant_model = load_quantized(ctx.quant_weights).eval()
+            quant_model = load_quantized(ctx.quant_weights, fix=f"delete {ctx.quant_weights.parent} and rerun: "
+                                         "the qat stage is redone").eval()
             _export(quant_model, fmt, "matmul", stage, images, artifacts, numbers, custom_op)
             if fp16_graph:
                 _export(quant_model, f"{fmt}_fp16", "matmul", stage, images, artifacts, numbers, custom_op)

@@ -7,6 +7,7 @@ from edge_swin.models import load_checkpoint
 from edge_swin.utils.manifest import Stage
 from edge_swin.utils.io import save_torch, sha256_file
 from pipelines.stages.context import RunContext
+from pipelines.stages.rebuild import begin
 
 
 def run(ctx: RunContext) -> None:
@@ -19,6 +20,7 @@ def run(ctx: RunContext) -> None:
     if stage.up_to_date():
         print(f"[model] up to date: {stage.dir}")
     else:
+        begin(ctx, stage)
         torch.manual_seed(args.seed)
         model = ctx.build_model()
         numbers = {"parameters": sum(p.numel() for p in model.parameters()), "source": "random init (seed)"}

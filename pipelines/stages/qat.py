@@ -4,7 +4,9 @@ The format is the recipe's (--quant-recipe swin_int8 / swin_fp8; by default the 
 RunContext.quant_format). Writes the modelopt checkpoint export reloads (`int8.pth` / `fp8.pth`), the calibration
 cache, the quantizer summary, and FP32/PTQ/QAT accuracy on the validation split
 (JSON + bar chart). A QAT top-1 drop over --max-drop fails the stage, after its
-numbers are written, so no engine is built from a model silently worse.
+numbers are written, so no engine is built from a model silently worse: the
+model that failed is not written as `int8.pth`, and the stage's manifest says
+"failed" (the previous INT8 model, if any, stays beside it, marked stale).
 
 Under torchrun rank 0 calibrates once and writes the calibration cache; the
 other ranks restore that file (the same amax, bit for bit), then every rank
@@ -16,11 +18,12 @@ import copy
 
 from edge_swin.data import build_calibration_source, data_loader, index_loader
 from edge_swin.errors import EdgeSwinError
-from edge_swin.utils.manifest import Stage
+from edge_swin.utils.manifest import FAILED, Stage
 from edge_swin.utils import distributed
 from edge_swin.train.batches import RankBatches, SeededSamples
 from edge_swin.utils.io import sha256_file, write_json, write_text
 from pipelines.stages.context import RunContext
+from pipelines.stages.rebuild import begin
 
 
 def run(ctx: RunContext) -> None:
@@ -43,6 +46,8 @@ def run(ctx: RunContext) -> None:
                             f"choose a multiple of {world}")
 
     import edge_swin.quant as quant  # modelopt takes seconds to import: only when this stage runs
+
+    begin(ctx, stage)
 
     teacher = ctx.build_model(ctx.weights).eval()
     student = copy.deepcopy(teacher)
@@ -73,7 +78,8 @@ def run(ctx: RunContext) -> None:
               f"{f' of at most {args.qat_steps} steps' if args.qat_steps else ''}, lr {args.qat_lr:g}"
               f"{f', {world} processes' if world > 1 else ''}")
         qat_result = quant.qat_finetune(student, teacher, train_loader, config, checkpoint_dir=stage.dir / "checkpoints",
-                                        resume=args.resume)
+                                        resume=args.resume, inputs={"weights_sha256": inputs["weights_sha256"],
+                                                                    "data": ctx.data_info})
         history = qat_result.history
     else:
         print(f"[qat] --qat-epochs 0: the {ctx.quant_format.upper()} model is the calibrated (PTQ) one")
@@ -86,13 +92,12 @@ def run(ctx: RunContext) -> None:
 
 def _write(ctx: RunContext, stage: Stage, quant, student, teacher, calibration, calib_set, summary: str,
            history: list[dict], val_set, qat_settings: dict) -> None:
+    from edge_swin.quant.checkpoint import sidecar
+
     args = ctx.args
     write_text(stage.path("quantizers.txt"), summary + "\n")
-    ptq = quant.load_quantized(calibration.path)
+    ptq = quant.load_quantized(calibration.path, fix=f"delete {calibration.path} to recalibrate")
     val_loader = data_loader(val_set, 2 * args.batch_size, num_workers=args.num_workers)
-    weights = quant.save_quantized(student, stage.path(f"{ctx.quant_format}.pth"),
-                                metadata={"variant": ctx.variant, "classes": ctx.classes, "calibration": calibration.manifest(),
-                                          "qat": qat_settings})
     report = quant.accuracy_report(teacher, ptq, val_loader, qat=student if args.qat_epochs > 0 else None,
                                    max_drop=args.max_drop, device=ctx.device)
     report.update(calibration=calib_set.manifest(), calibration_method=args.calib_method, qat_history=history,
@@ -105,7 +110,12 @@ def _write(ctx: RunContext, stage: Stage, quant, student, teacher, calibration, 
                for name, m in report["models"].items()}
     numbers["checked"], numbers["passed"] = report["checked"], report["passed"]
     numbers["format"], numbers["recipe"] = ctx.quant_format, args.quant_recipe
-    ctx.stages["qat"] = {"stage": "qat", "status": "failed", "numbers": numbers}  # until the check passes
+    fmt = ctx.quant_format
+    measured = {"accuracy": stage.dir / "accuracy.json", "chart": chart, "quantizers": stage.dir / "quantizers.txt"}
+    if not report["passed"]:  # the model that failed never becomes int8.pth / fp8.pth: nothing downstream can pick it up
+        ctx.stages["qat"] = stage.finish(measured, numbers, status=FAILED, note=f"{fmt.upper()} drop check failed")
     quant.check_accuracy_drop(report)
-    stage.finish({ctx.quant_format: weights, "accuracy": stage.dir / "accuracy.json", "chart": chart,
-                  "quantizers": stage.dir / "quantizers.txt"}, numbers)
+    weights = quant.save_quantized(student, stage.path(f"{fmt}.pth"),
+                                   metadata={"variant": ctx.variant, "classes": ctx.classes,
+                                             "calibration": calibration.manifest(), "qat": qat_settings})
+    stage.finish({fmt: weights, f"{fmt}_metadata": sidecar(weights), **measured}, numbers)

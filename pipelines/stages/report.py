@@ -1,15 +1,51 @@
-"""Stage `report`: report.json (everything) and report.md (what a person reads) at the top of the run folder."""
+"""Stage `report`: report.json (everything) and report.md (what a person reads) at the top of the run folder.
+
+The report describes the files beside it: it is written at the end of a run (also of a failed one),
+lists the stage folders that an earlier run left and this one made stale, and is marked "not current"
+the moment a stage starts rebuilding (`mark_not_current`), so an interrupted run leaves no report
+that vouches for files being replaced.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 
-from edge_swin.utils.manifest import versions
+from edge_swin.utils.manifest import STALE, read_manifest, versions
 from edge_swin.utils.io import write_json, write_text
-from pipelines.stages.context import RunContext
+from pipelines.stages.context import STAGES, RunContext
 from pipelines.stages.summaries import stage_summary
+
+NOT_CURRENT = "> **NOT CURRENT**"
+
+
+def mark_not_current(out_dir: Path, because: str) -> None:
+    """Say at the top of report.md (and in report.json) that the run folder is being rebuilt."""
+    md, js = out_dir / "report.md", out_dir / "report.json"
+    if md.is_file() and not md.read_text().startswith(NOT_CURRENT):
+        write_text(md, f"{NOT_CURRENT}: {because}. This report describes an earlier run whose files are being "
+                       "replaced; the run rewrites it when it ends (if this note stays, it was interrupted: rerun "
+                       "it).\n\n" + md.read_text())
+    if js.is_file():
+        try:
+            report = json.loads(js.read_text())
+        except json.JSONDecodeError:
+            report = {}
+        write_json(js, {**report, "current": False, "not_current_because": because})
+
+
+def stale_stages(ctx: RunContext) -> dict[str, dict]:
+    """Stage folders an earlier run left that this run marked stale and did not rebuild."""
+    found = {}
+    for name in STAGES:
+        manifest = read_manifest(ctx.out_dir / name) if name not in ctx.stages else None
+        if manifest and manifest.get("status") == STALE:
+            found[name] = {"status": STALE, "note": f"{manifest.get('note')}; rerun to rebuild these files"}
+    return found
 
 
 def run(ctx: RunContext) -> dict:
+    stages = {**ctx.stages, **stale_stages(ctx)}
     report = {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": ctx.args.command_line,
@@ -18,8 +54,9 @@ def run(ctx: RunContext) -> dict:
         "data": ctx.data_info,
         "classes": ctx.classes,  # what an application prints for each logit (examples/python/classify.py)
         "device": ctx.device,
+        "current": True,
         "stages": {name: {k: m.get(k) for k in ("status", "note", "numbers", "artifacts", "fingerprint", "seconds")}
-                   for name, m in ctx.stages.items()},
+                   for name, m in sorted(stages.items(), key=lambda item: _order(item[0]))},
         "versions": versions(),
     }
     write_json(ctx.out_dir / "report.json", report)
@@ -40,6 +77,9 @@ def to_markdown(report: dict) -> str:
         seconds = _fmt(s["seconds"]) if s.get("seconds") is not None else ""
         lines.append(f"| {name} | {s['status']}{': ' + s['note'] if s.get('note') else ''} | {seconds} | "
                      f"{stage_summary(name, s)} |")
+    if any(s["status"] == STALE for s in stages.values()):
+        lines += ["", "Stages marked stale hold files from an earlier run that no longer match the stages before "
+                      "them (see the STALE.txt in their folders): do not deploy or compare them; rerun to rebuild them."]
     ev = (stages.get("evaluate") or {}).get("numbers") or {}
     if ev:
         lines += ["", "## Accuracy (validation split)", "", "| model | top-1 % | top-5 % | images |", "|---|---|---|---|"]
@@ -122,3 +162,7 @@ def _image_check(data: dict) -> str:
 
 def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _order(stage: str) -> int:
+    return STAGES.index(stage) if stage in STAGES else len(STAGES)

@@ -13,6 +13,7 @@ from edge_swin.train.trainer import LAST
 from edge_swin.utils.io import save_torch, sha256_file, write_json
 from pipelines.stages.context import RunContext
 from pipelines.stages.plots import plot_training
+from pipelines.stages.rebuild import begin
 
 # Settings that change how the work is spread, not what it computes: not part of the fingerprint.
 NOT_FINGERPRINTED = ("device", "num_workers", "accum_steps")
@@ -28,8 +29,9 @@ def config_for(ctx: RunContext) -> TrainConfig:
 
 def run(ctx: RunContext) -> None:
     config = config_for(ctx)
-    inputs = {"weights_sha256": sha256_file(ctx.weights), "data": ctx.data_info,
-              "config": {k: v for k, v in asdict(config).items() if k not in NOT_FINGERPRINTED}}
+    # What the result depends on besides the config: a checkpoint made from other ones is not resumed.
+    trained_on = {"weights_sha256": sha256_file(ctx.weights), "data": ctx.data_info}
+    inputs = {**trained_on, "config": {k: v for k, v in asdict(config).items() if k not in NOT_FINGERPRINTED}}
     stage = Stage(ctx.out_dir, "train", inputs)
     if config.epochs == 0:
         print("[train] skipped: --epochs 0, the model stage's weights go on unchanged")
@@ -38,23 +40,25 @@ def run(ctx: RunContext) -> None:
     if distributed.broadcast_from_main(stage.up_to_date()):  # rank 0 decides for all
         print(f"[train] up to date: {stage.dir}")
     else:
-        distributed.on_main(lambda: _forget_unfinished(stage, ctx.args.resume))
+        distributed.on_main(lambda: _begin(ctx, stage))
         model = ctx.build_model(ctx.weights)
         train_set, val_set = ctx.datasets
         world = distributed.world_size()
         print(f"[train] {config.epochs} epochs on {len(train_set):,} images ({ctx.data_info['name']}), "
               f"batch {config.batch_size}{f' over {world} processes' if world > 1 else ''}, lr {config.lr:g}, "
               f"device {config.device}")
-        result = train(model, train_set, val_set, config, stage.dir, resume=ctx.args.resume)
+        result = train(model, train_set, val_set, config, stage.dir, resume=ctx.args.resume, inputs=trained_on)
         distributed.on_main(lambda: _write(ctx, stage, config, model, result))
     ctx.stages["train"] = stage.manifest
     ctx.weights = stage.artifact("weights")
 
 
-def _forget_unfinished(stage: Stage, resume: bool) -> None:
-    if (stage.dir / LAST).is_file() and not resume:
-        print(f"[train] {stage.dir / LAST} holds an unfinished run; starting over (--resume continues it)")
-        (stage.dir / LAST).unlink()
+def _begin(ctx: RunContext, stage: Stage) -> None:
+    begin(ctx, stage)
+    if (stage.dir / LAST).is_file() and not ctx.args.resume:
+        # Kept until this run's first epoch replaces it (atomically): an interrupt before then loses nothing.
+        print(f"[train] starting over; {stage.dir / LAST} (the last run's checkpoint) is kept until this run's "
+              "first epoch replaces it (--resume continues it instead)")
 
 
 def _write(ctx: RunContext, stage: Stage, config: TrainConfig, model, result) -> None:

@@ -239,7 +239,9 @@ def test_int8_drop_over_the_limit_fails_the_run_with_numbers_in_the_report(capsy
     assert "INT8 (PTQ) top-1" in err and "over the allowed -100.00" in err
     report = json.loads((out / "report.json").read_text())
     assert report["stages"]["qat"]["status"] == "failed" and "export" not in report["stages"]
-    assert not (out / "qat" / "manifest.json").exists()
+    manifest = json.loads((out / "qat" / "manifest.json").read_text())  # says failed: never up to date, never used
+    assert manifest["status"] == "failed" and "int8" not in manifest["artifacts"]
+    assert not (out / "qat" / "int8.pth").exists()  # the model that failed is not offered as the INT8 model
     assert "drop check FAILED" in (out / "report.md").read_text()
 
 

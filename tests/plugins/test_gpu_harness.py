@@ -293,6 +293,8 @@ def test_gpu_fp16_node_matches_module(gpu_harness, case):
 
 @pytest.fixture(scope="module")
 def quant():
+    # a GPU machine without modelopt (the lent ones: its wheels are too big to carry) skips the INT8 comparison
+    pytest.importorskip("modelopt", reason="modelopt is not installed: the INT8 node's fake-quant reference needs it")
     import edge_swin.quant as q  # modelopt: slow import, once
 
     return q

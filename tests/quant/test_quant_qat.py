@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
+
+from edge_swin.errors import EdgeSwinError
 
 
 def test_distillation_loss_terms(quant):
@@ -85,6 +88,18 @@ def test_qat_resumes_where_it_stopped(quant, calibrated, fp32_model, train_set, 
         other.head.fc.bias.add_(1.0)
     with pytest.raises(quant.QuantizationError, match="different calibrated model"):
         quant.qat_finetune(other, teacher, _loader(train_set), config, checkpoint_dir=tmp_path / "part")
+    # and so does other data (what the caller says the result depends on)
+    with pytest.raises(quant.QuantizationError, match=re.escape("trained on other inputs (data: was <absent>, now other")):
+        quant.qat_finetune(copy.deepcopy(calibrated.model), teacher, _loader(train_set), config,
+                           checkpoint_dir=tmp_path / "part", inputs={"data": "other"})
+    # a bit flipped in the epoch checkpoint is named, not trained on (torch.load checks no CRC)
+    epoch_file = tmp_path / "part" / "epoch_002.pth"  # the one part/last.pth resumes from
+    data = bytearray(epoch_file.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    epoch_file.write_bytes(bytes(data))
+    with pytest.raises(EdgeSwinError, match=re.escape(f"{epoch_file} is corrupted")):
+        quant.qat_finetune(copy.deepcopy(calibrated.model), teacher, _loader(train_set), config,
+                           checkpoint_dir=tmp_path / "part")
 
 
 def test_qat_needs_a_quantized_student(quant, fp32_model, train_set):

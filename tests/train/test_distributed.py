@@ -82,7 +82,7 @@ def test_accumulation_gives_the_one_step_result(one_process, tmp_path):
 def test_two_processes_train_like_one_and_only_rank_0_writes(one_process, tmp_path):
     run = torchrun(2, tmp_path / "two")
     assert run.returncode == 0, run.stderr[-3000:]
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["final.pth", "last.pth"]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["final.pth", "last.pth", "last.pth.sha256"]
     saved = torch.load(tmp_path / "two" / "final.pth", weights_only=True)
     assert_same_weights(one_process[0], saved["model"])
     for one, two in zip(one_process[1], saved["history"]):
