@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from edge_swin.export import ExportError, export_onnx
-from edge_swin.op_contract import INT8_INPUTS
+from edge_swin.plugins.swin_window_attention.contract import INT8_INPUTS
 from tests.export.helpers import make_block
 from tests.helpers import needs_trtrtx
 
