@@ -29,6 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from edge_swin.utils.cli_numbers import (COUNT, NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED, Bounded,  # noqa: E402
+                                        add_number)
+
 RESULTS = ROOT / "benchmarks" / "results"
 
 
@@ -37,28 +40,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data", default=None, help="ImageFolder root with train/ and val/ (default: the embedded dataset)")
     p.add_argument("--model", default="swin_nano", help="variant name or alias (default: swin_nano)")
     p.add_argument("--checkpoint", default=None, help="FP32 weights (Microsoft or timm layout); default: random init")
-    p.add_argument("--img-size", type=int, default=None, help="input size (default: the variant's)")
-    p.add_argument("--fp32-epochs", type=int, default=0,
-                   help="without --checkpoint, first train the FP32 model this many epochs (edge_swin.train)")
-    p.add_argument("--calib-size", type=int, default=512)
-    p.add_argument("--calib-seed", type=int, default=0)
+    add_number(p, "--img-size", type=POSITIVE_INT, default=None, help="input size (default: the variant's)")
+    add_number(p, "--fp32-epochs", type=COUNT, default=0,
+               help="without --checkpoint, first train the FP32 model this many epochs (edge_swin.train)")
+    add_number(p, "--calib-size", type=POSITIVE_INT, default=512)
+    add_number(p, "--calib-seed", type=SEED, default=0)
     p.add_argument("--method", default="max", choices=("max", "percentile", "entropy"))
-    p.add_argument("--percentile", type=float, default=99.99)
-    p.add_argument("--qat-epochs", type=int, default=1)
-    p.add_argument("--qat-lr", type=float, default=1e-5)
-    p.add_argument("--qat-steps", type=int, default=None, help="cap on QAT steps per epoch (smoke runs)")
-    p.add_argument("--temperature", type=float, default=2.0)
-    p.add_argument("--alpha", type=float, default=0.5, help="weight of the distillation term")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--val-limit", type=int, default=None, help="evaluate on a seeded class-balanced subset of this size")
-    p.add_argument("--max-drop", type=float, default=1.0, help="allowed QAT top-1 drop in points (default 1.0)")
+    add_number(p, "--percentile", type=Bounded(float, 0.0, 100.0, low_open=True), default=99.99)
+    add_number(p, "--qat-epochs", type=COUNT, default=1)
+    add_number(p, "--qat-lr", type=POSITIVE, default=1e-5)
+    add_number(p, "--qat-steps", type=POSITIVE_INT, default=None, help="cap on QAT steps per epoch (smoke runs)")
+    add_number(p, "--temperature", type=POSITIVE, default=2.0)
+    add_number(p, "--alpha", type=Bounded(float, 0.0, 1.0), default=0.5, help="weight of the distillation term")
+    add_number(p, "--batch-size", type=POSITIVE_INT, default=64)
+    add_number(p, "--val-limit", type=POSITIVE_INT, default=None, help="evaluate on a seeded class-balanced subset of this size")
+    add_number(p, "--max-drop", type=NON_NEGATIVE, default=1.0, help="allowed QAT top-1 drop in points (default 1.0)")
     p.add_argument("--workdir", default="runs/bench_accuracy", help="calibration cache and QAT checkpoints")
     p.add_argument("--out", default=None, help="JSON path (default benchmarks/results/accuracy_<model>.json)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads (0: torch's default); on a busy shared CPU, 1 can be several times faster")
-    p.add_argument("--seed", type=int, default=0)
+    add_number(p, "--workers", type=COUNT, default=0)
+    add_number(p, "--threads", type=COUNT, default=0,
+               help="torch CPU threads (0: torch's default); on a busy shared CPU, 1 can be several times faster")
+    add_number(p, "--seed", type=SEED, default=0)
     return p.parse_args(argv)
 
 

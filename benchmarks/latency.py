@@ -38,6 +38,7 @@ if str(ROOT) not in sys.path:
 
 from edge_swin.bench import backends  # noqa: E402  (after the sys.path line above)
 from edge_swin.errors import EdgeSwinError  # noqa: E402
+from edge_swin.utils.cli_numbers import COUNT, POSITIVE, POSITIVE_INT, BoundedList, add_number  # noqa: E402
 from edge_swin.utils.io import write_json  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -49,23 +50,24 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="run folder, .onnx, .engine, or checkpoint (.pth/.safetensors)")
     p.add_argument("--arch", default=None, help="variant for a checkpoint or random weights (e.g. swin_nano)")
-    p.add_argument("--num-classes", type=int, default=None, help="class count when the checkpoint does not say")
+    add_number(p, "--num-classes", type=POSITIVE_INT, default=None, help="class count when the checkpoint does not say")
     p.add_argument("--int8-onnx", default=None, help="an INT8 Q/DQ ONNX file")
     p.add_argument("--plugin-library", default=None,
                    help="the plugin library of a *_plugin.engine (default: the one its sidecar names)")
-    p.add_argument("--int8-calibrate", type=int, default=0, metavar="N",
-                   help="with PyTorch weights and no INT8 file: calibrate a copy (modelopt, Swin INT8 placement) on N "
-                        "seeded random images and export an INT8 file, for latency only (its accuracy means nothing)")
+    add_number(p, "--int8-calibrate", type=COUNT, default=0,
+               help="with PyTorch weights and no INT8 file: calibrate a copy (modelopt, Swin INT8 placement) on this "
+                    "many seeded random images and export an INT8 file, for latency only (its accuracy means nothing)")
     p.add_argument("--backends", default=DEFAULT_BACKENDS,
                    help=f"comma list (default {DEFAULT_BACKENDS}; torch_compile too if you want it: it compiles per batch)")
-    p.add_argument("--batch", default="1,8,64")
+    add_number(p, "--batch", type=BoundedList(POSITIVE_INT), default=[1, 8, 64],
+               help="batch sizes to time (default: 1,8,64)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda where available)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch and ONNX Runtime")
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--runs", type=int, default=50)
-    p.add_argument("--rounds", type=int, default=1,
-                   help="time every backend in this many alternating turns and pool them (use 5+ on a shared machine)")
-    p.add_argument("--max-seconds", type=float, default=30.0, help="stop timing one batch size after this (>= 3 runs)")
+    add_number(p, "--threads", type=POSITIVE_INT, default=None, help="CPU threads for torch and ONNX Runtime")
+    add_number(p, "--warmup", type=COUNT, default=5)
+    add_number(p, "--runs", type=POSITIVE_INT, default=50)
+    add_number(p, "--rounds", type=POSITIVE_INT, default=1,
+               help="time every backend in this many alternating turns and pool them (use 5+ on a shared machine)")
+    add_number(p, "--max-seconds", type=POSITIVE, default=30.0, help="stop timing one batch size after this (>= 3 runs)")
     p.add_argument("--out", default=None, help="JSON path (default benchmarks/results/latency_<device>.json)")
     p.add_argument("--note", default=None, help="free text kept in the JSON: the conditions (load, nice, provenance)")
     p.add_argument("--record-baseline", action="store_true", help="write benchmarks/baselines/<device>.json instead")
@@ -242,7 +244,7 @@ def run(args) -> int:
     if not args.model and not args.arch:
         print("give --model (run folder, .onnx, .engine, checkpoint) or --arch", file=sys.stderr)
         return 2
-    batches = [int(b) for b in args.batch.split(",")]
+    batches = args.batch
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     with tempfile.TemporaryDirectory() as tmp:
         spec = build_spec(args, Path(tmp))

@@ -13,12 +13,15 @@ import signal
 import sys
 from pathlib import Path
 
-from edge_swin.errors import EdgeSwinError, TargetError
+from edge_swin.errors import DataError, EdgeSwinError, TargetError
 from edge_swin.models import resolve_name
+from edge_swin.models.input_size import input_size_problem
 from edge_swin.utils import distributed
 from edge_swin.train.mixing import SWIN_CUTMIX, SWIN_MIXUP
 from edge_swin.train.precision import PRECISIONS
 from edge_swin.trt import get_target, target_names
+from edge_swin.utils.cli_numbers import (COUNT, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED,
+                                        add_number)
 from edge_swin.utils.io import write_error
 from edge_swin.utils.progress import set_progress
 from edge_swin.utils.run_lock import RunLock, describe
@@ -47,53 +50,55 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-bad-images", action="store_true",
                    help="train without the images of --data that cannot be decoded (every image is checked once "
                         "before training; by default an unreadable one stops the run with the list)")
-    p.add_argument("--img-size", type=int, help="input resolution (default: the variant's)")
-    p.add_argument("--window-size", type=int, help="attention window (default: the variant's)")
-    p.add_argument("--epochs", type=int,
-                   help=f"training epochs (default: {SCRATCH_EPOCHS} from scratch, 0 with --checkpoint: use it as it is)")
-    p.add_argument("--qat-epochs", type=int, default=1,
-                   help="INT8 QAT epochs of distillation from the FP32 model; 0 keeps the calibrated PTQ model (default: %(default)s)")
-    p.add_argument("--qat-steps", type=int, default=100,
-                   help="at most this many QAT steps per epoch; 0 = whole epochs (default: %(default)s)")
-    p.add_argument("--qat-lr", type=float, default=1e-5, help="QAT learning rate (default: %(default)s)")
-    p.add_argument("--calib-size", type=int, default=512,
-                   help="calibration images, drawn class-balanced from the training split (default: %(default)s)")
+    add_number(p, "--img-size", type=POSITIVE_INT,
+               help="input resolution (default: the variant's); it must give whole windows at every stage: a size "
+                    "that does not is refused with the nearest ones that do")
+    add_number(p, "--window-size", type=POSITIVE_INT, help="attention window (default: the variant's)")
+    add_number(p, "--epochs", type=COUNT,
+               help=f"training epochs (default: {SCRATCH_EPOCHS} from scratch, 0 with --checkpoint: use it as it is)")
+    add_number(p, "--qat-epochs", type=COUNT, default=1,
+               help="INT8 QAT epochs of distillation from the FP32 model; 0 keeps the calibrated PTQ model (default: %(default)s)")
+    add_number(p, "--qat-steps", type=COUNT, default=100,
+               help="at most this many QAT steps per epoch; 0 = whole epochs (default: %(default)s)")
+    add_number(p, "--qat-lr", type=POSITIVE, default=1e-5, help="QAT learning rate (default: %(default)s)")
+    add_number(p, "--calib-size", type=POSITIVE_INT, default=512,
+               help="calibration images, drawn class-balanced from the training split (default: %(default)s)")
     p.add_argument("--calib-method", default="max", choices=["max", "percentile", "entropy"],
                    help="activation calibrator (default: %(default)s)")
     p.add_argument("--quant-recipe", metavar="NAME",
                    help="quantization recipe of edge_swin/quant/config.py RECIPES: swin_int8 (INT8) or swin_fp8 (FP8 "
                         "E4M3, GPUs with FP8: l4, h100, jetson-thor, rtx). Default: the target's default low "
                         "precision, FP8 where its GPU has it (jetson-thor, l4, h100), else INT8")
-    p.add_argument("--max-drop", type=float, default=1.0,
-                   help="fail when INT8 top-1 is more than this many points below FP32 (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=128,
-                   help="global batch size of training and QAT, whatever the number of torchrun processes: each "
-                        "process takes batch/processes/accum-steps images a pass (default: %(default)s)")
-    p.add_argument("--accum-steps", type=int, default=1,
-                   help="gradient accumulation in training: passes per optimiser step, for a global batch larger "
-                        "than memory allows (QAT's short distillation takes its batch in one pass) (default: %(default)s)")
+    add_number(p, "--max-drop", type=NON_NEGATIVE, default=1.0,
+               help="fail when INT8 top-1 is more than this many points below FP32 (default: %(default)s)")
+    add_number(p, "--batch-size", type=POSITIVE_INT, default=128,
+               help="global batch size of training and QAT, whatever the number of torchrun processes: each "
+                    "process takes batch/processes/accum-steps images a pass (default: %(default)s)")
+    add_number(p, "--accum-steps", type=POSITIVE_INT, default=1,
+               help="gradient accumulation in training: passes per optimiser step, for a global batch larger "
+                    "than memory allows (QAT's short distillation takes its batch in one pass) (default: %(default)s)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="training and QAT arithmetic: auto = bf16 on GPUs that have it, fp16 with gradient scaling "
                         "on older GPUs, fp32 on a CPU (default: %(default)s)")
-    p.add_argument("--drop-path", type=float, metavar="RATE",
-                   help="stochastic depth rate (default: the variant's; Swin's fine-tuning recipe: 0.1-0.2 for T/S, "
-                        "0.2-0.5 for B/L)")
-    p.add_argument("--mixup", type=float, default=0.0,
-                   help=f"Mixup alpha, 0 = off (Swin's fine-tuning recipe: {SWIN_MIXUP}) (default: %(default)s)")
-    p.add_argument("--cutmix", type=float, default=0.0,
-                   help=f"CutMix alpha, 0 = off (Swin's recipe: {SWIN_CUTMIX}; with --mixup too, one of the two per "
-                        "batch) (default: %(default)s)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: 1.5e-3 from scratch, 1e-4 fine-tuning)")
-    p.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay (default: %(default)s)")
-    p.add_argument("--warmup-epochs", type=float, default=0.5, help="linear warm-up before the cosine (default: %(default)s)")
-    p.add_argument("--label-smoothing", type=float, default=0.1, help="(default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed for init, data order and augmentation (default: %(default)s)")
+    add_number(p, "--drop-path", type=FRACTION,
+               help="stochastic depth rate (default: the variant's; Swin's fine-tuning recipe: 0.1-0.2 for T/S, "
+                    "0.2-0.5 for B/L)")
+    add_number(p, "--mixup", type=NON_NEGATIVE, default=0.0,
+               help=f"Mixup alpha, 0 = off (Swin's fine-tuning recipe: {SWIN_MIXUP}) (default: %(default)s)")
+    add_number(p, "--cutmix", type=NON_NEGATIVE, default=0.0,
+               help=f"CutMix alpha, 0 = off (Swin's recipe: {SWIN_CUTMIX}; with --mixup too, one of the two per "
+                    "batch) (default: %(default)s)")
+    add_number(p, "--lr", type=POSITIVE, help="peak learning rate (default: 1.5e-3 from scratch, 1e-4 fine-tuning)")
+    add_number(p, "--weight-decay", type=NON_NEGATIVE, default=0.05, help="AdamW weight decay (default: %(default)s)")
+    add_number(p, "--warmup-epochs", type=NON_NEGATIVE, default=0.5, help="linear warm-up before the cosine (default: %(default)s)")
+    add_number(p, "--label-smoothing", type=FRACTION, default=0.1, help="(default: %(default)s)")
+    add_number(p, "--seed", type=SEED, default=0, help="seed for init, data order and augmentation (default: %(default)s)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: %(default)s: cuda when present)")
-    p.add_argument("--num-workers", type=int, default=0,
-                   help="data-loading processes for image folders; the embedded data needs none (default: %(default)s)")
-    p.add_argument("--threads", type=int,
-                   help="CPU threads torch may use (default: torch's, one per core); 1 runs better on a machine "
-                        "other jobs share")
+    add_number(p, "--num-workers", type=COUNT, default=0,
+               help="data-loading processes for image folders; the embedded data needs none (default: %(default)s)")
+    add_number(p, "--threads", type=POSITIVE_INT,
+               help="CPU threads torch may use (default: torch's, one per core); 1 runs better on a machine "
+                    "other jobs share")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bars even on a terminal (elsewhere, e.g. a log file, there are none anyway: "
                         "one line per epoch and stage)")
@@ -106,13 +111,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="run folder (default: runs/<model>-<data>)")
     p.add_argument("--stop-after", choices=["model", "train", "qat"],
                    help="end the run after this stage (e.g. train and QAT on a GPU cluster, export and build elsewhere)")
-    args = p.parse_args(argv)
-    if args.accum_steps < 1:
-        p.error(f"--accum-steps must be 1 or more, got {args.accum_steps}")
-    if args.mixup < 0 or args.cutmix < 0:
-        p.error("--mixup and --cutmix are Beta-distribution alphas: 0 (off) or more")
-    if args.drop_path is not None and not 0.0 <= args.drop_path < 1.0:
-        p.error(f"--drop-path is a probability in [0, 1), got {args.drop_path}")
+    args = p.parse_args(argv)  # every number is checked against its range here (edge_swin.utils.cli_numbers)
+    for flag in ("adapt_head", "adapt_window"):
+        if getattr(args, flag) and args.checkpoint is None:
+            p.error(f"--{flag.replace('_', '-')} adapts a checkpoint to this run: give --checkpoint too (without one "
+                    "the model starts from random weights, already shaped for --data's classes and the window)")
+    if args.img_size is not None or args.window_size is not None:
+        try:
+            problem = input_size_problem(args.model, args.img_size, args.window_size)
+        except EdgeSwinError:
+            problem = None  # an unknown --model: run() names the known ones
+        if problem:
+            p.error(f"--img-size/--window-size: {problem}")
     args.command_line = "python -m pipelines.build " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     return args
 
@@ -166,8 +176,6 @@ def run(args: argparse.Namespace) -> dict:
     target = get_target(args.target)  # fail on a bad target before any work
     set_progress(not args.no_progress)
     if args.threads is not None:
-        if args.threads < 1:
-            raise EdgeSwinError(f"--threads {args.threads}: give 1 or more (or leave it out for one per core)")
         import torch
 
         torch.set_num_threads(args.threads)
@@ -197,6 +205,9 @@ def run(args: argparse.Namespace) -> dict:
     distributed.on_main(lambda: _take(lock))
     try:
         _ = ctx.datasets  # a bad --data (layout, unreadable images) fails here, before any stage writes
+        if len(ctx.classes) < 2:  # one class: every prediction is right, and the report would say "100%"
+            raise DataError(f"--data {args.data} has {len(ctx.classes)} class folder ({', '.join(ctx.classes)}): a "
+                            "classifier needs two or more classes, one sub-folder each under train/ and val/")
         return _stages(ctx)
     finally:
         lock.release()

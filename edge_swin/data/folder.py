@@ -6,7 +6,9 @@ from pathlib import Path
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
+from edge_swin.data.listing import split_files
 from edge_swin.errors import DataError
+from edge_swin.utils.rgb import load_rgb
 
 SPLIT_NAMES = {"train": ("train",), "val": ("val", "validation", "test")}
 LAYOUT_HINT = "Expected DIR/train/<class>/<image> and DIR/val/<class>/<image> (ImageFolder layout), or omit --data to use the embedded dataset."
@@ -33,9 +35,32 @@ def image_folder(root: str | Path, split: str, transform=None, exclude: frozense
         return path.lower().endswith(IMG_EXTENSIONS) and path not in exclude
 
     try:
-        return ImageFolder(str(folder), transform=transform, is_valid_file=wanted)
+        return CheckedImageFolder(str(folder), transform=transform, loader=load_rgb, is_valid_file=wanted)
     except (FileNotFoundError, RuntimeError) as err:  # torchvision: no class folders / no images
         raise DataError(f"{folder} holds no usable images ({err}). {LAYOUT_HINT}") from None
+
+
+class CheckedImageFolder(ImageFolder):
+    """torchvision's ImageFolder over the files `edge_swin.data.listing` walks: those the image check decoded.
+
+    The same classes, samples and order as ImageFolder's own walk, except that a link loop or a folder reached
+    twice is refused (DataError) instead of read over and over; images load through `load_rgb` (16-bit grey
+    scaled, not clipped).
+    """
+
+    @staticmethod
+    def make_dataset(directory, class_to_idx, extensions=None, is_valid_file=None, allow_empty=False):
+        files = split_files(directory)
+        samples, empty = [], []
+        for name in sorted(class_to_idx):
+            chosen = [(str(path), class_to_idx[name]) for path in files[name] if is_valid_file(str(path))]
+            samples.extend(chosen)
+            if not chosen:
+                empty.append(name)
+        if empty and not allow_empty:  # torchvision's own error, which image_folder turns into a DataError
+            raise FileNotFoundError(f"Found no valid file for the classes {', '.join(empty)}. "
+                                    f"Supported extensions are: {', '.join(IMG_EXTENSIONS)}")
+        return samples
 
 
 def check_same_classes(train, val) -> None:

@@ -1,4 +1,4 @@
-"""`convert`: a Swin (FP32 weights or the QAT checkpoint) -> a module that runs on our kernels, FP16 or INT8."""
+"""`convert`: a Swin (FP32 weights or the QAT checkpoint) -> a module that runs on our kernels, FP16, INT8 or FP8."""
 from __future__ import annotations
 
 import copy
@@ -13,9 +13,17 @@ from edge_swin.export.qdq import BLOCK_QUANTIZERS
 from edge_swin.models.window_attention import WindowAttention
 from edge_swin.plugins.swin_window_attention.kernels.window_attention import HEAD_DIM, WINDOWS
 from edge_swin.runtime.availability import unavailable_reason
-from edge_swin.runtime.modules import FusedWindowAttention, Int8Linear, Int8PatchConv, RuntimeModel
+from edge_swin.runtime.modules import (
+    Fp8Linear,
+    Fp8PatchConv,
+    FusedWindowAttention,
+    Int8Linear,
+    Int8PatchConv,
+    RuntimeModel,
+)
 
-PRECISIONS = ("fp16", "int8")
+PRECISIONS = ("fp16", "int8", "fp8")
+QUANTIZED = ("int8", "fp8")
 IO_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 
 
@@ -36,6 +44,8 @@ def convert(model_or_checkpoint, precision: str = "fp16", *, device: str | torch
         quantized Linear (patch embedding, fc1, fc2, patch merging) an int8 GEMM with its per-channel weight
         and per-tensor input scales; what the placement keeps in float (LayerNorm, GELU, softmax, residuals,
         head) runs in `dtype`.
+        "fp8" (needs the model quantized with FP8 E4M3 quantizers, the swin_fp8 recipe): the same with the FP8
+        node and fp8 GEMMs (e4m3 weights and activations, per-tensor scales, fp32 accumulation); dtype float16.
     dtype: the activations' dtype between the kernels (float16; float32 reproduces the fake-quant model's
         arithmetic, for checks).
     device: default cuda where present, else cpu (which needs TRITON_INTERPRET=1: tests only).
@@ -51,15 +61,18 @@ def convert(model_or_checkpoint, precision: str = "fp16", *, device: str | torch
     if reason:
         raise RuntimeUnavailable(reason)
     source = load_model(model_or_checkpoint, arch, num_classes)
-    quantized = _is_quantized(source)
-    if precision == "int8" and not quantized:
-        raise EdgeSwinError("precision='int8' needs the quantized model: the QAT checkpoint (runs/<name>/qat/int8.pth) "
-                            "or a model calibrated with edge_swin.quant.calibrate")
+    quantized = _quantized_as(source)
+    if precision in QUANTIZED and quantized != precision:
+        raise EdgeSwinError(f"precision={precision!r} needs the model quantized for it: the QAT checkpoint "
+                            f"(runs/<name>/qat/*.pth) or a model calibrated with edge_swin.quant.calibrate and the "
+                            f"swin_{precision} recipe" + (f"; this one is {quantized}" if quantized else ""))
     if precision == "fp16" and quantized:
         raise EdgeSwinError("precision='fp16' takes the FP32 model (runs/<name>/train/model.pth), not the quantized "
-                            "one; use precision='int8' for the QAT checkpoint")
+                            f"one; use precision={quantized!r} for the QAT checkpoint")
+    if precision == "fp8" and dtype != torch.float16:
+        raise EdgeSwinError("precision='fp8' runs with dtype=torch.float16 (the FP8 kernels' io)")
     _check_blocks(source)
-    model = _int8_model(source, dtype) if quantized else _fp16_model(source, dtype)
+    model = _quantized_model(source, dtype, fp8=quantized == "fp8") if quantized else _fp16_model(source, dtype)
     runtime = RuntimeModel(model, precision, dtype).eval().to(device)
     if compile:
         return torch.compile(runtime, mode="reduce-overhead")
@@ -96,10 +109,15 @@ def load_model(source, arch: str | None = None, num_classes: int | None = None) 
     return model.eval()
 
 
-def _is_quantized(model: nn.Module) -> bool:
+def _quantized_as(model: nn.Module) -> str | None:
+    """None for a float model, "fp8" when its qkv input quantizers are FP8 E4M3, else "int8"."""
     from edge_swin.export.qdq import is_quantized_model
+    from edge_swin.plugins.swin_window_attention.emulate import is_fp8_block
 
-    return is_quantized_model(model)
+    if not is_quantized_model(model):
+        return None
+    blocks = [m for m in model.modules() if isinstance(m, WindowAttention)]
+    return "fp8" if blocks and all(is_fp8_block(m) for m in blocks) else "int8"
 
 
 def _check_blocks(model: nn.Module) -> None:
@@ -121,8 +139,9 @@ def _fp16_model(source: nn.Module, dtype: torch.dtype) -> nn.Module:
     return model.to(dtype)
 
 
-def _int8_model(source: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """A plain Swin with the quantized model's float weights, its blocks and quantized Linears swapped for ours.
+def _quantized_model(source: nn.Module, dtype: torch.dtype, fp8: bool = False) -> nn.Module:
+    """A plain Swin with the quantized model's float weights, its blocks and quantized Linears swapped for ours
+    (INT8, or with fp8 the FP8 node and fp8 GEMMs).
 
     Every enabled quantizer must be consumed by a swap; one the runtime has no kernel for is an error, never
     silently dropped (the result would be a different model from the one QAT trained).
@@ -149,12 +168,20 @@ def _int8_model(source: nn.Module, dtype: torch.dtype) -> nn.Module:
     try:
         for name, m in list(src.named_modules()):
             if isinstance(m, WindowAttention):
-                scales = block_scales(m, name)
+                node = FusedWindowAttention(m, dtype, fp8=True) if fp8 else FusedWindowAttention(m, dtype,
+                                                                                                 block_scales(m, name))
                 pending -= {f"{name}.{q}" for q in _BLOCK_QUANTIZER_PATHS}
-                _replace(model, name, FusedWindowAttention(m, dtype, scales))
+                _replace(model, name, node)
         for name, m in list(src.named_modules()):
             wq, xq = getattr(m, "weight_quantizer", None), getattr(m, "input_quantizer", None)
             if f"{name}.weight_quantizer" not in pending or xq is None or not xq.is_enabled:
+                continue
+            if fp8:
+                new = Fp8PatchConv(m, dtype) if isinstance(m, nn.Conv2d) else Fp8Linear(m, dtype) if isinstance(
+                    m, nn.Linear) else None
+                if new is not None:
+                    _replace(model, name, new)
+                    pending -= {f"{name}.weight_quantizer", f"{name}.input_quantizer"}
                 continue
             w_p, x_p = qparams(wq, f"{name}.weight_quantizer"), qparams(xq, f"{name}.input_quantizer")
             if w_p.axis not in (0, None) or x_p.axis is not None:
@@ -167,12 +194,13 @@ def _int8_model(source: nn.Module, dtype: torch.dtype) -> nn.Module:
                 continue
             _replace(model, name, new)
             pending -= {f"{name}.weight_quantizer", f"{name}.input_quantizer"}
-    except ExportError as err:
-        raise EdgeSwinError(f"cannot run this quantized model on the INT8 kernels: {err}") from None
+    except (ExportError, ValueError) as err:
+        raise EdgeSwinError(f"cannot run this quantized model on the {'FP8' if fp8 else 'INT8'} kernels: {err}") from None
     if pending:
-        raise EdgeSwinError(f"{len(pending)} enabled quantizer(s) have no INT8 kernel in the runtime: "
-                            f"{', '.join(sorted(pending)[:5])}. It runs the swin_int8 placement "
-                            "(edge_swin.quant.swin_int8_config); run other placements in PyTorch or ONNX Runtime")
+        kind = "FP8" if fp8 else "INT8"
+        raise EdgeSwinError(f"{len(pending)} enabled quantizer(s) have no {kind} kernel in the runtime: "
+                            f"{', '.join(sorted(pending)[:5])}. It runs the swin_{kind.lower()} placement "
+                            "(edge_swin.quant.config); run other placements in PyTorch or ONNX Runtime")
     return model.to(dtype)
 
 

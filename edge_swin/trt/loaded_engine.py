@@ -12,7 +12,7 @@ from pathlib import Path
 from edge_swin.errors import EdgeSwinError
 from edge_swin.plugins.swin_window_attention import library
 from edge_swin.trt import backend as trt_backend
-from edge_swin.trt.metadata import GpuInfo, check_engine, cuda_gpu, read_metadata
+from edge_swin.trt.metadata import GpuInfo, check_bindings, check_engine, cuda_gpu, read_metadata
 from edge_swin.trt.trt_logger import capture_logger
 
 # TensorRT DataType name -> dtype name (the same names in torch and numpy; numpy has no bfloat16).
@@ -59,6 +59,12 @@ class LoadedEngine:
         if len(self.inputs) != 1:
             raise EngineLoadError(f"{self.path.name} has {len(self.inputs)} inputs; this runner feeds one image tensor")
         self.dtype_names = {n: DTYPE_NAMES[str(self.engine.get_tensor_dtype(n)).split(".")[-1]] for n in names}
+        described = {n: {"name": n, "shape": [int(d) for d in self.engine.get_tensor_shape(n)],
+                         "dtype": self.dtype_names[n]} for n in names}
+        if check:  # the engine's own tensors against what its sidecar says (classes, image size, dtypes)
+            check_bindings(self.metadata, [described[n] for n in self.inputs], [described[n] for n in self.outputs],
+                           self.path.name)
+        self.num_classes = described[self.outputs[0]]["shape"][-1] if self.outputs else None
         shape = tuple(self.engine.get_tensor_shape(self.inputs[0]))
         self.input_shape = shape
         # A dynamic batch runs up to the profile's maximum per launch; a static one exactly its own batch.

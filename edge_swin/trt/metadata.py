@@ -207,6 +207,57 @@ def check_engine(engine_path: str | Path, *, plugin_library: str | Path | None =
     return meta
 
 
+# dtype names as the sidecar writers record them (the builder: TensorRT's enum name lowercased; the bundle's
+# script: numpy's) -> numpy's, so the two compare.
+_DTYPE_ALIASES = {"float": "float32", "half": "float16", "bf16": "bfloat16"}
+
+
+def _dtype(name: str | None) -> str | None:
+    return None if name is None else _DTYPE_ALIASES.get(str(name).lower(), str(name).lower())
+
+
+def _same_dims(recorded, actual) -> bool:
+    """Equal shapes, a -1 (dynamic) on either side matching any size."""
+    return len(recorded) == len(actual) and all(r == a or -1 in (r, a) for r, a in zip(recorded, actual))
+
+
+def check_bindings(meta: dict, inputs: list[dict], outputs: list[dict], engine_name: str) -> None:
+    """Refuse an engine whose own I/O tensors disagree with its sidecar, in one message listing every difference.
+
+    inputs / outputs: the engine's tensors in its order, each {"name", "shape", "dtype"} (shape with -1 for a
+    dynamic dimension). Checked: the recorded tensors (names, order, shapes, dtypes), the image size and channels
+    the sidecar's preprocessing produces, and the number of class names against the engine's logits.
+    """
+    problems = []
+    for kind, recorded, actual in (("inputs", meta.get("inputs"), inputs), ("outputs", meta.get("outputs"), outputs)):
+        if not recorded:
+            continue  # sidecars before these fields: the checks below still apply
+        names = [t["name"] for t in recorded]
+        if names != [t["name"] for t in actual]:
+            problems.append(f"{kind} {names} in the sidecar, {[t['name'] for t in actual]} in the engine")
+            continue
+        for r, a in zip(recorded, actual):
+            if not _same_dims(list(r.get("shape") or []), list(a["shape"])):
+                problems.append(f"{a['name']} shape {list(r.get('shape') or [])} in the sidecar, {list(a['shape'])} "
+                                "in the engine")
+            if r.get("dtype") and _dtype(r["dtype"]) != _dtype(a["dtype"]):
+                problems.append(f"{a['name']} dtype {_dtype(r['dtype'])} in the sidecar, {_dtype(a['dtype'])} in "
+                                "the engine")
+    image = list(inputs[0]["shape"]) if inputs else []
+    size = (meta.get("preprocess") or {}).get("img_size")
+    if size is not None and len(image) == 4 and (image[1] != 3 or any(d not in (int(size), -1) for d in image[2:])):
+        problems.append(f"the sidecar's preprocessing makes [3, {size}, {size}] images; the engine takes "
+                        f"{image[1:]}")
+    classes = meta.get("classes")
+    logits = list(outputs[0]["shape"]) if outputs else []
+    if classes and logits and logits[-1] not in (len(classes), -1):
+        problems.append(f"the sidecar names {len(classes)} classes; the engine outputs {logits[-1]} logits")
+    if problems:
+        raise MetadataError(f"{engine_name} does not match its sidecar ({sidecar_path(engine_name).name}): "
+                            + "; ".join(problems) + ". The engine and its .json come from different builds: "
+                            "rebuild both together, or copy the .json that was written with this engine")
+
+
 def _runs_on(target: dict, sm: int) -> bool:
     """The sidecar's own record decides (the flags the engine was built with), not today's target table."""
     if target.get("hardware_compatibility") == "ampere_plus":

@@ -1,6 +1,7 @@
 """The engine's image transform from its sidecar, in Pillow + numpy (no torch, no torchvision).
 
-The same arithmetic as edge_swin.data.transforms.eval_transform (torchvision):
+The same arithmetic as edge_swin.data.transforms.eval_transform (torchvision),
+after the same conversion to 8-bit RGB as the training loader (edge_swin.utils.rgb):
 bicubic resize of the short side to round(img_size / crop_pct) through
 Pillow, center crop to img_size, scale to [0, 1], normalise with the sidecar's
 mean and std; channels first. tests/trt/test_numpy_runtime.py compares the two.
@@ -11,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from edge_swin.errors import EdgeSwinError
+from edge_swin.utils.rgb import to_rgb
 
 
 class SidecarTransform:
@@ -25,7 +27,7 @@ class SidecarTransform:
         self.std = np.asarray(preprocess["std"], np.float32).reshape(3, 1, 1)
 
     def __call__(self, image: Image.Image) -> np.ndarray:
-        image = image.convert("RGB")
+        image = to_rgb(image)  # as training read it: 16-bit grey scaled, 32-bit and float refused
         w, h = image.size
         short, long = (w, h) if w <= h else (h, w)
         new_short, new_long = self.resize_to, int(self.resize_to * long / short)  # torchvision's rounding

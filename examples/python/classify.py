@@ -6,7 +6,10 @@
 What an application needs, all in the engine's sidecar (<engine>.json): the image transform the model was
 trained with ("preprocess"), the class names ("classes"; else the run's report.json), and, for a plugin
 engine, the plugin library (loaded before the engine is deserialised). edge_swin.trt.runtime checks the
-sidecar against this machine (GPU, TensorRT release, plugin library) and refuses with the fix otherwise.
+sidecar against this machine (GPU, TensorRT release, plugin library) and against the engine's own tensors
+(image size, dtypes, class count), and refuses with the fix otherwise. An image that cannot be read
+(damaged, an unknown format, pixels with no 8-bit scale, over Pillow's decompression-bomb limit) is named
+and skipped; the others are classified and the exit status is 1.
 Needs a CUDA GPU and the TensorRT (or TensorRT-RTX) that built the engine.
 
 Two runtimes, the same numbers: `--runtime numpy` needs only tensorrt + numpy + Pillow + pycuda (or
@@ -27,6 +30,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from edge_swin.errors import EdgeSwinError  # noqa: E402  (after the sys.path line above)
+from edge_swin.utils.cli_numbers import POSITIVE_INT, add_number  # noqa: E402
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -35,7 +39,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("engine", type=Path, help="an .engine built by edge-swin (its .json sidecar beside it)")
     p.add_argument("images", type=Path, help="an image file, or a folder searched recursively")
-    p.add_argument("--top", type=int, default=5, help="how many classes to print per image (default: %(default)s)")
+    add_number(p, "--top", type=POSITIVE_INT, default=5, help="how many classes to print per image (default: %(default)s)")
     p.add_argument("--plugin-library", type=Path, help="the plugin library (default: the one the sidecar names)")
     p.add_argument("--runtime", choices=("auto", "numpy", "torch"), default="auto",
                    help="numpy: tensorrt + numpy + pycuda/cuda-python only; torch: torch CUDA tensors; "
@@ -56,13 +60,22 @@ def find_images(path: Path) -> list[Path]:
     raise EdgeSwinError(f"image path not found: {path}")
 
 
-def class_names(metadata: dict, engine: Path, report: Path | None) -> list[str] | None:
+def class_names(metadata: dict, engine: Path, report: Path | None, outputs: int | None = None) -> list[str] | None:
+    """The sidecar's class names (the runner checked their count), else the run's report.json's, whose count
+    must match the engine's `outputs` logits."""
     if metadata.get("classes"):
         return list(metadata["classes"])
     report = report or engine.parent.parent / "report.json"
-    if report.is_file():
-        return json.loads(report.read_text()).get("classes")
-    return None
+    if not report.is_file():
+        return None
+    try:
+        names = json.loads(report.read_text()).get("classes")
+    except (ValueError, AttributeError) as err:
+        raise EdgeSwinError(f"{report} is not a run's report.json ({err}): pass the right one with --report") from None
+    if names and outputs not in (None, -1) and len(names) != outputs:
+        raise EdgeSwinError(f"{report} lists {len(names)} classes but {engine.name} outputs {outputs} logits: it is "
+                            "another run's report; pass the report of the run that built this engine with --report")
+    return names
 
 
 def runtime_for(choice: str) -> str:
@@ -76,12 +89,12 @@ def runtime_for(choice: str) -> str:
 
 
 def make_runner(runtime: str, engine: Path, plugin_library: Path | None):
-    """A callable numpy [B, 3, H, W] -> numpy logits [B, classes], and its largest batch per launch."""
+    """A callable numpy [B, 3, H, W] -> numpy logits [B, classes], its largest batch per launch, its class count."""
     if runtime == "numpy":
         from edge_swin.trt.numpy_runtime import NumpyEngineRunner
 
-        runner = NumpyEngineRunner(engine, plugin_library=plugin_library)  # checks GPU, TensorRT, plugin
-        return runner, runner.max_batch
+        runner = NumpyEngineRunner(engine, plugin_library=plugin_library)  # checks GPU, TensorRT, plugin, tensors
+        return runner, runner.max_batch, runner.num_classes
     try:
         import torch
     except ImportError as err:
@@ -90,8 +103,8 @@ def make_runner(runtime: str, engine: Path, plugin_library: Path | None):
 
     from edge_swin.trt.runtime import EngineRunner
 
-    runner = EngineRunner(engine, plugin_library=plugin_library)  # checks GPU, TensorRT, plugin
-    return (lambda batch: runner(torch.from_numpy(batch)).cpu().numpy()), runner.max_batch
+    runner = EngineRunner(engine, plugin_library=plugin_library)  # checks GPU, TensorRT, plugin, tensors
+    return (lambda batch: runner(torch.from_numpy(batch)).cpu().numpy()), runner.max_batch, runner.num_classes
 
 
 def softmax(logits):
@@ -105,26 +118,25 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         import numpy as np
-        from PIL import Image
 
         from edge_swin.trt.metadata import read_metadata
         from edge_swin.trt.preprocess import SidecarTransform
+        from edge_swin.utils.rgb import load_rgb
 
         images = find_images(args.images)
         metadata = read_metadata(args.engine)
-        names = class_names(metadata, args.engine, args.report)
         transform = SidecarTransform(metadata.get("preprocess"))  # the run's eval transform, in numpy
-        run, max_batch = make_runner(runtime_for(args.runtime), args.engine, args.plugin_library)
+        run, max_batch, outputs = make_runner(runtime_for(args.runtime), args.engine, args.plugin_library)
+        names = class_names(metadata, args.engine, args.report, outputs)
         unreadable = 0
         for start in range(0, len(images), max_batch):
             chunk, arrays = [], []
             for path in images[start:start + max_batch]:
                 try:
-                    with Image.open(path) as image:
-                        arrays.append(transform(image))
+                    arrays.append(transform(load_rgb(str(path), refuse_bombs=True)))
                     chunk.append(path)
-                except (OSError, SyntaxError, ValueError) as err:  # PIL's ways of saying "not a readable image"
-                    print(f"error: cannot read {path}: {err}", file=sys.stderr)
+                except Exception as err:  # PIL has many ways to say "not a readable image": each one skips it
+                    print(f"error: cannot read {path}: {type(err).__name__}: {err}", file=sys.stderr)
                     unreadable += 1
             if not chunk:
                 continue

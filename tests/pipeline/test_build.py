@@ -10,7 +10,7 @@ import torch
 from edge_swin.eval import OrtModel, max_relative_error
 from edge_swin.models import create_swin
 from pipelines.build import main
-from tests.helpers import make_image_folder
+from tests.helpers import force_int8_drop, make_image_folder
 
 
 @pytest.fixture(scope="module")
@@ -232,11 +232,12 @@ def test_help_explains_every_flag(capsys):
         assert flag in text
 
 
-def test_int8_drop_over_the_limit_fails_the_run_with_numbers_in_the_report(capsys, tmp_path, image_root):
+def test_int8_drop_over_the_limit_fails_the_run_with_numbers_in_the_report(capsys, tmp_path, image_root, monkeypatch):
+    force_int8_drop(monkeypatch, 5.0)  # over the limit whatever one epoch trains
     out = tmp_path / "strict"
-    assert build("--data", image_root, "--epochs", 1, "--qat-epochs", 0, "--out", out, "--max-drop", -100) == 2
+    assert build("--data", image_root, "--epochs", 1, "--qat-epochs", 0, "--out", out, "--max-drop", 1) == 2
     err = capsys.readouterr().err
-    assert "INT8 (PTQ) top-1" in err and "over the allowed -100.00" in err
+    assert "INT8 (PTQ) top-1" in err and "a drop of 5.00 points, over the allowed 1.00" in err
     report = json.loads((out / "report.json").read_text())
     assert report["stages"]["qat"]["status"] == "failed" and "export" not in report["stages"]
     manifest = json.loads((out / "qat" / "manifest.json").read_text())  # says failed: never up to date, never used

@@ -20,7 +20,7 @@ from edge_swin.utils.io import sha256_file
 from edge_swin.utils.manifest import Stage
 from edge_swin.utils.run_lock import RunLock
 from pipelines.build import main
-from tests.helpers import make_image_folder
+from tests.helpers import force_int8_drop, make_image_folder
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def flip_a_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_failed_check_leaves_nothing_stale_offered_as_current(capsys, good_run, tmp_path, image_root):
+def test_failed_check_leaves_nothing_stale_offered_as_current(capsys, good_run, tmp_path, image_root, monkeypatch):
     out = copy_of(good_run, tmp_path)
     # What an earlier complete run left after the qat stage: ONNX files, the Jetson bundle, its report.
     onnx = out / "export" / "model_int8.onnx"
@@ -67,8 +67,9 @@ def test_failed_check_leaves_nothing_stale_offered_as_current(capsys, good_run, 
     (out / "report.md").write_text("# edge-swin run: the earlier one\n")
     int8_before = sha256_file(out / "qat" / "int8.pth")
 
-    assert build("--data", image_root, "--target", "jetson-orin", "--max-drop", -100, "--out", out) == 2
-    assert "over the allowed -100.00" in capsys.readouterr().err
+    force_int8_drop(monkeypatch, 5.0)
+    assert build("--data", image_root, "--target", "jetson-orin", "--max-drop", 1, "--out", out) == 2
+    assert "over the allowed 1.00" in capsys.readouterr().err
     assert status(out, "qat") == "failed" and status(out, "export") == "stale"
     assert (out / "export" / "STALE.txt").is_file() and (out / "qat" / "STALE.txt").is_file()
     assert not (out / "bundle").exists() and (out / "bundle.stale" / "model_int8.onnx").is_file()  # never shipped

@@ -61,3 +61,22 @@ def rounded_to(module, io):
             if not name.endswith("weight"):
                 p.copy_(p.to(io).float())
     return module
+
+
+def quantize_block_fp8(block, calib_x):
+    """A bare WindowAttention with FP8 E4M3 quantizers at the INT8 placement's sites, max-calibrated (in place;
+    eval): the `swin_fp8` recipe where edge_swin.quant has it, else modelopt's FP8_DEFAULT_CFG quantizer settings
+    (E4M3, per tensor, weights too) on the swin_int8 block placement."""
+    import modelopt.torch.quantization as mtq
+
+    from edge_swin.quant.config import RECIPES, get_recipe
+
+    if "swin_fp8" in RECIPES:
+        config = get_recipe("swin_fp8").block_config()
+    else:
+        fp8 = {"num_bits": (4, 3), "axis": None}
+        config = get_recipe("swin_int8").block_config()
+        config = {**config, "quant_cfg": [{**e, "cfg": dict(fp8)} if "cfg" in e else e for e in config["quant_cfg"]]}
+    mtq.quantize(block, config, forward_loop=None)
+    mtq.calibrate(block, algorithm="max", forward_loop=lambda m: m(calib_x))
+    return block.eval()

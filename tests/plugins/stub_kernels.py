@@ -11,20 +11,24 @@ from pathlib import Path
 WINDOWS = ((4, 4), (7, 7), (12, 12))
 SMS = (75, 80, 86, 87, 89, 90)
 # (mode, io) shipped per README "Variants"; C++ enum spellings
-MODES = (("kFP16", "kHALF"), ("kINT8", "kHALF"), ("kINT8", "kFLOAT"))
+MODES = (("kFP16", "kHALF"), ("kINT8", "kHALF"), ("kINT8", "kFLOAT"), ("kFP8", "kHALF"))
+FP8_SMS = (89, 90, 110)  # the FP8 rows exist for these SMs only (kernels/spec.py FP8_SMS)
+MODE_NAMES = {"kFP16": "fp16", "kINT8": "int8", "kFP8": "fp8"}
 
 
 def write_stub_table(path: str | Path, windows=WINDOWS, sms=SMS) -> Path:
     """Write an embedded_kernels.cpp defining edge_swin::kEmbeddedKernels with zero-length images."""
     rows = []
     for mode, io in MODES:
-        mode_name = "fp16" if mode == "kFP16" else "int8"
+        mode_name = MODE_NAMES[mode]
         for sm in sms:
+            if mode == "kFP8" and sm not in FP8_SMS:
+                continue
             rows.append(f'    {{KernelFamily::kLinear, KernelMode::{mode}, IoType::{io}, {sm}, 0, 0, 0, '
                         f'"swin_linear_{mode_name}", 8, 0, 64, 32, 128, nullptr, 0}},')
-            if mode == "kINT8":  # the INT8 node's qkv projection (int8 q/k/v out)
+            if mode != "kFP16":  # the quantized nodes' qkv projection (int8 / fp8 q/k/v out)
                 rows.append(f'    {{KernelFamily::kQkvLinear, KernelMode::{mode}, IoType::{io}, {sm}, 0, 0, 0, '
-                            f'"swin_qkv_int8", 8, 0, 64, 32, 128, nullptr, 0}},')
+                            f'"swin_qkv_{mode_name}", 8, 0, 64, 32, 128, nullptr, 0}},')
             for wh, ww in windows:
                 block_n = 1 << (wh * ww - 1).bit_length()
                 for shifted in (0, 1):

@@ -34,7 +34,7 @@ from edge_swin.plugins.swin_window_attention.aot import build as aot_build
 from edge_swin.plugins.swin_window_attention.testing import harness as hn
 from edge_swin.plugins.swin_window_attention import library, trt_headers
 from tests.export.helpers import make_block
-from tests.plugins.stub_kernels import write_stub_table
+from tests.plugins.stub_kernels import FP8_SMS, write_stub_table
 from tests.plugins.toolchain import compile_fake_driver, header_dir, needs_cmake_and_compiler
 from tests.plugins.node_checks import (
     BLOCKS,
@@ -105,7 +105,9 @@ def test_workspace_bytes_match_the_formula(stub_harness, shape, kind):
 
 def test_workspace_bytes_refuses_nonsense(stub_harness):
     assert stub_harness.workspace_bytes(0, 8, 8, 64, False) == 0
-    assert stub_harness._workspace(1, 8, 8, 64, 3) == 0  # int8Mode must be 0, 1 or 2
+    assert stub_harness._workspace(1, 8, 8, 64, 4) == 0  # int8Mode must be 0-3 (3: the FP8 node)
+    # the FP8 node's workspaces are one byte an element, as the INT8 node's: 3C + C bytes a token
+    assert stub_harness._workspace(1, 8, 8, 64, hn.FP8_NODE) == stub_harness._workspace(1, 8, 8, 64, 2) > 0
 
 
 def test_kernel_choice_per_sm(stub_harness):
@@ -113,6 +115,9 @@ def test_kernel_choice_per_sm(stub_harness):
     for kind in (hn.FP16_NODE, hn.INT8_NODE_FP32_IO, hn.INT8_NODE_FP16_IO):
         chosen = {sm: stub_harness.kernel_sm(kind, (7, 7), True, sm)[0] for sm in (75, 80, 86, 89, 90, 100)}
         assert chosen == {75: 0, 80: 80, 86: 80, 89: 80, 90: 90, 100: 0}
+    # FP8: the stub table holds it for sm_90 only (FP8 tensor cores: 89, 90, 110); sm_80/86 have none
+    fp8 = {sm: stub_harness.kernel_sm(hn.FP8_NODE, (7, 7), True, sm)[0] for sm in (80, 86, 89, 90)}
+    assert fp8 == {80: 0, 86: 0, 89: 0, 90: 90}
     sm, why = stub_harness.kernel_sm(False, (7, 7), True, 75)
     assert sm == 0 and "no compiled swin_linear_fp16" in why and "sm_80, sm_90a" in why
     assert "python -m edge_swin.plugins.swin_window_attention.aot.build --arch 75" in why
@@ -164,8 +169,8 @@ def test_bad_nodes_are_refused_with_a_message(stub_harness, case):
 
 
 def test_bad_int8_mode_and_tiny_error_buffer(stub_harness):
-    status, error = run_raw(stub_harness, int8=3)
-    assert status != 0 and "int8Mode is 3" in error
+    status, error = run_raw(stub_harness, int8=4)
+    assert status != 0 and "int8Mode is 4" in error
     # A short buffer gets a truncated, NUL-terminated message; a null one is allowed.
     small = ctypes.create_string_buffer(b"\xff" * 16)
     ptrs = (ctypes.c_void_p * 6)(*([FAKE] * 6))
@@ -426,8 +431,8 @@ CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned
                         unsigned shared, void* stream, void** params, void** extra) {
     const char* name = f; int pointers, ints, floats, i, k = 0;
     if (!strcmp(name, "swin_linear_fp16")) { pointers = 4; ints = 3; floats = 0; }
-    else if (!strcmp(name, "swin_linear_int8")) { pointers = 6; ints = 3; floats = 0; }
-    else if (!strcmp(name, "swin_qkv_int8")) { pointers = 9; ints = 2; floats = 1; }
+    else if (!strcmp(name, "swin_linear_int8") || !strcmp(name, "swin_linear_fp8")) { pointers = 6; ints = 3; floats = 0; }
+    else if (!strcmp(name, "swin_qkv_int8") || !strcmp(name, "swin_qkv_fp8")) { pointers = 9; ints = 2; floats = 1; }
     else if (!strcmp(name, "swin_window_attention_fp16")) { pointers = 5; ints = 5; floats = 1; }
     else { pointers = 10; ints = 5; floats = 1; }
     fprintf(out(), "launch %s grid %u %u %u block %u %u %u shared %u stream %p extra %p args", name, gx, gy, gz,
@@ -466,7 +471,8 @@ def fake_cubin_harness(tmp_path_factory) -> Path:
     text = text.replace("nullptr, 0},", "kFakeCubin, 4},").replace(
         "namespace edge_swin {\n", 'namespace edge_swin {\nunsigned char const kFakeCubin[] = "FAKE";\n', 1)
     text, big = re.subn(r'(, 12, 12, [01], "swin_window_attention_\w+", \d+), 0,', r"\1, 65536,", text)
-    assert rows > 0 and text.count("kFakeCubin, 4},") == rows and big == 3 * 2 * len(STUB_SMS), \
+    fp8_sms = [sm for sm in STUB_SMS if sm in FP8_SMS]
+    assert rows > 0 and text.count("kFakeCubin, 4},") == rows and big == (3 * len(STUB_SMS) + len(fp8_sms)) * 2, \
         "tests/plugins/stub_kernels.py changed its row format: update this fixture"
     table.write_text(text)
     return hn.build_harness(table, d / "lib", header_dir=rtx_headers(), jobs=2)
@@ -500,8 +506,9 @@ def expected_launches(n: dict) -> list[str]:
     every column, 8 warps; attention BLOCK_M 16, 4 warps) and shared memory (64 KiB for 12x12). INT8 nodes:
     int8 workspaces (3C + C bytes a token), swin_qkv_int8 -> swin_window_attention_int8 -> swin_linear_int8."""
     b, h, w, c = n["shape"]
-    int8 = bool(n["int8"])
-    m, mode, elem = b * h * w, "int8" if int8 else "fp16", 1 if int8 else 2
+    int8 = bool(n["int8"])  # INT8 or FP8: the same launches and arguments, their own kernels
+    mode = {hn.FP16_NODE: "fp16", hn.FP8_NODE: "fp8"}.get(int(n["int8"]), "int8")
+    m, elem = b * h * w, 1 if int8 else 2
     p = [f"{v:x}" for v in n["pointers"]]
     x, qkv_w, qkv_b, proj_w, proj_b, bias, mask, *s = p
     qkv = 0xA00000
@@ -515,10 +522,10 @@ def expected_launches(n: dict) -> list[str]:
     scale = f"{ctypes.c_float(n['scale']).value:.9g}"  # passed as a C float
     linear = f"grid {cdiv(m, 64)} 1 1 block 256 1 1 shared 0 {tail}"
     if int8:  # scales: 0 qkv_x, 1 qkv_w, 2 q, 3 k, 4 softmax, 5 v, 6 proj_x, 7 proj_w
-        first = (f"launch swin_qkv_int8 {linear} {x} {qkv_w} {qkv_b} {qkv:x} {s[0]} {s[1]} {s[2]} {s[3]} {s[5]} "
+        first = (f"launch swin_qkv_{mode} {linear} {x} {qkv_w} {qkv_b} {qkv:x} {s[0]} {s[1]} {s[2]} {s[3]} {s[5]} "
                  f"{m} {c} {scale} {nulls}")
         att_scales = " " + " ".join(s[2:7])
-        last = f"launch swin_linear_int8 {linear} {out:x} {proj_w} {proj_b} {y} {s[6]} {s[7]} {m} {c} {c} {nulls}"
+        last = f"launch swin_linear_{mode} {linear} {out:x} {proj_w} {proj_b} {y} {s[6]} {s[7]} {m} {c} {c} {nulls}"
     else:
         first = f"launch swin_linear_fp16 {linear} {x} {qkv_w} {qkv_b} {qkv:x} {m} {3 * c} {c} {nulls}"
         att_scales = ""
@@ -547,6 +554,23 @@ def test_fake_driver_sees_the_kernel_abi(fake_cubin_harness, fake_driver):
     # the 12x12 attention opts in to 64 KiB of shared memory.
     assert log.count("load FAKE") == 2 + 3 + 3 + 2
     assert [line for line in log if line.startswith("attribute")] == ["attribute swin_window_attention_fp16 8 65536"]
+
+
+def test_fake_driver_records_fp8_launches(fake_cubin_harness, fake_driver):
+    """The FP8 node (SW-MSA 7x7, padded map; 12x12 W-MSA) on an sm_90 device: swin_qkv_fp8 ->
+    swin_window_attention_fp8 -> swin_linear_fp8 with the INT8 node's arguments and one-byte workspaces. On sm_80
+    (no FP8 tensor cores: the table has no FP8 cubin for it) the node is refused, nothing launched."""
+    nodes = [node(int8=hn.FP8_NODE, shape=(2, 14, 15, 96)),
+             node(int8=hn.FP8_NODE, window=(12, 12), shift=(0, 0), shape=(1, 24, 24, 128))]
+    results, log = fake_run(fake_cubin_harness, fake_driver, nodes, sm=90)
+    assert results == [[0, ""]] * 2, results
+    launches = [line for line in log if line.startswith("launch")]
+    assert launches == [line for n in nodes for line in expected_launches(n)]
+    assert log.count("load FAKE") == 3 + 3
+    assert [line for line in log if line.startswith("attribute")] == ["attribute swin_window_attention_fp8 8 65536"]
+    (status, error), = fake_run(fake_cubin_harness, fake_driver, nodes[:1], sm=80)[0]
+    assert status != 0 and re.search(r"no compiled swin_qkv_fp8 .*for this GPU \(sm_80\); the library has it for: "
+                                     r"sm_90a", error), error
 
 
 def test_fake_driver_caches_cubins_per_node_kind(fake_cubin_harness, fake_driver):

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from edge_swin.plugins.swin_window_attention.kernels import linear as L
-from edge_swin.plugins.swin_window_attention.kernels.spec import INT8_FP32_IO_SMS
+from edge_swin.plugins.swin_window_attention.kernels.spec import FP8_SMS, INT8_FP32_IO_SMS
 
 SHAPES = [  # (M, N_OUT, K): odd everywhere, one tile exactly, a tiny one, a Swin-T-like qkv (C = 96), K > 128
     (67, 97, 45),
@@ -256,17 +256,19 @@ def test_variants_follow_the_contract():
     """What the plugin launches, signatures in the kernels' argument order, tiles and warps per SM from TILES."""
     assert {(v.family, v.mode, v.io, v.signature["x"]) for v in L.VARIANTS} == {
         ("linear", "fp16", "fp16", "*fp16"), ("qkv_linear", "int8", "fp16", "*fp16"),
-        ("qkv_linear", "int8", "fp32", "*fp32"), ("linear", "int8", "fp16", "*i8"), ("linear", "int8", "fp32", "*i8")}
+        ("qkv_linear", "int8", "fp32", "*fp32"), ("linear", "int8", "fp16", "*i8"), ("linear", "int8", "fp32", "*i8"),
+        ("qkv_linear", "fp8", "fp16", "*fp16"), ("linear", "fp8", "fp16", "*fp8e4nv")}
     readme_order = {"swin_linear_fp16": ["x", "w", "b", "y", "M", "N_OUT", "K"],
                     "swin_linear_int8": ["x", "w", "b", "y", "x_scale", "w_scale", "M", "N_OUT", "K"],
                     "swin_qkv_int8": ["x", "w", "b", "qkv", "x_scale", "w_scale", "q_scale", "k_scale", "v_scale",
                                       "M", "C", "scale"]}
+    readme_order |= {"swin_linear_fp8": readme_order["swin_linear_int8"], "swin_qkv_fp8": readme_order["swin_qkv_int8"]}
     for v in L.VARIANTS:
         kernel = {k.__name__: k for k in L.KERNELS.values()}[v.kernel]
         assert list(v.signature) == list(inspect.signature(kernel.fn).parameters)
         assert [name for name, ty in v.signature.items() if ty != "constexpr"] == readme_order[v.kernel]
         assert v.window == (0, 0) and v.shifted == 0
-        kind = {"swin_linear_fp16": "fp16", "swin_linear_int8": "int8", "swin_qkv_int8": "qkv_int8"}[v.kernel]
+        kind = v.kernel.removeprefix("swin_").removeprefix("linear_")
         for sm in L.TILES:
             bm, bn, bk, warps = L.TILE_EXCEPTIONS.get((kind, v.io, sm), L.TILES[sm])
             ce = v.constexprs_for(sm)
@@ -275,7 +277,8 @@ def test_variants_follow_the_contract():
                 assert ce["INT8_DOT"] == (0 if sm == 75 else 1)
             assert bk >= 32 and 32 % bn == 0, "int8 mma needs K tiles >= 32; BLOCK_N must divide C = heads * 32"
         io_ptr = "*fp16" if v.io == "fp16" else "*fp32"
-        assert all(v.signature[p] == io_ptr for p in ("w", "b"))
-        assert v.archs == (INT8_FP32_IO_SMS if (v.mode, v.io) == ("int8", "fp32") else None)
+        assert v.signature["b"] == io_ptr
+        assert v.signature["w"] == ("*fp8e4nv" if v.mode == "fp8" else io_ptr)  # the FP8 node's weights are fp8
+        assert v.archs == {("int8", "fp32"): INT8_FP32_IO_SMS, ("fp8", "fp16"): FP8_SMS}.get((v.mode, v.io))
         out = "qkv" if v.family == "qkv_linear" else "y"
-        assert v.signature[out] == ("*i8" if v.family == "qkv_linear" else io_ptr)
+        assert v.signature[out] == ({"int8": "*i8", "fp8": "*fp8e4nv"}[v.mode] if v.family == "qkv_linear" else io_ptr)

@@ -37,7 +37,8 @@ from tests.helpers import needs_trtrtx
 from tests.plugins.stub_kernels import write_stub_table
 from tests.plugins.toolchain import header_dir, needs_cmake_and_compiler
 
-HEADER_SETS = ("10.3.0", "10.16", "11.1")  # tensorrt-<release>/include under $EDGE_SWIN_TRT_HEADERS_ROOT
+# tensorrt-<release>/include under $EDGE_SWIN_TRT_HEADERS_ROOT; 10.13.3: JetPack 7.0 (Jetson Thor)
+HEADER_SETS = ("10.3.0", "10.13.3", "10.16", "11.1")
 # TensorRT-RTX 1.7 loads libraries built against the 11.1 (or 10.3) headers (test (b) below proves the 11.1 one);
 # 11.1 is the API generation closest to RTX 1.7.
 RTX_HEADERS = library.RTX_HEADER_SET

@@ -120,3 +120,39 @@ def test_jetpack6_cubins_come_from_ptxas_12_6(tmp_path):
     assert manifest["ptxas_version"] == "12.6"
     assert manifest["ptxas"]["source"] == "nvidia-cuda-nvcc-cu12" and manifest["ptxas"]["path"].endswith("bin/ptxas")
     assert {k["arch"] for k in manifest["kernels"]} == {"sm_87"}
+
+
+def _thor_wheel_or_skip():
+    if px.wheel_ptxas("nvidia-cuda-nvcc") is None:
+        why = "nvidia-cuda-nvcc (13.0.88) is not installed (bash scripts/setup.sh installs it: a dependency)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+def test_thor_ptxas_is_cuda_13_0_for_every_sm():
+    """JetPack 7.0/7.1's CUDA 13.0: Triton takes sm_100+ (Thor's sm_110) through TRITON_PTXAS_BLACKWELL_PATH, so
+    the environment names the wheel's ptxas for both."""
+    _thor_wheel_or_skip()
+    tool = px.ptxas_for_cuda("13.0")
+    assert tool.version == "13.0" and tool.source == "nvidia-cuda-nvcc" and tool.path.parts[-3:] == ("cu13", "bin", "ptxas")
+    assert tool.env() == {"TRITON_PTXAS_PATH": str(tool.path), "TRITON_PTXAS_BLACKWELL_PATH": str(tool.path)}
+
+
+@pytest.mark.slow
+def test_thor_fp8_cubins_come_from_ptxas_13_0(tmp_path):
+    """The FP8 linears for sm_110 and sm_89 compiled with CUDA 13.0's ptxas (Triton writes PTX ISA 9.0 for it);
+    the manifest records it for both SM ranges (~40 s on 2 busy cores)."""
+    _thor_wheel_or_skip()
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    out = tmp_path / "k"
+    proc = subprocess.run([sys.executable, "-m", "edge_swin.plugins.swin_window_attention.aot.build", "--out", str(out),
+                           "--arch", "89,110", "--cuda", "13.0", "--only", "linear_fp8", "--jobs", "1", "--no-progress"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["ptxas_version"] == "13.0" and manifest["ptxas_blackwell"]["version"] == "13.0"
+    assert manifest["ptxas"]["source"] == "nvidia-cuda-nvcc"
+    # "linear_fp8" selects both FP8 linears (qkv_linear_fp8 too)
+    assert {(k["name"], k["arch"], k["stack"]) for k in manifest["kernels"]} == {
+        (name, arch, 0) for name in ("linear_fp8_fp16io", "qkv_linear_fp8_fp16io") for arch in ("sm_89", "sm_110a")}

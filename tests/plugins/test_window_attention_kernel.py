@@ -52,7 +52,7 @@ from edge_swin.models.window_attention import (
     window_reverse,
 )
 from edge_swin.plugins.swin_window_attention.kernels import window_attention as wa
-from edge_swin.plugins.swin_window_attention.kernels.spec import INT8_FP32_IO_SMS
+from edge_swin.plugins.swin_window_attention.kernels.spec import FP8_SMS, INT8_FP32_IO_SMS
 
 HEAD_DIM = wa.HEAD_DIM
 FP16_BOUND = 2e-3
@@ -369,19 +369,23 @@ def test_variants_follow_the_contract():
     tail = ["WH", "WW", "HEAD_DIM", "BLOCK_M", "BLOCK_N", "SHIFTED"]
     assert wa.swin_window_attention_fp16.arg_names == fp16 + tail
     assert wa.swin_window_attention_int8.arg_names == int8 + tail + ["INT8_DOT"]
+    assert wa.swin_window_attention_fp8.arg_names == int8 + tail
     keys = {(v.mode, v.io, v.window, v.shifted) for v in wa.VARIANTS}
-    assert len(keys) == len(wa.VARIANTS) == 18  # fp16: fp16 io; int8: fp16 and fp32 io; 3 windows x 2 shifts
+    assert len(keys) == len(wa.VARIANTS) == 24  # fp16, fp8: fp16 io; int8: fp16 and fp32 io; 3 windows x 2 shifts
     for v in wa.VARIANTS:
         n = v.window[0] * v.window[1]
         assert v.constexprs["BLOCK_N"] == 1 << (n - 1).bit_length() and v.constexprs["HEAD_DIM"] == 32
         assert list(v.signature) == (fp16 if v.mode == "fp16" else int8) + tail + (["INT8_DOT"] if v.mode == "int8" else [])
-        assert (v.mode, v.io) in {("fp16", "fp16"), ("int8", "fp16"), ("int8", "fp32")}
+        assert (v.mode, v.io) in {("fp16", "fp16"), ("int8", "fp16"), ("int8", "fp32"), ("fp8", "fp16")}
         io_ptr = "*fp16" if v.io == "fp16" else "*fp32"
-        workspace = "*i8" if v.mode == "int8" else io_ptr  # int8 q/k/v in, int8 out (DESIGN "Bytes decide the speed")
+        # 8-bit q/k/v in, 8-bit out (the quantized nodes move bytes, not floats, between their launches)
+        workspace = {"int8": "*i8", "fp8": "*fp8e4nv"}.get(v.mode, io_ptr)
         assert [v.signature[p] for p in ("qkv", "qkv_b", "bias", "mask", "out")] == [workspace, io_ptr, io_ptr, io_ptr,
                                                                                     workspace]
         if (v.mode, v.io) == ("int8", "fp32"):  # strongly typed FP32-graph INT8 only: not for sm_87 (spec.py)
             assert 87 not in v.archs and set(v.archs) <= set(INT8_FP32_IO_SMS)
+        if v.mode == "fp8":  # only GPUs with FP8 tensor cores
+            assert v.archs and set(v.archs) <= set(FP8_SMS)
 
 
 def test_zz_print_accuracy_report():

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers import force_int8_drop
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,7 +32,7 @@ def bench():
     return module
 
 
-def test_accuracy_benchmark_writes_json_and_png(bench, quant, tmp_path):
+def test_accuracy_benchmark_writes_json_and_png(bench, quant, tmp_path, monkeypatch):
     data = _image_folder(tmp_path / "data")
     out = tmp_path / "out" / "acc.json"
     args = ["--data", str(data), "--model", "swin_nano", "--calib-size", "9", "--batch-size", "9",
@@ -42,9 +44,17 @@ def test_accuracy_benchmark_writes_json_and_png(bench, quant, tmp_path):
     assert record["calibration"]["calibration_set"]["size"] == 9
     assert record["settings"]["data"] == str(data)
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # rerun (PTQ only): calibration comes from the cache; an impossible threshold fails after writing the files
+    # rerun (PTQ only): calibration comes from the cache; a drop over the limit fails after writing the files
+    force_int8_drop(monkeypatch, 5.0)
     out.unlink()
-    assert bench.main(args + ["--qat-epochs", "0", "--max-drop", "-1"]) == 1
+    assert bench.main(args + ["--qat-epochs", "0", "--max-drop", "1"]) == 1
     record = json.loads(out.read_text())
     assert record["calibration"]["from_cache"] is True
     assert record["report"]["checked"] == "ptq" and record["report"]["passed"] is False
+
+
+def test_a_negative_or_nan_limit_is_refused(bench, capsys):
+    for value in ("-1", "nan"):
+        with pytest.raises(SystemExit):
+            bench.parse_args(["--max-drop", value])
+        assert "argument --max-drop: " in capsys.readouterr().err

@@ -35,3 +35,11 @@ def test_max_drop_check(quant):
     with pytest.raises(quant.QuantizationError, match="run QAT"):
         quant.check_accuracy_drop(_report(3.0, checked="ptq"))
     quant.check_accuracy_drop(_report(1.5), max_drop=2.0)
+
+
+def test_a_nan_limit_fails_the_check_as_the_report_says(quant):
+    """A NaN limit used to print FAIL and pass the check (drop > nan is False): the run exported anyway."""
+    report = _report(0.5)
+    report["max_drop"], report["passed"] = float("nan"), False
+    with pytest.raises(quant.QuantizationError, match="over the allowed nan"):
+        quant.check_accuracy_drop(report)

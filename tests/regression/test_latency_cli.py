@@ -40,3 +40,18 @@ def test_bad_model_paths_give_one_clear_error(tmp_path, capsys):
                      "--batch", "1"]) == 2
     assert "corrupt" in capsys.readouterr().err
     assert not list((Path(__file__).resolve().parents[2] / "benchmarks" / "results").glob("*.partial"))
+
+
+def test_bad_numbers_are_refused_with_the_flag_and_range(tmp_path, capsys):
+    """`--batch 0` or `--runs 0` used to end in a traceback inside the timing loop, after the model was loaded."""
+    cli = _cli()
+    for flag, value, words in (("--batch", "1,0", "0 is out of range: give an integer >= 1"), ("--runs", "0", "an integer >= 1"),
+                               ("--max-seconds", "nan", "a number > 0"), ("--warmup", "-1", "an integer >= 0")):
+        try:
+            cli.main(["--model", str(tmp_path / "missing"), flag, value])
+        except SystemExit as stop:
+            assert stop.code == 2
+        else:
+            raise AssertionError(f"{flag} {value} was accepted")
+        err = capsys.readouterr().err
+        assert f"argument {flag}: " in err and words in err, err

@@ -49,3 +49,25 @@ def nano_int8(nano):
 @pytest.fixture(scope="session")
 def images():
     return torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+
+
+def fp8_config() -> dict:
+    """The swin_fp8 recipe's config where edge_swin.quant has it, else modelopt's FP8_DEFAULT_CFG quantizer settings
+    (E4M3, per tensor, weights too) on the swin_int8 placement: what the FP8 runtime takes."""
+    from edge_swin.quant.config import RECIPES, get_recipe
+
+    if "swin_fp8" in RECIPES:
+        return get_recipe("swin_fp8").config("max")
+    config = get_recipe("swin_int8").config("max")
+    fp8 = {"num_bits": (4, 3), "axis": None, "calibrator": "max"}
+    return {**config, "quant_cfg": [{**e, "cfg": dict(fp8)} if "cfg" in e else e for e in config["quant_cfg"]]}
+
+
+@pytest.fixture(scope="session")
+def nano_fp8(nano):
+    """The FP8 E4M3 twin of nano_int8 (same placement, same 16 calibration images, modelopt fake quant)."""
+    import edge_swin.quant as quant
+
+    images = torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    loader = DataLoader(TensorDataset(images, torch.zeros(16, dtype=torch.long)), batch_size=16)
+    return quant.calibrate(copy.deepcopy(nano), loader, "max", config=fp8_config(), progress=False).model.eval()

@@ -121,7 +121,11 @@ def test_runtime_example_classifies(nano, tmp_path, capsys, monkeypatch):
     (run / "report.json").write_text(json.dumps({"classes": list("abcdefghij")}))
     Image.fromarray(np.full((28, 28, 3), 128, np.uint8)).save(tmp_path / "a.png")
     example = runpy.run_path(str(Path(__file__).resolve().parents[2] / "examples" / "python" / "runtime_classify.py"))
-    assert example["main"]([str(run / "train" / "model.pth"), str(tmp_path / "a.png"), "--fp16"]) == 0
-    assert capsys.readouterr().out.startswith(f"{tmp_path / 'a.png'}: ")
+    (tmp_path / "b.png").write_bytes((tmp_path / "a.png").read_bytes()[:40])  # cut short: named, skipped
+    assert example["main"]([str(run / "train" / "model.pth"), str(tmp_path / "a.png"), str(tmp_path / "b.png"),
+                            "--fp16"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"{tmp_path / 'a.png'}: ") and len(captured.out.splitlines()) == 1
+    assert f"error: cannot read {tmp_path / 'b.png'}: " in captured.err
     assert example["main"]([str(run / "train" / "model.pth"), str(tmp_path / "a.png")]) == 2  # INT8 needs QAT
     assert "QAT checkpoint" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
     y = run_node(x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask, shift=(2, 2), scale=0.17)        # FP16 node
     y = run_node(..., shift=(2, 2), scale=0.17, scales=eight_fp32_scales)                           # INT8 node
+    y = run_node(..., shift=(2, 2), scale=0.17, scales=eight_fp32_scales, mode="fp8")               # FP8 node
 
 Its callers: the CPU emulation (emulate.run_node, Triton's interpreter), the PyTorch runtime ops
 (edge_swin.runtime.ops, JIT on a GPU) and the GPU suite's per-launch timing (through `launch_hook`).
@@ -13,7 +14,9 @@ The kernels are the Triton ones of kernels/, the ones the ahead-of-time build co
 
 FP16 node: fp16 workspaces. INT8 node: 1. quantizes in its epilogue (int8 q pre-scaled by `scale`, k, v with
 the node's q/k/v scales); 2. reads int8 and writes int8, quantized with the proj input's scale; 3. reads that
-and writes y in the io type (x's dtype).
+and writes y in the io type (x's dtype). FP8 node: the INT8 node's launches with fp8 e4m3 for int8 (swin_qkv_fp8,
+swin_window_attention_fp8, swin_linear_fp8), fp16 io, qkv_w and proj_w torch.float8_e4m3fn (their e4m3 values),
+every scale one value (modelopt FP8 E4M3, amax / 448).
 """
 from __future__ import annotations
 
@@ -22,11 +25,11 @@ from collections.abc import Callable
 import torch
 
 from edge_swin.plugins.swin_window_attention.contract import SCALE_INPUTS
-from edge_swin.plugins.swin_window_attention.kernels.linear import linear, qkv_int8
+from edge_swin.plugins.swin_window_attention.kernels.linear import linear, quantized_qkv
 from edge_swin.plugins.swin_window_attention.kernels.window_attention import window_attention
 
 LAUNCHES = ("qkv_linear", "attention", "proj_linear")  # the names launch_hook receives, in launch order
-MODES = ("fp16", "int8")
+MODES = ("fp16", "int8", "fp8")
 # A hook gets each launch's name and the launch itself (no arguments, returns its output tensor) and returns
 # that output; it may run the launch more than once (to time it) but must return one run's output.
 LaunchHook = Callable[[str, Callable[[], torch.Tensor]], torch.Tensor]
@@ -43,7 +46,7 @@ def run_node(x: torch.Tensor, qkv_w: torch.Tensor, qkv_b: torch.Tensor, proj_w: 
 
     shift: (sh, sw); (0, 0) is W-MSA, whose mask is never read (None or the node's [1, 1, 1] zero).
     scales: None (FP16 node) or the node's eight fp32 scale inputs 7-14 in node order (contract.SCALE_INPUTS).
-    mode: "fp16" or "int8"; default from `scales`.
+    mode: "fp16", "int8" or "fp8"; default from `scales` ("int8" when given).
     launch_hook(name, launch) -> output: called for each launch instead of `launch()`, name one of LAUNCHES.
       To time each launch (the GPU suite's per-launch rows), time `launch` inside the hook and return one
       run's output, e.g.
@@ -55,7 +58,7 @@ def run_node(x: torch.Tensor, qkv_w: torch.Tensor, qkv_b: torch.Tensor, proj_w: 
           run_node(*tensors, shift=shift, scale=scale, scales=scales, launch_hook=timed)
 
       The output a hook returns has the shape and dtype the launch allocates (qkv [B*H*W, 3C] and out [B*H*W, C]:
-      fp16 for the FP16 node, int8 for the INT8 node; y [B*H*W, C] in x's dtype), so a hook can subtract the
+      fp16 for the FP16 node, int8 / fp8 for the INT8 / FP8 node; y [B*H*W, C] in x's dtype), so a hook can subtract the
       cost of that allocation.
     """
     mode = mode or ("fp16" if scales is None else "int8")
@@ -77,9 +80,9 @@ def run_node(x: torch.Tensor, qkv_w: torch.Tensor, qkv_b: torch.Tensor, proj_w: 
     if mode == "fp16":
         qkv = hook("qkv_linear", lambda: linear(tokens, qkv_w, qkv_b, mode=mode))
     else:
-        qkv = hook("qkv_linear", lambda: qkv_int8(tokens, qkv_w, qkv_b, x_scale=s[0], w_scale=s[1], q_scale=s[2],
-                                                  k_scale=s[3], v_scale=s[5], scale=scale))
-    # int8: (q, k, p, v) and the proj input's scale, with which the attention quantizes its output
+        qkv = hook("qkv_linear", lambda: quantized_qkv(tokens, qkv_w, qkv_b, mode=mode, x_scale=s[0], w_scale=s[1],
+                                                       q_scale=s[2], k_scale=s[3], v_scale=s[5], scale=scale))
+    # int8 / fp8: (q, k, p, v) and the proj input's scale, with which the attention quantizes its output
     out = hook("attention", lambda: window_attention(
         qkv, qkv_b, rel_bias, mask if any(shift) else None, H=H, W=W, shift=shift, C=C, scale=scale, mode=mode,
         scales=None if scales is None else [*s[2:6], s[6]]).reshape(B * H * W, C))

@@ -6,10 +6,11 @@
 Collects `VARIANTS` (kernels/spec.KernelVariant) from every module in kernels.KERNEL_MODULES (a module
 that does not import yet is skipped with a warning and listed in the manifest), compiles each with
 `triton.compile(ASTSource(...), target=GPUTarget("cuda", sm, 32))`, and checks every cubin with the
-cuobjdump Triton ships: the ELF's architecture (sm_90 builds sm_90a), registers, stack and static
-shared memory (`-res-usage`), spill stores/loads (STL/LDL in the SASS; Triton kernels keep no arrays in
-local memory, so any is a spill), and for int8 kernels that the round-half-to-even trick
-((t + 1.5 * 2**23) - 1.5 * 2**23) survived into the PTX. A release build (default: no line info, which
+cuobjdump Triton ships: the ELF's architecture (sm_90 and sm_110 build sm_90a / sm_110a), registers, stack
+and static shared memory (`-res-usage`), spill stores/loads (STL/LDL in the SASS; Triton kernels keep no arrays
+in local memory, so any is a spill), and for int8 kernels that the round-half-to-even trick
+((t + 1.5 * 2**23) - 1.5 * 2**23) survived into the PTX, for fp8 kernels its per-element form
+((t + m) - m with the same register m, kernels/fp8.py). A release build (default: no line info, which
 triples cubin size) fails on any spill, naming the variant and the SM; a debug build keeps line info
 and only warns.
 
@@ -44,16 +45,32 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-ALL_ARCHS = (75, 80, 86, 87, 89, 90)
+ALL_ARCHS = (75, 80, 86, 87, 89, 90, 110)  # 110: Jetson Thor (CUDA 13 name)
 DEFAULT_OUT = Path("build/plugins")
 # KernelVariant fields -> the C++ enumerators of csrc/embedded_kernels.h (README "Embedded kernel table")
 CPP_FAMILY = {"linear": "KernelFamily::kLinear", "window_attention": "KernelFamily::kWindowAttention",
               "qkv_linear": "KernelFamily::kQkvLinear"}
-CPP_MODE = {"fp16": "KernelMode::kFP16", "int8": "KernelMode::kINT8"}
+CPP_MODE = {"fp16": "KernelMode::kFP16", "int8": "KernelMode::kINT8", "fp8": "KernelMode::kFP8"}
 CPP_IO = {"fp32": "IoType::kFLOAT", "fp16": "IoType::kHALF"}
-# (t + 1.5 * 2**23) - 1.5 * 2**23 in PTX: an add of +1.5 * 2**23, then an add of -1.5 * 2**23 or a sub of +1.5 * 2**23
-RNE_ADD = re.compile(r"\badd(\.rn)?\.f32\s+%\w+, %\w+, 0f4B400000;")
-RNE_UNDO = re.compile(r"\b(add(\.rn)?\.f32\s+%\w+, %\w+, 0fCB400000|sub(\.rn)?\.f32\s+%\w+, %\w+, 0f4B400000);")
+# (t + 1.5 * 2**23) - 1.5 * 2**23 in PTX: an add of +1.5 * 2**23, then an add of -1.5 * 2**23 or a sub of +1.5 * 2**23;
+# on sm_100+ Triton packs them as add.f32x2, whose constant operand is a register loaded with mov.b32 (so: a packed
+# add and the constant's mov)
+RNE_ADD = re.compile(r"\badd(\.rn)?\.f32\s+%\w+, %\w+, 0f4B400000;"
+                     r"|\bmov\.b32\s+%\w+, 0f4B400000;(?=.*\badd(\.rn)?\.f32x2\b)", re.DOTALL)
+RNE_UNDO = re.compile(r"\b(add(\.rn)?\.f32\s+%\w+, %\w+, 0fCB400000|sub(\.rn)?\.f32\s+%\w+, %\w+, 0f4B400000);"
+                      r"|\bmov\.b32\s+%\w+, 0fCB400000;(?=.*\badd(\.rn)?\.f32x2\b)", re.DOTALL)
+# the fp8 form, (t + m) - m with m per element: an add into %s of %t and %m, then a sub of %m from %s (f32x2: packed)
+F32_ADD = re.compile(r"\badd(?:\.rn)?\.f32(?:x2)?\s+(%\w+), (%\w+), (%\w+);")
+F32_SUB = re.compile(r"\bsub(?:\.rn)?\.f32(?:x2)?\s+%\w+, (%\w+), (%\w+);")
+
+
+def has_fp8_rounding(ptx: str) -> bool:
+    """Whether the PTX holds an add s = t + m followed by a subtract s - m (kernels/fp8.rne_e4m3's rounding)."""
+    sums = {(m.group(1), operand) for m in F32_ADD.finditer(ptx) for operand in (m.group(2), m.group(3))}
+    return any((m.group(1), m.group(2)) in sums for m in F32_SUB.finditer(ptx))
+
+
+UNSET_PTXAS = {"TRITON_PTXAS_PATH": None, "TRITON_PTXAS_BLACKWELL_PATH": None}
 
 
 class BuildError(RuntimeError):
@@ -160,7 +177,9 @@ def _compile_job(job) -> Cubin:
 def _tools() -> dict:
     from triton import knobs
 
-    return {"cuobjdump": knobs.nvidia.cuobjdump, "ptxas": knobs.nvidia.ptxas}
+    # Triton compiles sm_100 and newer with ptxas_blackwell (TRITON_PTXAS_BLACKWELL_PATH), older SMs with ptxas
+    return {"cuobjdump": knobs.nvidia.cuobjdump, "ptxas": knobs.nvidia.ptxas,
+            "ptxas_blackwell": knobs.nvidia.ptxas_blackwell}
 
 
 def inspect_cubin(cubin: Cubin, cuobjdump: str, workdir: Path) -> None:
@@ -186,7 +205,7 @@ def inspect_cubin(cubin: Cubin, cuobjdump: str, workdir: Path) -> None:
 def check_cubin(cubin: Cubin, release: bool) -> list[str]:
     """Problems with one cubin (empty: fine). Spills only count as problems in a release build."""
     where = f"{cubin.variant.name} for sm_{cubin.sm}"
-    expected = f"sm_{cubin.sm}a" if cubin.sm == 90 else f"sm_{cubin.sm}"
+    expected = f"sm_{cubin.sm}a" if cubin.sm >= 90 else f"sm_{cubin.sm}"  # Triton 3.8 builds the "a" SMs there
     problems = []
     if cubin.elf_arch != expected:
         problems.append(f"{where}: cubin is {cubin.elf_arch}, expected {expected}")
@@ -198,6 +217,9 @@ def check_cubin(cubin: Cubin, release: bool) -> list[str]:
     if cubin.variant.mode == "int8" and not (RNE_ADD.search(cubin.ptx) and RNE_UNDO.search(cubin.ptx)):
         problems.append(f"{where}: the PTX lacks the round-half-to-even add/subtract of 1.5 * 2**23 "
                         "(was (t + c) - c folded away?)")
+    # swin_linear_fp8 rounds nothing (fp8 x and w in, fp16 y out); the FP8 qkv linear and attention must
+    if cubin.variant.mode == "fp8" and cubin.variant.family != "linear" and not has_fp8_rounding(cubin.ptx):
+        problems.append(f"{where}: the PTX lacks the e4m3 rounding (t + m) - m (was it folded away?)")
     return problems
 
 
@@ -315,21 +337,22 @@ def build(out: Path = DEFAULT_OUT, archs=ALL_ARCHS, release: bool = True, only=(
     jobs_list = [(m, v, sm) for m, v in variants for sm in archs if v.archs is None or sm in v.archs]
     not_built = [f"{v.name} sm_{sm}" for _, v in variants for sm in archs if v.archs is not None and sm not in v.archs]
     ptxas = ptxas or bundled_ptxas()
-    with _environment(**{"TRITON_PTXAS_PATH": None, **ptxas.env()}):
+    with _environment(**{**UNSET_PTXAS, **ptxas.env()}):
         tools = _tools()
-    if ptxas.path is not None and (Path(tools["ptxas"].path).resolve() != ptxas.path.resolve()
-                                   or tools["ptxas"].version != ptxas.version):
-        # Triton falls back to its own ptxas, silently, when TRITON_PTXAS_PATH does not run.
-        raise BuildError(f"Triton would compile with {tools['ptxas'].path} ({tools['ptxas'].version}), not the "
-                         f"requested {ptxas.path} ({ptxas.version})")
+    used = [name for name, needed in (("ptxas", any(sm < 100 for sm in archs)),
+                                      ("ptxas_blackwell", any(sm >= 100 for sm in archs))) if needed]
+    for name in used if ptxas.path is not None else ():
+        if Path(tools[name].path).resolve() != ptxas.path.resolve() or tools[name].version != ptxas.version:
+            # Triton falls back to its own ptxas, silently, when TRITON_PTXAS_PATH does not run.
+            raise BuildError(f"Triton would compile with {tools[name].path} ({tools[name].version}), not the "
+                             f"requested {ptxas.path} ({ptxas.version})")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         # A private Triton cache: a line-info (debug) compile must never be reused by a release build.
+        # UNSET_PTXAS first: a TRITON_PTXAS_PATH of the caller must not slip into a bundled-ptxas build
         env = {"TRITON_CACHE_DIR": str(tmp / "triton-cache"), "TRITON_DISABLE_LINE_INFO": "1" if release else "0",
-               **ptxas.env()}
-        if ptxas.path is None:
-            env["TRITON_PTXAS_PATH"] = None  # a TRITON_PTXAS_PATH of the caller must not slip in
+               **UNSET_PTXAS, **ptxas.env()}
         with _environment(**env):
             start = time.perf_counter()
             cubins = []
@@ -361,6 +384,8 @@ def build(out: Path = DEFAULT_OUT, archs=ALL_ARCHS, release: bool = True, only=(
             (tmp / "kernels" / cubin.file_name).write_bytes(cubin.image)
         data = manifest(cubins, archs, release, skipped, tools, modules)
         data["ptxas"] = {**ptxas.as_dict(), "path": tools["ptxas"].path}
+        if "ptxas_blackwell" in used:  # sm_100+: what compiled those cubins
+            data["ptxas_blackwell"] = {"path": tools["ptxas_blackwell"].path, "version": tools["ptxas_blackwell"].version}
         data["compile_seconds"] = round(compile_seconds, 1)
         data["not_built"] = not_built  # (variant, SM) pairs the variant excludes (KernelVariant.archs)
         (tmp / "manifest.json").write_text(json.dumps(data, indent=1) + "\n")

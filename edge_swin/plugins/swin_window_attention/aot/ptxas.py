@@ -6,6 +6,7 @@ ptxas through TRITON_PTXAS_PATH, and the ptxas of a CUDA release ships as a pip 
 dependency of this package, so nothing is downloaded when kernels are built.
 
     tool = ptxas_for_cuda("12.6")     # Ptxas(path=.../nvidia/cuda_nvcc/bin/ptxas, version="12.6", ...)
+    tool = ptxas_for_cuda("13.0")     # JetPack 7.0/7.1 (Jetson Thor, sm_110): .../nvidia/cu13/bin/ptxas
     tool = ptxas_for_cuda("13.x")     # Ptxas(path=None, ...): Triton's bundled ptxas (datacenter targets)
 
 `cuda` is targets.toml's `cuda` of a target.
@@ -26,8 +27,10 @@ from edge_swin.errors import EdgeSwinError
 # least as new as it.
 PTXAS_WHEELS = {
     "12.6": "nvidia-cuda-nvcc-cu12",  # JetPack 6.1/6.2 (pyproject.toml pins 12.6.85)
+    "13.0": "nvidia-cuda-nvcc",       # JetPack 7.0/7.1, Jetson Thor (pyproject.toml pins 13.0.88): sm_110, PTX 9.0
     "13.2": "nvidia-cuda-nvcc",       # JetPack 7.2 (not a dependency yet: no target in targets.toml uses it)
 }
+DEPENDENCIES = ("12.6", "13.0")  # the releases whose wheel pyproject.toml installs
 BUNDLED = "triton"
 _RELEASE = re.compile(r"release (\d+\.\d+)")
 
@@ -43,8 +46,12 @@ class Ptxas:
     source: str        # the wheel it comes from, or "triton"
 
     def env(self) -> dict[str, str]:
-        """The environment that makes Triton compile with this ptxas (empty: Triton's own)."""
-        return {"TRITON_PTXAS_PATH": str(self.path)} if self.path is not None else {}
+        """The environment that makes Triton compile with this ptxas (empty: Triton's own), for every SM: Triton
+        takes sm_100 and newer (Thor's sm_110) through TRITON_PTXAS_BLACKWELL_PATH, older ones through
+        TRITON_PTXAS_PATH. With a CUDA 13.0 ptxas there Triton 3.8 writes PTX ISA 9.0, which that ptxas accepts."""
+        if self.path is None:
+            return {}
+        return {"TRITON_PTXAS_PATH": str(self.path), "TRITON_PTXAS_BLACKWELL_PATH": str(self.path)}
 
     def as_dict(self) -> dict:
         return {"path": str(self.path) if self.path else None, "version": self.version, "source": self.source}
@@ -93,7 +100,7 @@ def ptxas_for_cuda(cuda: str) -> Ptxas:
     if distribution is None:
         return bundled_ptxas()
     install = (f"pip install '{distribution}=={cuda}.*'"
-               + (" (bash scripts/setup.sh installs it: a dependency of edge-swin)" if cuda == "12.6" else ""))
+               + (" (bash scripts/setup.sh installs it: a dependency of edge-swin)" if cuda in DEPENDENCIES else ""))
     path = wheel_ptxas(distribution)
     if path is None:
         raise PtxasError(f"kernels for CUDA {cuda} are compiled with that release's ptxas, from the wheel "

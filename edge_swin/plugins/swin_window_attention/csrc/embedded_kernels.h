@@ -7,15 +7,16 @@
 #include <cstdint>
 
 namespace edge_swin {
-// kQkvLinear: the INT8 node's qkv projection (swin_qkv_int8), which writes int8 q/k/v for the attention.
+// kQkvLinear: the INT8 and FP8 nodes' qkv projection (swin_qkv_int8 / swin_qkv_fp8), which writes int8 / fp8
+// q/k/v for the attention.
 enum class KernelFamily : int32_t { kLinear = 0, kWindowAttention = 1, kQkvLinear = 2 };
-enum class KernelMode : int32_t { kFP16 = 0, kINT8 = 1 };
+enum class KernelMode : int32_t { kFP16 = 0, kINT8 = 1, kFP8 = 2 };
 enum class IoType : int32_t { kFLOAT = 0, kHALF = 1 };
 struct EmbeddedKernel {
     KernelFamily family;
     KernelMode mode;
     IoType io;
-    int32_t sm;                  // 75, 80, 86, 87, 89, 90 (90 = sm_90a: runs on 9.0 only)
+    int32_t sm;                  // 75, 80, 86, 87, 89, 90, 110 (90, 110 = sm_90a, sm_110a: run on that SM only)
     int32_t windowH, windowW;    // attention; 0 for linears
     int32_t shifted;             // attention; 0 for linears
     char const* symbol;          // kernel symbol in the cubin

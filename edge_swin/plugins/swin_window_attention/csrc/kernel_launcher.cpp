@@ -28,10 +28,10 @@ size_t elementSize(IoType io)
     return io == IoType::kHALF ? 2 : 4;
 }
 
-// Bytes of one workspace element: the io type for an FP16 node, int8 for an INT8 node.
+// Bytes of one workspace element: the io type for an FP16 node, one byte (int8 / fp8) for an INT8 / FP8 node.
 size_t workspaceElementSize(KernelMode mode, IoType io)
 {
-    return mode == KernelMode::kINT8 ? 1 : elementSize(io);
+    return mode == KernelMode::kFP16 ? elementSize(io) : 1;
 }
 
 // Loads one cubin and finds its kernel; opts in to more than 48 KiB of dynamic shared memory when needed.
@@ -259,7 +259,7 @@ int32_t KernelLauncher::run(SwinAttentionParams const& params, KernelMode mode, 
         }
         // The cubins are compiled for 16-byte aligned pointers (tt.divisibility 16, kernels/*.py); TensorRT's
         // tensors and workspace are 256-byte aligned, so a misaligned one is a bug worth a clear stop.
-        int32_t const nbInputs = mode == KernelMode::kINT8 ? kInt8NodeInputs : kFp16NodeInputs;
+        int32_t const nbInputs = mode == KernelMode::kFP16 ? kFp16NodeInputs : kInt8NodeInputs;
         for (int32_t i = -2; i < nbInputs; ++i)
         {
             void const* p = i == -2 ? buffers.output : i == -1 ? buffers.workspace : buffers.inputs[i];
@@ -277,7 +277,8 @@ int32_t KernelLauncher::run(SwinAttentionParams const& params, KernelMode mode, 
             return 1;
         }
         CudaDriver const* cu = cudaDriver(&error);
-        bool const int8 = mode == KernelMode::kINT8;
+        // INT8 and FP8 take the same arguments (their kernels differ in types and constexprs only)
+        bool const int8 = mode != KernelMode::kFP16;
         size_t const elem = workspaceElementSize(mode, io);
 
         // Kernel arguments, README "Kernel ABI": pointers as CUdeviceptr, i32 as int32_t, fp32 as float,
@@ -294,7 +295,7 @@ int32_t KernelLauncher::run(SwinAttentionParams const& params, KernelMode mode, 
         CUdeviceptr qkv = ptr(buffers.workspace);
         CUdeviceptr out = qkv + alignUp(static_cast<size_t>(shape.tokens() * 3 * shape.channels) * elem);
         CUdeviceptr y = ptr(buffers.output);
-        // INT8 scales, inputs 7-14: qkv_x, qkv_w, q, k, softmax, v, proj_x, proj_w (fp32)
+        // INT8 / FP8 scales, inputs 7-14: qkv_x, qkv_w, q, k, softmax, v, proj_x, proj_w (fp32; FP8: one value each)
         CUdeviceptr s[8]{};
         if (int8)
         {

@@ -19,16 +19,16 @@ bool matches(EmbeddedKernel const& k, KernelKey const& key)
 
 bool runsOn(int32_t cubinSm, int32_t deviceSm)
 {
-    if (cubinSm == 90)
+    if (cubinSm >= 90)
     {
-        return deviceSm == 90; // sm_90a
+        return deviceSm == cubinSm; // sm_90a, sm_110a: arch-specific cubins run on that SM only
     }
     return cubinSm / 10 == deviceSm / 10 && cubinSm % 10 <= deviceSm % 10;
 }
 
 char const* modeName(KernelMode mode)
 {
-    return mode == KernelMode::kINT8 ? "int8" : "fp16";
+    return mode == KernelMode::kINT8 ? "int8" : mode == KernelMode::kFP8 ? "fp8" : "fp16";
 }
 
 char const* ioName(IoType io)
@@ -55,7 +55,7 @@ KernelKey attentionKey(KernelMode mode, IoType io, int32_t windowH, int32_t wind
 
 NodeKernelKeys nodeKernelKeys(KernelMode mode, IoType io, int32_t windowH, int32_t windowW, bool shifted)
 {
-    KernelKey const qkv = mode == KernelMode::kINT8 ? qkvLinearKey(mode, io) : linearKey(mode, io);
+    KernelKey const qkv = mode == KernelMode::kFP16 ? linearKey(mode, io) : qkvLinearKey(mode, io);
     return NodeKernelKeys{qkv, attentionKey(mode, io, windowH, windowW, shifted), linearKey(mode, io)};
 }
 

@@ -26,7 +26,8 @@ KernelKey attentionKey(KernelMode mode, IoType io, int32_t windowH, int32_t wind
 // The three launches of a node, in order: qkv projection, window attention, output projection.
 // FP16 node: swin_linear_fp16, swin_window_attention_fp16, swin_linear_fp16 (all on io tensors).
 // INT8 node: swin_qkv_int8 (io x -> int8 q/k/v), swin_window_attention_int8 (int8 -> int8), swin_linear_int8
-// (int8 -> io y).
+// (int8 -> io y). FP8 node: the same with fp8 e4m3 for int8 (swin_qkv_fp8, ..._fp8, swin_linear_fp8), fp16 io,
+// fp8 weights.
 struct NodeKernelKeys
 {
     KernelKey qkv;
@@ -37,7 +38,7 @@ NodeKernelKeys nodeKernelKeys(KernelMode mode, IoType io, int32_t windowH, int32
 
 // The cubin to run on a device of compute capability `deviceSm` (major * 10 + minor), or nullptr.
 // A cubin for sm_XY runs on X.Z with Z >= Y (same major); the exact SM wins, then the nearest older minor.
-// sm 90 in the table is sm_90a (arch-specific): it runs on 9.0 only.
+// sm 90 and 110 in the table are sm_90a / sm_110a (arch-specific): they run on 9.0 / 11.0 only.
 EmbeddedKernel const* findKernel(KernelKey const& key, int32_t deviceSm);
 
 // Whether the table holds `key` for at least one SM (what the builder can check without a GPU).

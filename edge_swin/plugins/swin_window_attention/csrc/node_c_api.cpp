@@ -30,7 +30,7 @@ namespace edge_swin {
 namespace {
 
 // Bumped whenever an exported signature changes; harness.py refuses a library of another version.
-constexpr int32_t kHarnessAbiVersion = 2; // 2: int8Mode 2 (INT8 node, fp16 io); int8 workspaces
+constexpr int32_t kHarnessAbiVersion = 3; // 2: int8Mode 2 (INT8 node, fp16 io); int8 workspaces; 3: int8Mode 3 (FP8)
 
 // The messages of the current call on this thread (nullptr: no call in progress, e.g. a message logged while
 // another thread's call holds the finder).
@@ -130,16 +130,16 @@ KernelLauncher& launcherFor(SwinAttentionParams const& params)
 }
 
 // int8Mode, the node kind: 0 FP16 node (fp16 tensors), 1 INT8 node with fp32 tensors, 2 INT8 node with fp16
-// tensors (scales fp32 in both INT8 kinds).
+// tensors (scales fp32 in both INT8 kinds), 3 FP8 node (fp16 tensors, fp8 e4m3 weights, fp32 scales).
 bool modeOf(int32_t int8Mode, KernelMode& mode, IoType& io, std::string& error)
 {
-    if (int8Mode < 0 || int8Mode > 2)
+    if (int8Mode < 0 || int8Mode > 3)
     {
         error = "int8Mode is " + std::to_string(int8Mode)
-            + "; expected 0 (FP16 node), 1 (INT8 node, fp32 io) or 2 (INT8 node, fp16 io)";
+            + "; expected 0 (FP16 node), 1 (INT8 node, fp32 io), 2 (INT8 node, fp16 io) or 3 (FP8 node)";
         return false;
     }
-    mode = int8Mode == 0 ? KernelMode::kFP16 : KernelMode::kINT8;
+    mode = int8Mode == 0 ? KernelMode::kFP16 : int8Mode == 3 ? KernelMode::kFP8 : KernelMode::kINT8;
     io = int8Mode == 1 ? IoType::kFLOAT : IoType::kHALF;
     return true;
 }
@@ -151,12 +151,13 @@ bool checkNode(SwinAttentionParams const& params, int32_t int8Mode, TokenShape c
     {
         return false;
     }
-    bool const int8 = mode == KernelMode::kINT8;
+    bool const int8 = mode != KernelMode::kFP16;
     int32_t const expected = int8 ? kInt8NodeInputs : kFp16NodeInputs;
     if (inputs == nullptr || numInputs != expected)
     {
         error = std::to_string(numInputs) + " inputs" + (inputs == nullptr ? " (null array)" : "") + " for "
-            + (int8 ? "an INT8" : "an FP16") + " node; expected " + std::to_string(expected)
+            + (mode == KernelMode::kFP8 ? "an FP8" : int8 ? "an INT8" : "an FP16") + " node; expected "
+            + std::to_string(expected)
             + " (function.py order: x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask" + (int8 ? ", 8 scales)" : ")");
         return false;
     }
@@ -190,7 +191,7 @@ extern "C" EDGE_SWIN_EXPORT int32_t edge_swin_node_abi_version()
 }
 
 // Bytes of workspace the node needs (kernel_launcher.h's workspaceBytes: the plugin's getWorkspaceSize); 0 for an
-// empty shape or an int8Mode other than 0/1/2.
+// empty shape or an int8Mode other than 0-3.
 extern "C" EDGE_SWIN_EXPORT size_t edge_swin_node_workspace_bytes(
     int64_t batch, int64_t height, int64_t width, int64_t channels, int32_t int8Mode)
 {
@@ -252,7 +253,8 @@ extern "C" EDGE_SWIN_EXPORT int32_t edge_swin_node_kernel_sm(int32_t int8Mode, i
 // One node: the plugin's three launches (KernelLauncher::run) on `stream` (a cudaStream_t / CUstream; null =
 // the legacy default stream), asynchronously. inputs: the node's device pointers in function.py order, 7 for an
 // FP16 node (int8Mode 0, fp16 tensors) or 15 for an INT8 node (int8Mode 1: fp32 tensors, 2: fp16 tensors; the
-// 8 scales fp32 in both); output [B, H, W, C] of the tensors' type
+// 8 scales fp32 in both) or an FP8 node (int8Mode 3: fp16 tensors, fp8 weights, fp32 scales); output [B, H, W, C]
+// of the tensors' type
 // and workspace (edge_swin_node_workspace_bytes) device pointers; all 16-byte aligned. The calling thread must
 // have the device's CUDA context current (PyTorch's primary context once it has used the device).
 // 0 on success (errorBuffer set to ""), else non-zero with the reason in errorBuffer. Shapes of inputs 1-14 are

@@ -185,12 +185,14 @@ bool checkParams(SwinAttentionParams const& p, std::string& error)
     }
     else if (!hasKernel(attentionKey(KernelMode::kFP16, IoType::kHALF, p.windowH, p.windowW, p.shifted()))
         && !hasKernel(attentionKey(KernelMode::kINT8, IoType::kHALF, p.windowH, p.windowW, p.shifted()))
-        && !hasKernel(attentionKey(KernelMode::kINT8, IoType::kFLOAT, p.windowH, p.windowW, p.shifted())))
+        && !hasKernel(attentionKey(KernelMode::kINT8, IoType::kFLOAT, p.windowH, p.windowW, p.shifted()))
+        && !hasKernel(attentionKey(KernelMode::kFP8, IoType::kHALF, p.windowH, p.windowW, p.shifted())))
     {
         msg << "window " << p.windowH << "x" << p.windowW << (p.shifted() ? " (shifted)" : "")
             << " has no compiled kernels (fp16: " << compiledWindows(KernelMode::kFP16, IoType::kHALF)
             << "; int8, fp16 io: " << compiledWindows(KernelMode::kINT8, IoType::kHALF)
             << "; int8, fp32 io: " << compiledWindows(KernelMode::kINT8, IoType::kFLOAT)
+            << "; fp8: " << compiledWindows(KernelMode::kFP8, IoType::kHALF)
             << "): use a model with one of those windows, or add the window to edge_swin.plugins.swin_window_attention.aot.build and "
                "rebuild the plugin library";
     }

@@ -19,6 +19,7 @@ char const* typeName(DataType t)
     case DataType::kFLOAT: return "FLOAT";
     case DataType::kHALF: return "HALF";
     case DataType::kINT8: return "INT8";
+    case DataType::kFP8: return "FP8";
     case DataType::kINT32: return "INT32";
     case DataType::kBOOL: return "BOOL";
     case DataType::kBF16: return "BF16";
@@ -121,33 +122,51 @@ std::string wantText(std::vector<int64_t> const& want)
 char const* const kInputNames[kInt8NodeInputs] = {"x", "qkv_w", "qkv_b", "proj_w", "proj_b", "rel_bias", "mask",
     "qkv_x_scale", "qkv_w_scale", "q_scale", "k_scale", "softmax_scale", "v_scale", "proj_x_scale", "proj_w_scale"};
 
-KernelMode modeOf(int32_t nbInputs)
+// A 15-input node is FP8 when its weights (inputs 1 and 3) are FP8 tensors (the e4m3 values; their per-tensor
+// scales are inputs 8 and 14), INT8 otherwise; 7 inputs: FP16. `weightType`: input 1's type.
+KernelMode modeOf(int32_t nbInputs, DataType weightType)
 {
-    return nbInputs == kInt8NodeInputs ? KernelMode::kINT8 : KernelMode::kFP16;
+    if (nbInputs != kInt8NodeInputs)
+    {
+        return KernelMode::kFP16;
+    }
+    return weightType == DataType::kFP8 ? KernelMode::kFP8 : KernelMode::kINT8;
 }
 
 // The io types a node's kernels exist for (README "Variants"): FP16 node HALF; INT8 node HALF (an FP16+INT8
-// engine, or an INT8 export with an FP16 graph) or FLOAT (an FP32 graph with Q/DQ, strongly typed).
-bool ioSupported(int32_t nbInputs, DataType io)
+// engine, or an INT8 export with an FP16 graph) or FLOAT (an FP32 graph with Q/DQ, strongly typed); FP8 node HALF.
+bool ioSupported(KernelMode mode, DataType io)
 {
-    return io == DataType::kHALF || (nbInputs == kInt8NodeInputs && io == DataType::kFLOAT);
+    return io == DataType::kHALF || (mode == KernelMode::kINT8 && io == DataType::kFLOAT);
 }
+
 
 IoType ioOf(DataType io)
 {
     return io == DataType::kHALF ? IoType::kHALF : IoType::kFLOAT;
 }
 
-// Inputs 7-14 (the INT8 node's scales) are FLOAT whatever the io: the kernels read fp32 scales.
-DataType wantedType(int32_t index, DataType io)
+// Inputs 7-14 (the quantized nodes' scales) are FLOAT whatever the io: the kernels read fp32 scales. The FP8
+// node's weights (inputs 1 and 3) are FP8; every other tensor has x's type.
+DataType wantedType(int32_t index, DataType io, KernelMode mode = KernelMode::kINT8)
 {
-    return index >= kFp16NodeInputs ? DataType::kFLOAT : io;
+    if (index >= kFp16NodeInputs)
+    {
+        return DataType::kFLOAT;
+    }
+    return mode == KernelMode::kFP8 && (index == 1 || index == 3) ? DataType::kFP8 : io;
+}
+
+bool nodeKernelsExist(KernelMode mode, DataType io, SwinAttentionParams const& p)
+{
+    NodeKernelKeys const node = nodeKernelKeys(mode, ioOf(io), p.windowH, p.windowW, p.shifted());
+    return hasKernel(node.qkv) && hasKernel(node.attention) && hasKernel(node.proj);
 }
 
 std::string inputCountError(int32_t nbInputs)
 {
     return std::to_string(nbInputs) + " inputs; a SwinWindowAttention node has " + std::to_string(kFp16NodeInputs)
-        + " (FP16 export) or " + std::to_string(kInt8NodeInputs) + " (INT8 export)";
+        + " (FP16 export) or " + std::to_string(kInt8NodeInputs) + " (INT8 or FP8 export)";
 }
 
 } // namespace
@@ -231,17 +250,18 @@ int32_t SwinWindowAttentionPlugin::getOutputDataTypes(
             error = "an FP32 node (7 inputs, FLOAT): the plugin has FP16 and INT8 kernels only. Build FP32 engines "
                     "without loading the plugin library; TensorRT then runs the node's ONNX function body";
         }
-        else if (!ioSupported(nbInputs, inputTypes[0]))
+        else if (!ioSupported(modeOf(nbInputs, inputTypes[1]), inputTypes[0]))
         {
             error = std::string("x is ") + typeName(inputTypes[0]) + "; an INT8 node (15 inputs) takes HALF or FLOAT "
-                    "tensors, an FP16 node (7 inputs) HALF";
+                    "tensors, an FP8 node (15 inputs, FP8 weights) and an FP16 node (7 inputs) HALF";
         }
         else
         {
             DataType const io = inputTypes[0];
+            KernelMode const mode = modeOf(nbInputs, inputTypes[1]);
             for (int32_t i = 1; i < nbInputs && error.empty(); ++i)
             {
-                DataType const want = wantedType(i, io);
+                DataType const want = wantedType(i, io, mode);
                 if (inputTypes[i] != want)
                 {
                     error = std::string("input ") + std::to_string(i) + " (" + kInputNames[i] + ") is "
@@ -326,26 +346,32 @@ bool SwinWindowAttentionPlugin::supportsFormatCombination(
         return false;
     }
     // Every tensor LINEAR. x (pos 0): HALF, or for an INT8 node HALF or FLOAT (what the kernels have); tensors 1-6
-    // and y: x's type; the INT8 scales (7-14): FLOAT. TensorRT asks in position order with the earlier positions
-    // fixed, so x's type is settled when the others are asked. Strongly typed: the types are the ONNX file's.
-    // x's type is offered only where the embedded table holds the node's three kernels for it (a table built
-    // without one io leaves TensorRT the other).
+    // and y: x's type, except the FP8 node's weights (1, 3): FP8; the scales (7-14): FLOAT. TensorRT asks in
+    // position order with the earlier positions fixed, so x's type is settled when qkv_w's is asked, and qkv_w's
+    // (FP8: an FP8 node, x's type: an INT8 one) when the rest are. Strongly typed: the types are the ONNX file's.
+    // A type is offered only where the embedded table holds the node's three kernels for it: FP8 weights only
+    // where the library has the FP8 kernels (built for SMs with FP8 tensor cores), and a table built without one
+    // io leaves TensorRT the other.
     PluginTensorDesc const& d = inOut[pos].desc;
     bool ok = d.format == TensorFormat::kLINEAR;
-    if (pos == 0 && ok && ioSupported(nbInputs, d.type))
+    DataType const x = inOut[0].desc.type;
+    if (pos == 0)
     {
-        NodeKernelKeys const node = nodeKernelKeys(
-            modeOf(nbInputs), ioOf(d.type), mParams.windowH, mParams.windowW, mParams.shifted());
-        ok = hasKernel(node.qkv) && hasKernel(node.attention) && hasKernel(node.proj);
+        bool const anyMode = nbInputs == kInt8NodeInputs
+            ? (ioSupported(KernelMode::kINT8, d.type) && nodeKernelsExist(KernelMode::kINT8, d.type, mParams))
+                || (ioSupported(KernelMode::kFP8, d.type) && nodeKernelsExist(KernelMode::kFP8, d.type, mParams))
+            : ioSupported(KernelMode::kFP16, d.type) && nodeKernelsExist(KernelMode::kFP16, d.type, mParams);
+        ok = ok && anyMode;
     }
-    else if (pos == 0)
+    else if (pos == 1)
     {
-        ok = false;
+        KernelMode const mode = modeOf(nbInputs, d.type);
+        ok = ok && d.type == wantedType(1, x, mode) && ioSupported(mode, x) && nodeKernelsExist(mode, x, mParams);
     }
     else
     {
         int32_t const index = pos == nbInputs ? 0 : pos; // the output has x's type
-        ok = ok && d.type == wantedType(index, inOut[0].desc.type);
+        ok = ok && d.type == wantedType(index, x, modeOf(nbInputs, inOut[1].desc.type));
     }
     try
     {
@@ -437,7 +463,7 @@ int32_t SwinWindowAttentionPlugin::configurePlugin(
         }
         else if (checkInputs(dims.data(), nbInputs, error))
         {
-            KernelMode const mode = modeOf(nbInputs);
+            KernelMode const mode = modeOf(nbInputs, in[1].desc.type);
             IoType const io = ioOf(in[0].desc.type);
             NodeKernelKeys const node = nodeKernelKeys(mode, io, mParams.windowH, mParams.windowW, mParams.shifted());
             mNbInputs = nbInputs;
@@ -482,8 +508,8 @@ size_t SwinWindowAttentionPlugin::getWorkspaceSize(DynamicPluginTensorDesc const
         return 0;
     }
     Dims const& m = inputs[0].max;
-    size_t const bytes = workspaceBytes(TokenShape{m.d[0], m.d[1], m.d[2], m.d[3]}, modeOf(nbInputs),
-        ioOf(inputs[0].desc.type));
+    size_t const bytes = workspaceBytes(TokenShape{m.d[0], m.d[1], m.d[2], m.d[3]},
+        modeOf(nbInputs, nbInputs > 1 ? inputs[1].desc.type : DataType::kHALF), ioOf(inputs[0].desc.type));
     try
     {
         logVerbose(who() + ": getWorkspaceSize: " + std::to_string(bytes) + " bytes for x max " + dimsText(m));
@@ -553,7 +579,8 @@ int32_t SwinWindowAttentionPlugin::onShapeChange(
         {
             error = std::to_string(nbOutputs) + " outputs; the node has one (y)";
         }
-        else if (checkInputs(dims.data(), nbInputs, error) && !ioSupported(nbInputs, in[0].type))
+        else if (checkInputs(dims.data(), nbInputs, error)
+            && !ioSupported(modeOf(nbInputs, nbInputs > 1 ? in[1].type : DataType::kHALF), in[0].type))
         {
             error = std::string("x is ") + typeName(in[0].type) + " in a " + std::to_string(nbInputs) + "-input node";
         }
@@ -580,13 +607,13 @@ int32_t SwinWindowAttentionPlugin::enqueue(PluginTensorDesc const* inputDesc, Pl
     {
         int32_t const nbInputs = mNbInputs;
         DataType const type = inputDesc[0].type;
-        if ((nbInputs != kFp16NodeInputs && nbInputs != kInt8NodeInputs) || !ioSupported(nbInputs, type))
+        KernelMode const mode = modeOf(nbInputs, nbInputs > 1 ? inputDesc[1].type : DataType::kHALF);
+        if ((nbInputs != kFp16NodeInputs && nbInputs != kInt8NodeInputs) || !ioSupported(mode, type))
         {
             logError(who() + ": enqueue with x " + typeName(type) + " and " + std::to_string(nbInputs)
                 + " known inputs (onShapeChange did not succeed first?)");
             return 1;
         }
-        KernelMode const mode = modeOf(nbInputs);
         Dims const& x = inputDesc[0].dims;
         NodeBuffers buffers;
         for (int32_t i = 0; i < nbInputs; ++i)

@@ -6,8 +6,8 @@ variant and SM) and writes the embedded table of `edge_swin/plugins/swin_window_
 
 Fields (all plain data, so the manifest can record them verbatim):
   family      "linear" | "qkv_linear" | "window_attention" -> EmbeddedKernel.family ("qkv_linear": the INT8
-              node's qkv projection, which writes int8 q/k/v for the attention)
-  mode        "fp16" | "int8"                        -> EmbeddedKernel.mode
+              and FP8 nodes' qkv projection, which writes int8 / fp8 q/k/v for the attention)
+  mode        "fp16" | "int8" | "fp8"                -> EmbeddedKernel.mode
   io          "fp16" | "fp32": dtype of the tensors  -> EmbeddedKernel.io
   kernel      name of the `@triton.jit` function in the declaring module; it is also the cubin's symbol
               (Triton names the entry point after the function), e.g. "swin_linear_fp16"
@@ -39,18 +39,24 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 FAMILIES = ("linear", "qkv_linear", "window_attention")
-MODES = ("fp16", "int8")
+MODES = ("fp16", "int8", "fp8")
 IO_TYPES = ("fp16", "fp32")
 # mode -> the node io types its kernels ship with (README "Variants"): the INT8 node has fp16 io (an FP16+INT8
 # engine) and fp32 io (an FP32 Q/DQ graph, strongly typed builders: INT8_FP32_IO_SMS)
-SHIPPED_IOS = {"fp16": ("fp16",), "int8": ("fp16", "fp32")}
+SHIPPED_IOS = {"fp16": ("fp16",), "int8": ("fp16", "fp32"), "fp8": ("fp16",)}
 POINTER_TYPES = {"fp16": "*fp16", "fp32": "*fp32"}  # io dtype -> Triton pointer type in a signature
+# mode -> the Triton pointer type of the node's 8-bit workspaces (qkv linear -> attention -> proj)
+WORKSPACE_POINTERS = {"int8": "*i8", "fp8": "*fp8e4nv"}
 DIVISIBLE_16 = [["tt.divisibility", 16]]  # the attrs value for a 16-byte aligned pointer or a multiple of 16
 # SMs that get the INT8 node's fp32-io kernels. fp32 io exists for strongly typed builds of an FP32-graph INT8
 # export (TensorRT 11, TensorRT-RTX: datacenter and RTX GPUs). Not sm_87: Jetson Orin's TensorRT 10.x builds
 # INT8 weakly typed (the bundle's `--int8 --fp16`), where the plugin's fp16 io serves; this keeps the full AOT
 # build within ~1.5x of what it was before the INT8 node had two io types.
 INT8_FP32_IO_SMS = (75, 80, 86, 89, 90)
+# SMs with FP8 (e4m3) tensor cores: Ada (sm_89), Hopper (sm_90), Jetson Thor (sm_110). The FP8 node's kernels
+# are built for these only (KernelVariant.archs); the plugin offers FP8 only where the table holds them.
+# Its io is fp16 (SHIPPED_IOS): the FP8 node sits in FP16 engines (FP8 Q/DQ + FP16 graph).
+FP8_SMS = (89, 90, 110)
 
 
 @dataclass(frozen=True)

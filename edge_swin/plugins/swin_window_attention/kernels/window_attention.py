@@ -27,6 +27,11 @@ int8 workspace swin_qkv_int8 (kernels/linear.py) writes, already quantized there
     pi = sat8(rne(softmax(S) * (1 / p_scale)))
     out = sat8(rne((pi . vi) * p_scale * v_scale * (1 / o_scale)))     o_scale: the proj input's scale
 bias and mask (and qkv_b) have the node's io type, fp16 or fp32.
+
+fp8 mode (the FP8 node; the same arithmetic with E4M3, modelopt FP8_DEFAULT_CFG): qkv and out are fp8 e4m3,
+every int8 rounding above is e4m3(sat448(.)) (kernels/fp8.py: round to nearest even in float32, then an exact
+cast), and the products are fp8 tensor-core products with fp32 accumulation (the 4x4 window's P V, K = 16, as
+fp16: e4m3 values are fp16 values, so that too is exact up to fp32 accumulation). io is fp16.
 `t * (1 / s)` (reciprocal by IEEE `div_rn`) rather than `t / s`: the same choice as the sibling
 `swin_linear_int8` (its docstring: torch's fake-quantize ops compute that in fp32), and on the GPU a
 multiply instead of Triton's approximate `div.full.f32`. ONNX QuantizeLinear divides; the two differ
@@ -50,8 +55,18 @@ import triton
 import triton.language as tl
 
 from edge_swin.plugins.swin_window_attention.contract import HEAD_DIM
+from edge_swin.plugins.swin_window_attention.kernels.fp8 import rne_e4m3
 from edge_swin.plugins.swin_window_attention.kernels.int8 import rne_int8
-from edge_swin.plugins.swin_window_attention.kernels.spec import DIVISIBLE_16, INT8_FP32_IO_SMS, POINTER_TYPES, SHIPPED_IOS, KernelVariant
+from edge_swin.plugins.swin_window_attention.kernels.spec import (
+    DIVISIBLE_16,
+    FP8_SMS,
+    INT8_FP32_IO_SMS,
+    MODES,
+    POINTER_TYPES,
+    SHIPPED_IOS,
+    WORKSPACE_POINTERS,
+    KernelVariant,
+)
 
 WINDOWS = ((4, 4), (7, 7), (12, 12))
 # Tiles per window area N: (BLOCK_M, num_warps). BLOCK_N = next power of 2 >= N (the contract). Chosen by
@@ -66,7 +81,7 @@ TILES = {16: (16, 1), 49: (64, 4), 144: (16, 4)}
 # 2 to 16 warps: 1-6 KB of stack), so the 12 x 12 variants are not built for sm_75 (the C++ side must
 # report "no kernel for this GPU" there).
 SM75_BLOCK_M = {49: 16}
-WINDOW_SMS = {144: (80, 86, 87, 89, 90)}
+WINDOW_SMS = {144: (80, 86, 87, 89, 90, 110)}
 NUM_STAGES = 1  # nothing to pipeline: one K/V block per program
 
 
@@ -163,15 +178,81 @@ def swin_window_attention_fp16(qkv, qkv_b, bias, mask, out, H, W, SHIFT_H, SHIFT
 
 
 @triton.jit
-def _load_head_int8(part_ptr, qkv_b_part, row_off, real, pre, inv, IS_Q: tl.constexpr, HEAD_DIM: tl.constexpr):
-    """[BLOCK, HEAD_DIM] int8 q, k or v of one head: the int8 workspace's rows for real tokens, and for the others
-    the qkv bias quantized as swin_qkv_int8's epilogue quantizes a computed value (q: (b * scale) * (1 / q_scale))."""
+def _quantize(t, QUANT: tl.constexpr):
+    """float32 -> the quantized node's 8-bit type: int8 (QUANT 1) or fp8 e4m3 (QUANT 2), as its fake quant rounds."""
+    if QUANT == 2:
+        return rne_e4m3(t)
+    else:
+        return rne_int8(t)
+
+
+@triton.jit
+def _load_head_quantized(part_ptr, qkv_b_part, row_off, real, pre, inv, IS_Q: tl.constexpr, HEAD_DIM: tl.constexpr,
+                         QUANT: tl.constexpr):
+    """[BLOCK, HEAD_DIM] int8 / fp8 q, k or v of one head: the 8-bit workspace's rows for real tokens, and for the
+    others the qkv bias quantized as swin_qkv_<mode>'s epilogue quantizes a computed value (q: (b * scale) *
+    (1 / q_scale)). fp8 goes through its bytes: tl.where and a masked load's `other` on fp8 do not run in Triton's
+    interpreter."""
     d = tl.arange(0, HEAD_DIM)
-    vals = tl.load(part_ptr + row_off[:, None] + d[None, :], mask=real[:, None], other=0)
+    offsets = row_off[:, None] + d[None, :]
     pad = tl.load(qkv_b_part + d).to(tl.float32)
     if IS_Q:
         pad = pad * pre
-    return tl.where(real[:, None], vals, rne_int8(pad * inv)[None, :])
+    pad_q = _quantize(pad * inv, QUANT)
+    if QUANT == 2:
+        vals = tl.load(part_ptr.to(tl.pointer_type(tl.int8)) + offsets, mask=real[:, None], other=0)
+        return tl.where(real[:, None], vals, pad_q.to(tl.int8, bitcast=True)[None, :]).to(tl.float8e4nv, bitcast=True)
+    else:
+        vals = tl.load(part_ptr + offsets, mask=real[:, None], other=0)
+        return tl.where(real[:, None], vals, pad_q[None, :])
+
+
+@triton.jit
+def _quantized_dot(a, b, QUANT: tl.constexpr, MMA: tl.constexpr):
+    """a . b of int8 or fp8 tiles as float32: the 8-bit mma (int8: exact int32; fp8: fp32 accumulation), or, where
+    it does not exist (MMA 0), the same values as fp16 (exact: e4m3 and int8 values are fp16 values)."""
+    if QUANT == 1:
+        return _int_dot(a, b, MMA).to(tl.float32)
+    else:
+        if MMA:
+            return tl.dot(a, b)
+        else:
+            return tl.dot(a.to(tl.float16), b.to(tl.float16))
+
+
+@triton.jit
+def _quantized_attention(qkv, qkv_b, bias, mask, out, q_scale, k_scale, p_scale, v_scale, o_scale,
+                         H, W, SHIFT_H, SHIFT_W, C, scale,
+                         WH: tl.constexpr, WW: tl.constexpr, HEAD_DIM: tl.constexpr,
+                         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, SHIFTED: tl.constexpr,
+                         INT8_DOT: tl.constexpr, QUANT: tl.constexpr):
+    # Triton's 8-bit mma needs K >= 32 (and int8 sm_80+): the P V product of a 4x4 window (K = 16) and int8 on
+    # sm_75 use the exact fp16 route (module docstring).
+    PV_MMA: tl.constexpr = INT8_DOT and BLOCK_N >= 32
+    win, head, first, q_row, q_real, k_row, k_real = _program_tokens(H, W, SHIFT_H, SHIFT_W, WH, WW, BLOCK_M, BLOCK_N)
+    q_part = head * HEAD_DIM  # channel of this head's q; k and v follow at + C and + 2C
+    k_off = k_row * (3 * C)
+    qs = tl.load(q_scale)
+    ks = tl.load(k_scale)
+    ps = tl.load(p_scale)
+    vs = tl.load(v_scale)
+    qi = _load_head_quantized(qkv + q_part, qkv_b + q_part, q_row * (3 * C), q_real, scale,
+                              tl.math.div_rn(1.0, qs), True, HEAD_DIM, QUANT)
+    ki = _load_head_quantized(qkv + (C + q_part), qkv_b + (C + q_part), k_off, k_real, scale,
+                              tl.math.div_rn(1.0, ks), False, HEAD_DIM, QUANT)
+    vi = _load_head_quantized(qkv + (2 * C + q_part), qkv_b + (2 * C + q_part), k_off, k_real, scale,
+                              tl.math.div_rn(1.0, vs), False, HEAD_DIM, QUANT)
+
+    s = _quantized_dot(qi, tl.trans(ki), QUANT, INT8_DOT) * qs * ks
+    s += _scores_extra(bias, mask, win, head, first, WH, WW, BLOCK_M, BLOCK_N, SHIFTED)
+    p = tl.exp(s - tl.max(s, axis=1)[:, None])
+    p = p / tl.sum(p, axis=1)[:, None]           # the fake quant quantizes the normalised probabilities
+    pi = _quantize(p * tl.math.div_rn(1.0, ps), QUANT)
+    o = _quantized_dot(pi, vi, QUANT, PV_MMA) * ps * vs
+    oi = _quantize(o * tl.math.div_rn(1.0, tl.load(o_scale)), QUANT)   # the proj input, quantized for its linear
+
+    d = tl.arange(0, HEAD_DIM)
+    tl.store(out + q_part + q_row[:, None] * C + d[None, :], oi, mask=q_real[:, None])
 
 
 @triton.jit
@@ -180,40 +261,24 @@ def swin_window_attention_int8(qkv, qkv_b, bias, mask, out, q_scale, k_scale, p_
                                WH: tl.constexpr, WW: tl.constexpr, HEAD_DIM: tl.constexpr,
                                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, SHIFTED: tl.constexpr,
                                INT8_DOT: tl.constexpr):
-    # Triton's int8 mma needs K >= 32 and sm_80+: the P V product of a 4x4 window (K = 16) and sm_75 use
-    # the exact fp16 route (module docstring).
-    PV_INT8: tl.constexpr = INT8_DOT and BLOCK_N >= 32
-    win, head, first, q_row, q_real, k_row, k_real = _program_tokens(H, W, SHIFT_H, SHIFT_W, WH, WW, BLOCK_M, BLOCK_N)
-    q_part = head * HEAD_DIM  # channel of this head's q; k and v follow at + C and + 2C
-    k_off = k_row * (3 * C)
-    qs = tl.load(q_scale)
-    ks = tl.load(k_scale)
-    ps = tl.load(p_scale)
-    vs = tl.load(v_scale)
-    qi = _load_head_int8(qkv + q_part, qkv_b + q_part, q_row * (3 * C), q_real, scale, tl.math.div_rn(1.0, qs),
-                         True, HEAD_DIM)
-    ki = _load_head_int8(qkv + (C + q_part), qkv_b + (C + q_part), k_off, k_real, scale, tl.math.div_rn(1.0, ks),
-                         False, HEAD_DIM)
-    vi = _load_head_int8(qkv + (2 * C + q_part), qkv_b + (2 * C + q_part), k_off, k_real, scale,
-                         tl.math.div_rn(1.0, vs), False, HEAD_DIM)
+    _quantized_attention(qkv, qkv_b, bias, mask, out, q_scale, k_scale, p_scale, v_scale, o_scale,
+                         H, W, SHIFT_H, SHIFT_W, C, scale, WH, WW, HEAD_DIM, BLOCK_M, BLOCK_N, SHIFTED, INT8_DOT, 1)
 
-    s = _int_dot(qi, tl.trans(ki), INT8_DOT).to(tl.float32) * qs * ks
-    s += _scores_extra(bias, mask, win, head, first, WH, WW, BLOCK_M, BLOCK_N, SHIFTED)
-    p = tl.exp(s - tl.max(s, axis=1)[:, None])
-    p = p / tl.sum(p, axis=1)[:, None]           # INT8 quantizes the normalised probabilities
-    pi = rne_int8(p * tl.math.div_rn(1.0, ps))
-    o = _int_dot(pi, vi, PV_INT8).to(tl.float32) * ps * vs
-    oi = rne_int8(o * tl.math.div_rn(1.0, tl.load(o_scale)))   # the proj input, quantized for swin_linear_int8
 
-    d = tl.arange(0, HEAD_DIM)
-    tl.store(out + q_part + q_row[:, None] * C + d[None, :], oi, mask=q_real[:, None])
+@triton.jit
+def swin_window_attention_fp8(qkv, qkv_b, bias, mask, out, q_scale, k_scale, p_scale, v_scale, o_scale,
+                              H, W, SHIFT_H, SHIFT_W, C, scale,
+                              WH: tl.constexpr, WW: tl.constexpr, HEAD_DIM: tl.constexpr,
+                              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, SHIFTED: tl.constexpr):
+    _quantized_attention(qkv, qkv_b, bias, mask, out, q_scale, k_scale, p_scale, v_scale, o_scale,
+                         H, W, SHIFT_H, SHIFT_W, C, scale, WH, WW, HEAD_DIM, BLOCK_M, BLOCK_N, SHIFTED, 1, 2)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Variants for the ahead-of-time build (edge_swin/plugins/swin_window_attention/aot/build.py): shipped (mode, io) pairs only.
 
 _POINTERS = ("qkv", "qkv_b", "bias", "mask", "out")
-_INT8_WORKSPACE = ("qkv", "out")  # int8 mode: int8 q/k/v in, int8 out (quantized with o_scale, the proj input's)
+_WORKSPACE = ("qkv", "out")  # int8 / fp8 mode: 8-bit q/k/v in, 8-bit out (quantized with o_scale, the proj input's)
 _SCALES = ("q_scale", "k_scale", "p_scale", "v_scale", "o_scale")
 _RUNTIME_INTS = ("H", "W", "SHIFT_H", "SHIFT_W", "C")
 _CONSTEXPRS = ("WH", "WW", "HEAD_DIM", "BLOCK_M", "BLOCK_N", "SHIFTED")
@@ -233,10 +298,12 @@ def tile_for(window: tuple[int, int]) -> tuple[int, int]:
 
 
 def _archs(mode: str, io: str, n: int) -> tuple[int, ...] | None:
-    """SMs a variant is built for: WINDOW_SMS's for its window, and for int8 with fp32 io spec.INT8_FP32_IO_SMS."""
+    """SMs a variant is built for: WINDOW_SMS's for its window, and for int8 with fp32 io spec.INT8_FP32_IO_SMS,
+    for fp8 spec.FP8_SMS."""
     archs = WINDOW_SMS.get(n)
-    if mode == "int8" and io == "fp32":
-        archs = tuple(sm for sm in (archs or INT8_FP32_IO_SMS) if sm in INT8_FP32_IO_SMS)
+    only = FP8_SMS if mode == "fp8" else INT8_FP32_IO_SMS if mode == "int8" and io == "fp32" else None
+    if only is not None:
+        archs = tuple(sm for sm in (archs or only) if sm in only)
     return archs
 
 
@@ -249,8 +316,9 @@ def attention_variant(mode: str, window: tuple[int, int], shifted: bool, io: str
     default_m, default_warps = tile_for(window)
     n = window[0] * window[1]
     ptr = POINTER_TYPES[io]
-    signature = {name: "*i8" if mode == "int8" and name in _INT8_WORKSPACE else ptr for name in _POINTERS}
-    if mode == "int8":
+    quantized = mode in WORKSPACE_POINTERS
+    signature = {name: WORKSPACE_POINTERS[mode] if quantized and name in _WORKSPACE else ptr for name in _POINTERS}
+    if quantized:
         signature |= {name: "*fp32" for name in _SCALES}
     signature |= {name: "i32" for name in _RUNTIME_INTS}
     signature["scale"] = "fp32"
@@ -273,10 +341,10 @@ def attention_variant(mode: str, window: tuple[int, int], shifted: bool, io: str
 
 
 VARIANTS: tuple[KernelVariant, ...] = tuple(
-    attention_variant(mode, window, shifted, io) for mode in ("fp16", "int8") for io in SHIPPED_IOS[mode]
+    attention_variant(mode, window, shifted, io) for mode in MODES for io in SHIPPED_IOS[mode]
     for window in WINDOWS for shifted in (0, 1))
 
-KERNELS = {"fp16": swin_window_attention_fp16, "int8": swin_window_attention_int8}
+KERNELS = {"fp16": swin_window_attention_fp16, "int8": swin_window_attention_int8, "fp8": swin_window_attention_fp8}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -298,6 +366,7 @@ def window_attention(qkv: torch.Tensor, qkv_b: torch.Tensor, bias: torch.Tensor,
     int8 mode: qkv is int8 (swin_qkv_int8's output: q pre-scaled and quantized with q_scale, k, v with theirs),
     qkv_b, bias, mask are of the node's io dtype (fp16 or fp32), and out is int8, quantized with o_scale (the
     proj input's scale); scales: (q, k, p, v, o) per-tensor scales.
+    fp8 mode: the same with torch.float8_e4m3fn for int8 (swin_qkv_fp8's output in, fp8 out).
     bias [heads, N, N] (N = window area, which selects the window); mask [nW, N, N] for a shifted call
     (None when shift is 0); shift: int or (sh, sw).
     sm: compile with that SM's constexprs (e.g. 75: the fp16 route of the int8 products); default: the
@@ -325,19 +394,23 @@ def window_attention(qkv: torch.Tensor, qkv_b: torch.Tensor, bias: torch.Tensor,
     if shifted and (mask is None or tuple(mask.shape) != (n_windows, n, n)):
         raise ValueError(f"a shifted call needs mask [{n_windows}, {n}, {n}], got "
                          f"{None if mask is None else tuple(mask.shape)}")
-    if mode == "int8" and (scales is None or len(scales) != 5):
-        raise ValueError("int8 mode needs scales=(q_scale, k_scale, p_scale, v_scale, o_scale)")
+    workspace = {"int8": torch.int8, "fp8": torch.float8_e4m3fn}.get(mode)
+    if workspace is not None and (scales is None or len(scales) != 5):
+        raise ValueError(f"{mode} mode needs scales=(q_scale, k_scale, p_scale, v_scale, o_scale)")
     io = qkv_b.dtype
     if io not in (torch.float16, torch.float32) or bias.dtype != io or (mask is not None and mask.dtype != io):
         raise ValueError(f"qkv_b, bias and mask must share one io dtype, float16 or float32; got {qkv_b.dtype}, "
                          f"{bias.dtype}, {None if mask is None else mask.dtype}")
-    if qkv.dtype != (torch.int8 if mode == "int8" else io):
-        raise ValueError(f"qkv is {qkv.dtype}: {mode} mode takes {'int8 q/k/v (swin_qkv_int8)' if mode == 'int8' else io}")
+    if qkv.dtype != (workspace or io):
+        raise ValueError(f"qkv is {qkv.dtype}: {mode} mode takes "
+                         f"{f'{workspace} q/k/v (swin_qkv_{mode})' if workspace is not None else io}")
     if mask is None:
         mask = bias  # never read by an unshifted variant; any pointer of the io type will do
     tensors = [t.contiguous() for t in (qkv, qkv_b, bias, mask)]
     if mode == "int8":
         out = torch.full((batch, H, W, C), -128, dtype=torch.int8, device=qkv.device)
+    elif mode == "fp8":
+        out = torch.full((batch, H, W, C), float("nan"), dtype=torch.float8_e4m3fn, device=qkv.device)
     else:
         out = torch.full((batch, H, W, C), float("nan"), dtype=io, device=qkv.device)
 
@@ -349,7 +422,7 @@ def window_attention(qkv: torch.Tensor, qkv_b: torch.Tensor, bias: torch.Tensor,
     constexprs = variant.constexprs_for(sm) if sm is not None else variant.constexprs
     grid = attention_grid(batch, n_windows, heads, n, constexprs["BLOCK_M"])
     args = [*tensors, out]
-    if mode == "int8":
+    if workspace is not None:
         args += [_scale_tensor(s, qkv.device) for s in scales]
     args += [H, W, shift_h, shift_w, C, float(scale)]
     KERNELS[mode][grid](*args, **constexprs, num_warps=variant.num_warps, num_stages=variant.num_stages)

@@ -30,13 +30,13 @@ from edge_swin.plugins.swin_window_attention.trt_headers import require_header_d
 
 HARNESS_NAME = "libedge_swin_node_harness.so"
 HARNESS_TARGET = "edge_swin_node_harness"
-ABI_VERSION = 2  # csrc/node_c_api.cpp kHarnessAbiVersion
+ABI_VERSION = 3  # csrc/node_c_api.cpp kHarnessAbiVersion
 DEFAULT_OUT = Path("build/plugins")  # as python -m edge_swin.plugins.swin_window_attention.aot.build
 DEFAULT_KERNELS = DEFAULT_OUT / "embedded_kernels.cpp"
 INPUT_NAMES = INT8_INPUTS  # the node's inputs in order (edge_swin.plugins.swin_window_attention.contract); FP16 nodes have the first 7
 FP16_INPUTS = len(INPUTS)
 # The C API's int8Mode: the node kind. True / False still mean an INT8 node with fp32 io / an FP16 node.
-FP16_NODE, INT8_NODE_FP32_IO, INT8_NODE_FP16_IO = 0, 1, 2
+FP16_NODE, INT8_NODE_FP32_IO, INT8_NODE_FP16_IO, FP8_NODE = 0, 1, 2, 3
 ERROR_BYTES = 4096
 BUILD_HINT = ("build it with `python -m edge_swin.plugins.swin_window_attention.aot.build --arch <sm>` then `python -m edge_swin.plugins.swin_window_attention.testing.harness` "
               "(or edge_swin.plugins.swin_window_attention.testing.harness.build_harness)")
