@@ -41,7 +41,7 @@ import torch.nn as nn
 
 from edge_swin.export.errors import ExportError
 from edge_swin.export.function import BODIES, FP8_MIN_OPSET, MAX_OPSET, MIN_OPSET, window_attention_function
-from edge_swin.export.int8_weights import store_int8_weights
+from edge_swin.export.int8_weights import feed_fp8_weights_to_nodes, store_int8_weights
 from edge_swin.export.qdq import (BLOCK_QUANTIZERS, _tensor_quantizer_cls, block_scales, enabled_quantizers,
                                   is_quantized_model, qdq_forward)
 from edge_swin.export.report import graph_report
@@ -321,6 +321,8 @@ def export_onnx(
         simplified_with = simplify_info["tool"]
     if int8:
         mp, _ = store_int8_weights(mp)
+    if fp8 and custom_op:
+        feed_fp8_weights_to_nodes(mp, attention_nodes(mp))
     try:
         onnx.checker.check_model(mp, full_check=True)
         mp = onnx.shape_inference.infer_shapes(mp, check_type=True, strict_mode=True)

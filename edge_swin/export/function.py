@@ -70,9 +70,10 @@ Version history: 1 = inputs 0-6; 2 = inputs 7-14 (INT8) added.
 
 FP8 (the `swin_fp8` recipe): the same 15 inputs and the same places, each qdq an E4M3 pair
 (QuantizeLinear/DequantizeLinear with a `float8e4m3fn` zero point 0, saturating, opset >= 19), every scale
-amax / 448 of its modelopt quantizer; the weights arrive as float8e4m3fn initializers behind per-channel
-DequantizeLinear nodes. The node's signature does not change (a file is INT8 or FP8 as a whole, and the
-zero points' type inside the body says which).
+amax / 448 of its modelopt quantizer, per tensor, the weights' too. Inputs 1 and 3 are the weights
+themselves as float8e4m3fn initializers (e4m3 of w / w_scale), which the body dequantizes with scales 8 and
+14: that is how the plugin tells an FP8 node from an INT8 one (TensorRT gives it FP8 weight tensors). The
+node keeps its 15 inputs.
 
 Why W-MSA gets a [1, 1, 1] zero instead of no mask: TensorRT's ONNX parser
 (TensorRT-RTX 1.7.1, measured) refuses a local-function call with an input
@@ -146,6 +147,11 @@ class _Body:
         zp = self.op("Constant", value=helper.make_tensor(f"zp{self._n}", qtype, [], [0]))
         return self.op("DequantizeLinear", self.op("QuantizeLinear", t, scale, zp), scale, zp)
 
+    def dq(self, t: str, scale: str, qtype: int) -> str:
+        """Per-tensor DequantizeLinear (zero point 0 of `qtype`) of a quantized input with a scalar float scale."""
+        zp = self.op("Constant", value=helper.make_tensor(f"zp{self._n}", qtype, [], [0]))
+        return self.op("DequantizeLinear", t, scale, zp)
+
     def item(self, vec: str, i: int) -> str:
         """Element i of a 1-D int64 tensor, as a 1-element 1-D tensor (ready for Concat)."""
         return self.op("Slice", vec, self.const([i]), self.const([i + 1]), self.const([0]))
@@ -168,11 +174,18 @@ def _build(body_kind: str, int8: bool = False, float_body: bool = False, fp8: bo
                          "keeps it inside")
     b = _Body()
     x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask = INPUTS
+    fp8_weights = (INPUTS[1], INPUTS[3]) if fp8 else ()  # the FP8 node's weights arrive as float8e4m3fn
     if float_body:
         # The INT8 node of an FP16 graph: fp16 tensors in and out, the body in float32 between two casts, so its
         # Q/DQ take the float32 scale inputs and quantize exactly as the FP32 graph's node.
-        x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask = (b.op("Cast", t, to=TensorProto.FLOAT) for t in INPUTS)
-    qkv_xs, _qkv_ws, q_s, k_s, p_s, v_s, proj_xs, _proj_ws = SCALE_INPUTS
+        x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask = (
+            t if t in fp8_weights else b.op("Cast", t, to=TensorProto.FLOAT) for t in INPUTS)
+    qkv_xs, qkv_ws, q_s, k_s, p_s, v_s, proj_xs, proj_ws = SCALE_INPUTS
+    if fp8:
+        # FP8: inputs 1 and 3 are the e4m3 weights themselves (what the plugin reads as bytes), dequantized here
+        # with their per-tensor scales 8 and 14.
+        qkv_w = b.dq(qkv_w, qkv_ws, TensorProto.FLOAT8E4M3FN)
+        proj_w = b.dq(proj_w, proj_ws, TensorProto.FLOAT8E4M3FN)
     qtype = TensorProto.FLOAT8E4M3FN if fp8 else TensorProto.INT8
     qdq = (lambda t, scale: b.qdq(t, scale, qtype)) if int8 else (lambda t, _scale: t)
 

@@ -100,3 +100,29 @@ def store_int8_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
         if t.name not in still_read and t.name not in graph_outputs:
             graph.initializer.remove(t)
     return model, folded
+
+
+def feed_fp8_weights_to_nodes(model: onnx.ModelProto, nodes) -> int:
+    """The FP8 SwinWindowAttention nodes take their weights (inputs 1 and 3) as the float8e4m3fn initializers
+    themselves: a `DequantizeLinear(w_fp8)` in front of them is bypassed (and dropped when nothing else reads it),
+    since the node's body dequantizes them. Returns how many inputs were rewired; ExportError if a weight is not
+    such a pair (the plugin would see float weights and take the node for an INT8 one)."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    rewired, drop = 0, []
+    for node in nodes:
+        for idx in (1, 3):
+            dq = producer.get(node.input[idx])
+            source = inits.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+            if source is None or source.data_type != onnx.TensorProto.FLOAT8E4M3FN:
+                raise ExportError(f"FP8 node {node.name}: input {idx} is not a DequantizeLinear of a float8e4m3fn "
+                                  "weight; the weights must be quantized by the swin_fp8 recipe")
+            node.input[idx] = source.name
+            drop.append(dq)
+            rewired += 1
+    still_read = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    for dq in {id(d): d for d in drop}.values():
+        if dq.output[0] not in still_read:
+            graph.node.remove(dq)
+    return rewired

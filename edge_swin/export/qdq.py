@@ -229,7 +229,11 @@ def block_scales(block: nn.Module, name: str = "") -> list[QParams]:
             missing.append(path)
             continue
         p = qparams(q, f"{name}.{path}" if name else path)
-        if per_channel and (p.axis is None or p.axis % 2 != 0):
+        if p.format == "fp8":  # the FP8 node: every scale per tensor, the weights' too
+            if p.axis is not None:
+                raise ExportError(f"{path} must be per tensor for the FP8 SwinWindowAttention (the swin_fp8 recipe), "
+                                  f"is axis {p.axis}", block=name)
+        elif per_channel and (p.axis is None or p.axis % 2 != 0):
             raise ExportError(f"{path} must be per output channel (axis 0) for the INT8 SwinWindowAttention, "
                               f"is {'per tensor' if p.axis is None else f'axis {p.axis}'}", block=name)
         if not per_channel and p.axis is not None:

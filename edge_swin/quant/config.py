@@ -19,8 +19,9 @@ attention sites; edge_swin/export/function.py).
     head            head.fc                   higher precision      higher precision
     LayerNorm, softmax, GELU, residual adds, bias/mask adds: higher precision (no quantizer enabled).
 
-`swin_fp8` (`get_recipe("swin_fp8")`): the same sites and granularity in FP8 E4M3 (modelopt num_bits (4, 3),
-scale = amax / 448, the largest E4M3 value) for GPUs with FP8 tensor cores (Ada, Hopper, Blackwell, Thor).
+`swin_fp8` (`get_recipe("swin_fp8")`): the same sites in FP8 E4M3 (modelopt num_bits (4, 3), scale = amax / 448,
+the largest E4M3 value), weights per tensor as modelopt's FP8_DEFAULT_CFG (the FP8 node's kernels take one
+scale a weight), for GPUs with FP8 tensor cores (Ada, Hopper, Blackwell, Thor).
 Its activations calibrate with "max" only: modelopt's percentile/entropy calibrators search INT8 ranges.
 
 Weights are per output channel (axis 0) and activations per tensor, the
@@ -113,7 +114,8 @@ class Recipe:
                                     "modelopt's percentile and entropy calibrators search INT8 ranges")
         bits = NUM_BITS[self.format]
         act = {**ACT_INT8, "num_bits": bits, "calibrator": "histogram" if method in HISTOGRAM_METHODS else "max"}
-        weight = {**WEIGHT_INT8, "num_bits": bits}
+        # FP8 weights are per tensor (modelopt's FP8_DEFAULT_CFG; the FP8 node's kernels take one weight scale)
+        weight = {**WEIGHT_INT8, "num_bits": bits, "axis": None if self.format == "fp8" else 0}
         entries: list[dict] = [{"quantizer_name": "*", "enable": False}]
         for site in self.sites + ((HEAD,) if quantize_head else ()):
             if site.weights:

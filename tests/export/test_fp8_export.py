@@ -81,6 +81,11 @@ def test_fp8_file_is_standard_qdq(nano_onnx):
     fp8_weights = [t for t in mp.graph.initializer if t.data_type == FP8 and len(t.dims) >= 2]
     assert len(fp8_weights) >= 1 + 4 * 4 + 1  # patch embedding, qkv/proj/fc1/fc2 of 4 blocks, patch merging
     assert nano_onnx.report["fp8"]["qdq"].startswith("float8e4m3fn")
+    # the node takes its weights as the e4m3 initializers themselves (how the plugin tells FP8 from INT8), per tensor
+    nodes = [n for n in mp.graph.node if n.op_type == "SwinWindowAttention"]
+    assert len(nodes) == 4 and all(inits[n.input[i]].data_type == FP8 for n in nodes for i in (1, 3))
+    assert all(not inits[n.input[i]].dims == [] and len(inits[n.input[j]].dims) == 0 for n in nodes
+               for i, j in ((1, 8), (3, 14)))
 
 
 def test_onnxruntime_runs_fp8_like_fake_quant(nano, nano_onnx):

@@ -129,7 +129,7 @@ def test_fp8_recipe_is_the_int8_placement_in_e4m3():
     assert [e["quantizer_name"] for e in fp8["quant_cfg"]] == [e["quantizer_name"] for e in int8["quant_cfg"]]
     cfgs = [e["cfg"] for e in fp8["quant_cfg"] if "cfg" in e]
     assert cfgs and all(c["num_bits"] == (4, 3) for c in cfgs)
-    assert [c["axis"] for c in cfgs] == [e["cfg"]["axis"] for e in int8["quant_cfg"] if "cfg" in e]
+    assert all(c["axis"] is None for c in cfgs)  # per tensor, weights too (the FP8 node's kernels take one scale)
     with pytest.raises(QuantizationError, match="calibrates with 'max' only"):
         get_recipe("swin_fp8").config("percentile")
 
