@@ -65,8 +65,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                help="calibration images, drawn class-balanced from the training split (default: %(default)s)")
     p.add_argument("--calib-method", default="max", choices=["max", "percentile", "entropy"],
                    help="activation calibrator (default: %(default)s)")
-    p.add_argument("--quant-recipe", default="swin_int8", metavar="NAME",
-                   help="INT8 placement, a recipe of edge_swin/quant/config.py RECIPES (default: %(default)s)")
+    p.add_argument("--quant-recipe", metavar="NAME",
+                   help="quantization recipe of edge_swin/quant/config.py RECIPES: swin_int8 (INT8) or swin_fp8 (FP8 "
+                        "E4M3, GPUs with FP8: l4, h100, jetson-thor, rtx). Default: the target's default low "
+                        "precision, FP8 where its GPU has it (jetson-thor, l4, h100), else INT8")
     add_number(p, "--max-drop", type=NON_NEGATIVE, default=1.0,
                help="fail when INT8 top-1 is more than this many points below FP32 (default: %(default)s)")
     add_number(p, "--batch-size", type=POSITIVE_INT, default=128,
@@ -183,14 +185,12 @@ def run(args: argparse.Namespace) -> dict:
         from edge_swin.trt.builder import check_build_host
 
         check_build_host(target)
-    if args.quant_recipe != "swin_int8":  # a typo fails now, not after training (modelopt's import: only then)
-        from edge_swin.quant.config import get_recipe
-
-        get_recipe(args.quant_recipe)
+    quant_format = _quant_choice(args, target)  # a typo or FP8 on Orin fails now, not after training
     variant = resolve_name(args.model)
     data_name = Path(args.data).name if args.data else "fashion-mnist"
     out_dir = args.out or Path("runs") / f"{variant}-{data_name}"
     ctx = RunContext(args, target, out_dir)
+    ctx.quant_format = quant_format
     ctx.epochs = args.epochs if args.epochs is not None else (0 if args.checkpoint else SCRATCH_EPOCHS)
     ctx.lr = args.lr or (1e-4 if args.checkpoint else 1.5e-3)
     ctx.device = distributed.init(ctx.device)  # under torchrun: join the group, one device a process
@@ -246,6 +246,22 @@ def _stages(ctx) -> dict:
             _report_failure(ctx, report)  # e.g. the numbers that failed the INT8 check stay readable in report.md
         raise
     return report.run(ctx)
+
+
+def _quant_choice(args: argparse.Namespace, target) -> str:
+    """The run's quantized format ("int8" / "fp8"): --quant-recipe's, else the target's default low precision;
+    sets args.quant_recipe to the recipe's name. TargetError where the target cannot run it (FP8 on Orin)."""
+    if args.quant_recipe is None and target.default_low_precision == "int8":
+        args.quant_recipe = "swin_int8"  # the common case needs no modelopt import here
+        return "int8"
+    from edge_swin.quant.config import RECIPE_FOR_FORMAT, get_recipe
+
+    if args.quant_recipe is None:
+        args.quant_recipe = RECIPE_FOR_FORMAT[target.default_low_precision]
+    recipe = get_recipe(args.quant_recipe)
+    target.check_low_precision(recipe.format, asked_by=f"--quant-recipe {recipe.name}")
+    recipe.config(args.calib_method)  # a calibrator the recipe cannot use (FP8 + percentile) fails now too
+    return recipe.format
 
 
 def _stopped(ctx, report) -> dict:

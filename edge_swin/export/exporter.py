@@ -22,6 +22,11 @@ path of an `edge_swin.quant.save_quantized` checkpoint): the same exporter;
 QuantizeLinear/DequantizeLinear for the export, each SwinWindowAttention node
 gets 15 inputs (the eight block scales after the mask, function.py) and the
 15-input function body quantize-dequantizes where the fake-quant model does.
+
+FP8, `precision="fp8"` on a model quantized with the `swin_fp8` recipe (modelopt E4M3): the same route and
+the same 15-input node; every Q/DQ pair, in the main graph and in the function body, is standard ONNX
+QuantizeLinear/DequantizeLinear with a `float8e4m3fn` zero point (opset >= 19, scale = amax / 448), and the
+weights are float8e4m3fn initializers behind DequantizeLinear. ONNX Runtime runs the file on any CPU.
 """
 from __future__ import annotations
 
@@ -35,8 +40,8 @@ import torch
 import torch.nn as nn
 
 from edge_swin.export.errors import ExportError
-from edge_swin.export.function import BODIES, MAX_OPSET, MIN_OPSET, window_attention_function
-from edge_swin.export.int8_weights import store_int8_weights
+from edge_swin.export.function import BODIES, FP8_MIN_OPSET, MAX_OPSET, MIN_OPSET, window_attention_function
+from edge_swin.export.int8_weights import feed_fp8_weights_to_nodes, store_int8_weights
 from edge_swin.export.qdq import qdq_forward
 from edge_swin.export.report import graph_report
 from edge_swin.export.simplify import simplify as simplify_model
@@ -49,7 +54,8 @@ from edge_swin.quant.errors import ScaleError
 from edge_swin.quant.scales import block_scales, is_quantized_model, tensor_quantizer_class
 from edge_swin.utils.io import atomic_path, write_json
 
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8", "fp8")
+QUANTIZED = ("int8", "fp8")  # Q/DQ from a modelopt-quantized model's quantizers
 HIGH_PRECISION_DTYPES = ("fp32", "fp16")  # the float type of an INT8 graph's unquantized parts
 FP16_QDQ_MIN_OPSET = 19  # QuantizeLinear/DequantizeLinear on float16 tensors
 DEFAULT_OPSET = {"matmul": 18, "attention23": 23}
@@ -131,22 +137,39 @@ def _check_precision(precision: str, model: nn.Module, body: str | None) -> None
     if precision not in PRECISIONS:
         raise ExportError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
     quantized = is_quantized_model(model)
-    if precision == "int8":
+    if precision in QUANTIZED:
         if not quantized:
             raise ExportError(
-                f"precision 'int8' needs a modelopt-quantized (calibrated PTQ/QAT) model; this "
-                f"{type(model).__name__} has no quantizers. Pass edge_swin.quant.load_quantized(<int8.pth>) (or the "
-                f"checkpoint path itself), or a model calibrated with edge_swin.quant.calibrate")
+                f"precision '{precision}' needs a modelopt-quantized (calibrated PTQ/QAT) model; this "
+                f"{type(model).__name__} has no quantizers. Pass edge_swin.quant.load_quantized(<{precision}.pth>) "
+                f"(or the checkpoint path itself), or a model calibrated with edge_swin.quant.calibrate"
+                + (" (recipe='swin_fp8')" if precision == "fp8" else ""))
         from edge_swin.quant.config import enabled_quantizers  # modelopt: loaded already, the model holds quantizers
 
         if not enabled_quantizers(model):
-            raise ExportError("precision 'int8': the model's quantizers are all disabled; nothing to quantize")
+            raise ExportError(f"precision '{precision}': the model's quantizers are all disabled; nothing to quantize")
+        found = _quant_format(model)
+        if found != precision:
+            raise ExportError(f"precision '{precision}', but the model's quantizers are {found.upper()}: export it "
+                              f"with precision='{found}', or quantize with the "
+                              f"{'swin_fp8' if precision == 'fp8' else 'swin_int8'} recipe")
         if body not in (None, "matmul"):
-            raise ExportError(f"INT8 export needs the 'matmul' attention body, not '{body}': the softmax output is "
-                              f"quantized (Q/DQ), which the ONNX Attention op keeps inside")
+            raise ExportError(f"{precision.upper()} export needs the 'matmul' attention body, not '{body}': the "
+                              f"softmax output is quantized (Q/DQ), which the ONNX Attention op keeps inside")
     elif quantized:
-        raise ExportError(f"this model holds INT8 quantizers (modelopt): export it with precision='int8', not "
-                          f"'{precision}' (or export the FP32 model it was quantized from)")
+        raise ExportError(f"this model holds {_quant_format(model).upper()} quantizers (modelopt): export it with "
+                          f"precision='{_quant_format(model)}', not '{precision}' (or export the FP32 model it was "
+                          "quantized from)")
+
+
+def _quant_format(model: nn.Module) -> str:
+    """"int8" or "fp8": what the model's enabled quantizers are (ExportError if they mix)."""
+    from edge_swin.quant.config import QuantizationError, quant_format
+
+    try:
+        return quant_format(model)
+    except QuantizationError as e:
+        raise ExportError(str(e)) from e
 
 
 def _example_input(model: nn.Module, batch: int, dtype: torch.dtype) -> torch.Tensor:
@@ -160,7 +183,7 @@ def _example_input(model: nn.Module, batch: int, dtype: torch.dtype) -> torch.Te
 
 
 def _finish_model(mp: onnx.ModelProto, opset: int, body: str | None, int8: bool = False,
-                  float_body: bool = False) -> onnx.ModelProto:
+                  float_body: bool = False, fp8: bool = False) -> onnx.ModelProto:
     """Set the default-domain opset, declare our domain, append the function (custom-op export)."""
     for o in mp.opset_import:
         if o.domain in ("", "ai.onnx") and o.version != opset:
@@ -186,7 +209,7 @@ def _finish_model(mp: onnx.ModelProto, opset: int, body: str | None, int8: bool 
     add_plugin_namespace(mp)
     del mp.functions[:]
     if attention_nodes(mp):
-        mp.functions.append(window_attention_function(body, opset, int8=int8, float_body=float_body))
+        mp.functions.append(window_attention_function(body, opset, int8=int8, float_body=float_body, fp8=fp8))
     return mp
 
 
@@ -214,7 +237,8 @@ def export_onnx(
       only for the export. For INT8: a modelopt-quantized model (`edge_swin.quant.load_quantized(path)`, or a
       calibrated/QAT model in memory), or the path of the INT8 checkpoint itself (loaded with `load_quantized`).
     batch: the static batch, or the example batch when `dynamic_batch` (axis 0 named "batch").
-    precision: "fp32" | "fp16" (weights, inputs and outputs FP16) | "int8" (Q/DQ from the model's quantizers; input
+    precision: "fp32" | "fp16" (weights, inputs and outputs FP16) | "fp8" (a swin_fp8 model: E4M3 Q/DQ with
+      float8e4m3fn zero points, opset >= 19; otherwise as "int8") | "int8" (Q/DQ from the model's quantizers; input
       and output stay FP32; needs the "matmul" body when custom_op).
     attention_body: the SwinWindowAttention function body, "matmul" (every TensorRT) or "attention23"
       (ONNX Attention, opset 23; TensorRT >= 10.14). Per target: `edge_swin.trt.get_target(t).attention`.
@@ -234,17 +258,22 @@ def export_onnx(
         raise ExportError(f"high_precision_dtype '{high_precision_dtype}': use one of "
                           f"{', '.join(HIGH_PRECISION_DTYPES)}")
     int8_fp16 = high_precision_dtype == "fp16"
-    if int8_fp16 and precision != "int8":
-        raise ExportError(f"high_precision_dtype='fp16' is the float type of an INT8 graph; for precision "
+    fp8 = precision == "fp8"
+    if int8_fp16 and precision not in QUANTIZED:
+        raise ExportError(f"high_precision_dtype='fp16' is the float type of an INT8 graph (or an FP8 one); for precision "
                           f"'{precision}' leave it at 'fp32' (precision='fp16' is the FP16 export)")
-    default_opset = max(DEFAULT_OPSET[body or "matmul"], FP16_QDQ_MIN_OPSET if int8_fp16 else 0)
+    default_opset = max(DEFAULT_OPSET[body or "matmul"], FP16_QDQ_MIN_OPSET if int8_fp16 else 0,
+                        FP8_MIN_OPSET if fp8 else 0)
     opset = int(opset if opset is not None else default_opset)
     if int8_fp16 and opset < FP16_QDQ_MIN_OPSET:
         raise ExportError(f"opset {opset}: an INT8 graph in FP16 needs opset >= {FP16_QDQ_MIN_OPSET} "
                           "(QuantizeLinear/DequantizeLinear on float16 tensors)")
+    if fp8 and opset < FP8_MIN_OPSET:
+        raise ExportError(f"opset {opset}: FP8 Q/DQ (float8e4m3fn) needs opset >= {FP8_MIN_OPSET}; leave opset out "
+                          f"or pass {FP8_MIN_OPSET} or more")
     blocks = attention_blocks(model)
     _check_precision(precision, model, body)
-    int8 = precision == "int8"
+    int8 = precision in QUANTIZED  # the quantized (Q/DQ, 15-input node) export; `fp8` says which grid
     _check_opset(opset, body, blocks)
     for name, m in blocks:
         check_block(name, m)
@@ -293,13 +322,15 @@ def export_onnx(
         first = "\n".join(str(e).strip().splitlines()[:6])
         raise ExportError(f"torch.onnx.export (dynamo) failed for {type(model).__name__}: {first}") from e
 
-    mp = _finish_model(program.model_proto, opset, body, int8, float_body=int8_fp16)
+    mp = _finish_model(program.model_proto, opset, body, int8, float_body=int8_fp16, fp8=fp8)
     simplified_with, simplify_info = None, None
     if simplify:
         mp, simplify_info = simplify_model(mp)
         simplified_with = simplify_info["tool"]
     if int8:
         mp, _ = store_int8_weights(mp)
+    if fp8 and custom_op:
+        feed_fp8_weights_to_nodes(mp, attention_nodes(mp))
     try:
         onnx.checker.check_model(mp, full_check=True)
         mp = onnx.shape_inference.infer_shapes(mp, check_type=True, strict_mode=True)
@@ -313,7 +344,8 @@ def export_onnx(
         raise ExportError(f"plain export still holds {n_custom} {OP_TYPE} nodes")
     if int8 and not any(n.op_type == "QuantizeLinear" for g in [mp.graph.node, *(f.node for f in mp.functions)]
                         for n in g):
-        raise ExportError("INT8 export wrote no QuantizeLinear node: the quantizers did not reach the graph")
+        raise ExportError(f"{precision.upper()} export wrote no QuantizeLinear node: the quantizers did not reach "
+                          "the graph")
 
     with atomic_path(path) as tmp:
         onnx.save_model(mp, tmp)
@@ -322,7 +354,7 @@ def export_onnx(
                   batch=None if dynamic_batch else batch, exporter=f"torch.onnx dynamo (torch {torch.__version__})",
                   onnx=onnx.__version__, simplify=simplify_info, blocks=[n for n, _ in blocks])
     if int8:
-        report["int8"] = _int8_summary(work, blocks, custom_op)
+        report[precision] = _int8_summary(work, blocks, custom_op, fp8)
     report_path = None
     if write_report:
         report_path = path.with_name(path.stem + ".report.json")
@@ -348,9 +380,9 @@ def _half_except_quantizers(model: nn.Module) -> None:
 
 
 def _load_checkpoint(path: Path, precision: str) -> nn.Module:
-    if precision != "int8":
-        raise ExportError(f"a checkpoint path ({path}) is taken for precision='int8' only (an INT8 checkpoint from "
-                          f"edge_swin.quant.save_quantized); for '{precision}' pass the model")
+    if precision not in QUANTIZED:
+        raise ExportError(f"a checkpoint path ({path}) is taken for precision='int8' or 'fp8' only (a quantized "
+                          f"checkpoint from edge_swin.quant.save_quantized); for '{precision}' pass the model")
     from edge_swin.quant import QuantizationError, load_quantized
 
     try:
@@ -359,11 +391,13 @@ def _load_checkpoint(path: Path, precision: str) -> nn.Module:
         raise ExportError(f"cannot load the INT8 checkpoint {path}: {e}") from e
 
 
-def _int8_summary(model: nn.Module, blocks, custom_op: bool) -> dict:
+def _int8_summary(model: nn.Module, blocks, custom_op: bool, fp8: bool = False) -> dict:
     """What the report says about the quantization: quantizers exported and each node's eight scales."""
     from edge_swin.quant.config import enabled_quantizers
 
-    out = {"quantizers_enabled": len(enabled_quantizers(model)), "qdq": "int8, zero point 0, scale = amax / 127"}
+    out = {"quantizers_enabled": len(enabled_quantizers(model)),
+           "qdq": ("float8e4m3fn (E4M3), zero point 0, saturating, scale = amax / 448" if fp8
+                   else "int8, zero point 0, scale = amax / 127")}
     if custom_op:
         out["block_scales"] = {
             name: {inp: (round(float(p.scale), 9) if p.axis is None else f"per-channel [{p.scale.numel()}]")

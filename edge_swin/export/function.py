@@ -68,6 +68,13 @@ feeds them straight into QuantizeLinear/DequantizeLinear, and TensorRT sees
 constant Q/DQ scales after inlining (explicit quantization).
 Version history: 1 = inputs 0-6; 2 = inputs 7-14 (INT8) added.
 
+FP8 (the `swin_fp8` recipe): the same 15 inputs and the same places, each qdq an E4M3 pair
+(QuantizeLinear/DequantizeLinear with a `float8e4m3fn` zero point 0, saturating, opset >= 19), every scale
+amax / 448 of its modelopt quantizer, per tensor, the weights' too. Inputs 1 and 3 are the weights
+themselves as float8e4m3fn initializers (e4m3 of w / w_scale), which the body dequantizes with scales 8 and
+14: that is how the plugin tells an FP8 node from an INT8 one (TensorRT gives it FP8 weight tensors). The
+node keeps its 15 inputs.
+
 Why W-MSA gets a [1, 1, 1] zero instead of no mask: TensorRT's ONNX parser
 (TensorRT-RTX 1.7.1, measured) refuses a local-function call with an input
 left out ("Invalid Node", and it requires node.input().size() ==
@@ -101,6 +108,7 @@ from edge_swin.plugins.swin_window_attention.contract import (  # noqa: F401  (r
 BODIES = ("matmul", "attention23")
 # The lowest default-domain opset each body needs (Attention: 23).
 MIN_OPSET = {"matmul": 17, "attention23": 23}
+FP8_MIN_OPSET = 19  # QuantizeLinear/DequantizeLinear with float8e4m3fn
 MAX_OPSET = 23  # the newest opset the bodies and the exporter were checked with
 
 
@@ -133,10 +141,16 @@ class _Body:
         self.nodes.append(node)
         return name
 
-    def qdq(self, t: str, scale: str) -> str:
-        """Per-tensor int8 QuantizeLinear -> DequantizeLinear (zero point 0) with a scalar float scale."""
-        zp = self.op("Constant", value=helper.make_tensor(f"zp{self._n}", TensorProto.INT8, [], [0]))
+    def qdq(self, t: str, scale: str, qtype: int = TensorProto.INT8) -> str:
+        """Per-tensor QuantizeLinear -> DequantizeLinear (zero point 0 of `qtype`: int8 or float8e4m3fn) with a
+        scalar float scale."""
+        zp = self.op("Constant", value=helper.make_tensor(f"zp{self._n}", qtype, [], [0]))
         return self.op("DequantizeLinear", self.op("QuantizeLinear", t, scale, zp), scale, zp)
+
+    def dq(self, t: str, scale: str, qtype: int) -> str:
+        """Per-tensor DequantizeLinear (zero point 0 of `qtype`) of a quantized input with a scalar float scale."""
+        zp = self.op("Constant", value=helper.make_tensor(f"zp{self._n}", qtype, [], [0]))
+        return self.op("DequantizeLinear", t, scale, zp)
 
     def item(self, vec: str, i: int) -> str:
         """Element i of a 1-D int64 tensor, as a 1-element 1-D tensor (ready for Concat)."""
@@ -152,7 +166,7 @@ class _Body:
         return self.op("Gather", x, idx, axis=axis)
 
 
-def _build(body_kind: str, int8: bool = False, float_body: bool = False) -> onnx.FunctionProto:
+def _build(body_kind: str, int8: bool = False, float_body: bool = False, fp8: bool = False) -> onnx.FunctionProto:
     if body_kind not in BODIES:
         raise ValueError(f"unknown attention body '{body_kind}'; choose one of {', '.join(BODIES)}")
     if int8 and body_kind != "matmul":
@@ -160,12 +174,20 @@ def _build(body_kind: str, int8: bool = False, float_body: bool = False) -> onnx
                          "keeps it inside")
     b = _Body()
     x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask = INPUTS
+    fp8_weights = (INPUTS[1], INPUTS[3]) if fp8 else ()  # the FP8 node's weights arrive as float8e4m3fn
     if float_body:
         # The INT8 node of an FP16 graph: fp16 tensors in and out, the body in float32 between two casts, so its
         # Q/DQ take the float32 scale inputs and quantize exactly as the FP32 graph's node.
-        x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask = (b.op("Cast", t, to=TensorProto.FLOAT) for t in INPUTS)
-    qkv_xs, _qkv_ws, q_s, k_s, p_s, v_s, proj_xs, _proj_ws = SCALE_INPUTS
-    qdq = b.qdq if int8 else (lambda t, _scale: t)
+        x, qkv_w, qkv_b, proj_w, proj_b, rel_bias, mask = (
+            t if t in fp8_weights else b.op("Cast", t, to=TensorProto.FLOAT) for t in INPUTS)
+    qkv_xs, qkv_ws, q_s, k_s, p_s, v_s, proj_xs, proj_ws = SCALE_INPUTS
+    if fp8:
+        # FP8: inputs 1 and 3 are the e4m3 weights themselves (what the plugin reads as bytes), dequantized here
+        # with their per-tensor scales 8 and 14.
+        qkv_w = b.dq(qkv_w, qkv_ws, TensorProto.FLOAT8E4M3FN)
+        proj_w = b.dq(proj_w, proj_ws, TensorProto.FLOAT8E4M3FN)
+    qtype = TensorProto.FLOAT8E4M3FN if fp8 else TensorProto.INT8
+    qdq = (lambda t, scale: b.qdq(t, scale, qtype)) if int8 else (lambda t, _scale: t)
 
     ws = b.attr_const("value_ints", "window_size", AttributeProto.INTS)      # [wh, ww]
     ss = b.attr_const("value_ints", "shift_size", AttributeProto.INTS)       # [sh, sw]
@@ -238,12 +260,13 @@ def _build(body_kind: str, int8: bool = False, float_body: bool = False) -> onnx
     else:
         b.nodes.append(helper.make_node("Identity", [out], ["y"]))
 
-    opset = MIN_OPSET[body_kind]
+    opset = max(MIN_OPSET[body_kind], FP8_MIN_OPSET if fp8 else 0)
     return helper.make_function(
         DOMAIN, OP_TYPE, list(INT8_INPUTS if int8 else INPUTS), ["y"], b.nodes,
         opset_imports=[helper.make_opsetid("", opset)],
         attributes=list(ATTRIBUTES),
-        doc_string=f"Swin W-MSA/SW-MSA on [B, H, W, C] ({body_kind} body{', INT8 Q/DQ' if int8 else ''}"
+        doc_string=f"Swin W-MSA/SW-MSA on [B, H, W, C] ({body_kind} body"
+                   f"{(', FP8 E4M3 Q/DQ' if fp8 else ', INT8 Q/DQ') if int8 else ''}"
                    f"{', computed in float32 between casts' if float_body else ''}, "
                    f"signature version {FUNCTION_VERSION}); "
                    "see edge_swin/export/function.py",
@@ -251,11 +274,16 @@ def _build(body_kind: str, int8: bool = False, float_body: bool = False) -> onnx
 
 
 def window_attention_function(body: str = "matmul", opset: int | None = None, int8: bool = False,
-                              float_body: bool = False) -> onnx.FunctionProto:
+                              float_body: bool = False, fp8: bool = False) -> onnx.FunctionProto:
     """The FunctionProto for `body` (`int8`: the 15-input Q/DQ variant); its default-domain opset import is set to
     `opset` (the model's). float_body: cast the tensor inputs to float32 and the output back to x's type (the INT8
-    node of an FP16 graph: fp16 io, its Q/DQ on float32 with the float32 scale inputs)."""
-    fn = _build(body, int8, float_body)
+    node of an FP16 graph: fp16 io, its Q/DQ on float32 with the float32 scale inputs). fp8 (with int8=True, the
+    15-input signature): the Q/DQ pairs are E4M3 (float8e4m3fn zero points), opset >= 19."""
+    if fp8 and not int8:
+        raise ValueError("fp8=True is the quantized (15-input) body: pass int8=True with it")
+    if fp8 and opset is not None and opset < FP8_MIN_OPSET:
+        raise ValueError(f"the FP8 body needs opset >= {FP8_MIN_OPSET} (float8e4m3fn Q/DQ), got {opset}")
+    fn = _build(body, int8, float_body, fp8)
     if opset is not None:
         del fn.opset_import[:]
         fn.opset_import.extend([helper.make_opsetid("", opset)])

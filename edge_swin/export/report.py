@@ -50,6 +50,8 @@ def graph_report(model: onnx.ModelProto, path: str | os.PathLike | None = None) 
         # weights stored as int8 initializers read by a DequantizeLinear (no Q node: the quantization is done)
         "int8_weights": sum(1 for t in g.initializer if t.data_type == onnx.TensorProto.INT8
                             and any(n.op_type == "DequantizeLinear" and n.input[0] == t.name for n in g.node)),
+        "fp8_weights": sum(1 for t in g.initializer if t.data_type == onnx.TensorProto.FLOAT8E4M3FN
+                           and any(n.op_type == "DequantizeLinear" and n.input[0] == t.name for n in g.node)),
         "functions": {k: {"nodes": len(f.node), "opsets": {(o.domain or "ai.onnx"): o.version for o in f.opset_import},
                           "nodes_by_type": dict(sorted(Counter(_key(n) for n in f.node).items()))}
                       for k, f in funcs.items()},

@@ -9,7 +9,8 @@ threads' models are untouched.
 INT8 (`custom_op_forward(blocks, int8=True)`, a modelopt-quantized model): the
 node gets 15 inputs (function.py; `edge_swin.quant.node_inputs`): the weights
 fake-quantized per channel in the main graph (Q/DQ from `edge_swin.quant.scales.fake_quant`)
-and the eight scales of the block's quantizers as float32 constants.
+and the eight scales of the block's quantizers as float32 constants. An FP8 (`swin_fp8`) model goes the same
+way (`int8=True` means "quantized"): its weights' Q/DQ are float8e4m3fn and its scales amax / 448.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""INT8 quantization of Swin with NVIDIA modelopt: placement, calibration, QAT with distillation, accuracy report.
+"""INT8 (and, with the swin_fp8 recipe, FP8 E4M3) quantization of Swin with NVIDIA modelopt: placement, calibration, QAT with distillation, accuracy report.
 
 The whole stage, as the pipeline runs it::
 

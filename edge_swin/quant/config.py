@@ -19,6 +19,11 @@ attention sites; edge_swin/export/function.py).
     head            head.fc                   higher precision      higher precision
     LayerNorm, softmax, GELU, residual adds, bias/mask adds: higher precision (no quantizer enabled).
 
+`swin_fp8` (`get_recipe("swin_fp8")`): the same sites in FP8 E4M3 (modelopt num_bits (4, 3), scale = amax / 448,
+the largest E4M3 value), weights per tensor as modelopt's FP8_DEFAULT_CFG (the FP8 node's kernels take one
+scale a weight), for GPUs with FP8 tensor cores (Ada, Hopper, Blackwell, Thor).
+Its activations calibrate with "max" only: modelopt's percentile/entropy calibrators search INT8 ranges.
+
 Weights are per output channel (axis 0) and activations per tensor, the
 layout TensorRT's INT8 GEMMs and our fused window-attention plugin take.
 The config starts from "everything off", so a module not named here stays
@@ -46,6 +51,9 @@ HISTOGRAM_METHODS = ("percentile", "entropy")
 
 WEIGHT_INT8 = {"num_bits": 8, "axis": 0}  # per output channel
 ACT_INT8 = {"num_bits": 8, "axis": None}  # per tensor
+FP8_E4M3 = (4, 3)  # modelopt's num_bits for FP8 E4M3 (exponent, mantissa bits)
+NUM_BITS = {"int8": 8, "fp8": FP8_E4M3}  # a recipe's format -> its quantizers' num_bits
+FP8_RECIPE = "swin_fp8"
 
 
 @dataclass(frozen=True)
@@ -94,17 +102,24 @@ class Recipe:
     name: str
     description: str
     sites: tuple[Site, ...]
+    format: str = "int8"  # "int8" or "fp8" (E4M3): the precision of every quantizer of the placement
 
     def config(self, method: str = "max", quantize_head: bool = False) -> dict:
         """The modelopt config of this placement with calibrator `method` (see swin_int8_config)."""
         if method not in CALIBRATION_METHODS:
             raise QuantizationError(f"unknown calibration method '{method}': choose one of "
                                     f"{', '.join(CALIBRATION_METHODS)}")
-        act = {**ACT_INT8, "calibrator": "histogram" if method in HISTOGRAM_METHODS else "max"}
+        if self.format == "fp8" and method != "max":
+            raise QuantizationError(f"recipe {self.name} (FP8) calibrates with 'max' only, not '{method}': "
+                                    "modelopt's percentile and entropy calibrators search INT8 ranges")
+        bits = NUM_BITS[self.format]
+        act = {**ACT_INT8, "num_bits": bits, "calibrator": "histogram" if method in HISTOGRAM_METHODS else "max"}
+        # FP8 weights are per tensor (modelopt's FP8_DEFAULT_CFG; the FP8 node's kernels take one weight scale)
+        weight = {**WEIGHT_INT8, "num_bits": bits, "axis": None if self.format == "fp8" else 0}
         entries: list[dict] = [{"quantizer_name": "*", "enable": False}]
         for site in self.sites + ((HEAD,) if quantize_head else ()):
             if site.weights:
-                entries.append({"quantizer_name": f"{site.pattern}.weight_quantizer", "cfg": dict(WEIGHT_INT8)})
+                entries.append({"quantizer_name": f"{site.pattern}.weight_quantizer", "cfg": dict(weight)})
             for name in site.inputs:
                 entries.append({"quantizer_name": f"{site.pattern}.{name}", "cfg": dict(act)})
         return {"quant_cfg": entries, "algorithm": None}
@@ -120,7 +135,11 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     CONFIG_NAME: Recipe(CONFIG_NAME, "INT8 GEMMs, convolution and the attention matmuls (Q x K^T, softmax x V); "
                                      "what the INT8 SwinWindowAttention node and TensorRT engines run", SWIN_INT8),
+    FP8_RECIPE: Recipe(FP8_RECIPE, "the swin_int8 placement in FP8 E4M3 (scale = amax / 448): for GPUs with FP8 "
+                                   "tensor cores (Ada, Hopper, Blackwell, Thor)", SWIN_INT8, "fp8"),
 }
+# The recipe a target's default low precision (edge_swin.trt.Target.default_low_precision) stands for.
+RECIPE_FOR_FORMAT = {"int8": CONFIG_NAME, "fp8": FP8_RECIPE}
 DEFAULT_RECIPE = CONFIG_NAME
 SWIN_INT8_CFG: dict = swin_int8_config()
 
@@ -167,7 +186,24 @@ def describe(q: TensorQuantizer) -> str:
         return "off"
     axis = q.axis
     gran = "per-tensor" if axis is None else f"per-channel (axis {axis})"
-    return f"int{q.num_bits} {gran}"
+    kind = {"fp8": "fp8 e4m3", "int8": "int8"}.get(format_of(q.num_bits), f"num_bits {q.num_bits}")
+    return f"{kind} {gran}"
+
+
+def format_of(num_bits) -> str:
+    """modelopt's num_bits as a format name: 8 -> "int8", (4, 3) -> "fp8", anything else its repr."""
+    if isinstance(num_bits, (tuple, list)):
+        return "fp8" if tuple(num_bits) == FP8_E4M3 else repr(tuple(num_bits))
+    return "int8" if num_bits == 8 else repr(num_bits)
+
+
+def quant_format(model: nn.Module) -> str:
+    """"int8" or "fp8": the format of a quantized model's enabled quantizers; QuantizationError if mixed or none."""
+    formats = {format_of(q.num_bits) for q in enabled_quantizers(model).values()}
+    if len(formats) != 1 or not formats <= {"int8", "fp8"}:
+        raise QuantizationError(f"expected the quantizers of one recipe (all INT8 or all FP8 E4M3), found "
+                                f"{', '.join(sorted(formats)) or 'none enabled'}")
+    return formats.pop()
 
 
 def _role_of(module_name: str, quantizer: str, parent: nn.Module) -> str:

@@ -52,7 +52,7 @@ def _rounded(metrics: dict) -> dict:
 
 
 def check_accuracy_drop(report: dict, max_drop: float | None = None) -> None:
-    """Raise QuantizationError if the checked INT8 model lost more than `max_drop` top-1 points (default: the report's)."""
+    """Raise QuantizationError if the checked INT8/FP8 model (report["format"], default int8) lost more than `max_drop` top-1 points (default: the report's)."""
     max_drop = report["max_drop"] if max_drop is None else max_drop
     checked = report.get("checked")
     if checked is None:
@@ -65,7 +65,7 @@ def check_accuracy_drop(report: dict, max_drop: float | None = None) -> None:
         if checked == "ptq":
             hint = "run QAT (knowledge distillation) after calibration, or " + hint
         raise QuantizationError(
-            f"INT8 ({checked.upper()}) top-1 is {m['top1']:.2f}% against FP32 {fp32:.2f}% on {report['n']} images: "
+            f"{report.get('format', 'int8').upper()} ({checked.upper()}) top-1 is {m['top1']:.2f}% against FP32 {fp32:.2f}% on {report['n']} images: "
             f"a drop of {m['top1_drop']:.2f} points, over the allowed {max_drop:.2f}. To fix: {hint}; "
             "or raise max_drop if this loss is acceptable.")
 

@@ -13,6 +13,12 @@ point 0, int8. Per-channel weights (axis 0) give a 1-D scale with `axis`.
 modelopt maps amax <= 2**-24 to "everything is 0"; scale 1.0 does the same for
 such a channel (its |values| <= amax round to 0), as modelopt's own exporter does.
 `fake_quant` is that arithmetic, in eager mode and (as the Q/DQ pair) while `torch.export` traces.
+
+FP8 (the `swin_fp8` recipe, modelopt num_bits (4, 3)): modelopt's E4M3 fake quant is
+`cast_e4m3(x * 448 / amax) * amax / 448` (round half to even, saturating at +-448): ONNX QuantizeLinear /
+DequantizeLinear (opset >= 19) with scale = amax / 448 and a `float8e4m3fn` zero point 0, saturate=1, the
+standard operators ONNX Runtime runs on a CPU (never modelopt's own `trt::TRT_FP8*` custom ops, which it
+cannot load). `QParams.format` says which of the two a quantizer is.
 """
 from __future__ import annotations
 
@@ -26,6 +32,8 @@ from edge_swin.plugins.swin_window_attention.contract import BLOCK_QUANTIZERS
 from edge_swin.quant.errors import ScaleError
 
 QMIN, QMAX = -128, 127
+FP8_MAX = 448.0  # the largest finite E4M3 (float8e4m3fn) value: an FP8 scale is amax / 448
+FP8_NUM_BITS = (4, 3)  # modelopt's num_bits for E4M3
 ZERO_AMAX = 1.0 / (1 << 24)  # modelopt's "treat as zero" threshold
 
 
@@ -52,6 +60,7 @@ class QParams:
 
     scale: torch.Tensor
     axis: int | None
+    format: str = "int8"  # "int8" (int8 zero point) or "fp8" (float8e4m3fn zero point)
 
     @property
     def per_channel(self) -> bool:
@@ -59,15 +68,17 @@ class QParams:
 
 
 def qparams(q: nn.Module, name: str = "") -> QParams:
-    """Scale and axis of an enabled, calibrated modelopt INT8 quantizer; ScaleError for anything ONNX Q/DQ cannot say."""
+    """Scale and axis of an enabled, calibrated modelopt INT8 or FP8 (E4M3) quantizer; ScaleError for anything ONNX
+    Q/DQ cannot say."""
     def fail(why: str):
         raise ScaleError(f"quantizer {name or type(q).__name__}: {why}")
 
-    if q.num_bits != 8:
-        fail(f"num_bits {q.num_bits}: only INT8 (num_bits=8) exports as Q/DQ")
+    fp8 = isinstance(q.num_bits, (tuple, list)) and tuple(q.num_bits) == FP8_NUM_BITS
+    if q.num_bits != 8 and not fp8:
+        fail(f"num_bits {q.num_bits}: only INT8 (num_bits=8) and FP8 E4M3 (num_bits=(4, 3)) export as Q/DQ")
     if q.unsigned:
         fail("unsigned INT8 is not supported (the Swin placement is signed)")
-    if q.narrow_range:
+    if q.narrow_range and not fp8:
         fail("narrow_range (-127..127) has no ONNX int8 Q/DQ equivalent; calibrate with narrow_range=False")
     if q.block_sizes:
         fail(f"block quantization {q.block_sizes} is not supported: per-tensor or per-channel only")
@@ -85,7 +96,8 @@ def qparams(q: nn.Module, name: str = "") -> QParams:
     amax = amax.detach().float().cpu()
     if not torch.isfinite(amax).all() or (amax < 0).any():
         fail(f"amax has negative or non-finite values (min {amax.min().item():.3g})")
-    scale = torch.where(amax <= ZERO_AMAX, torch.ones_like(amax), amax / QMAX)
+    scale = torch.where(amax <= ZERO_AMAX, torch.ones_like(amax), amax / (FP8_MAX if fp8 else QMAX))
+    fmt = "fp8" if fp8 else "int8"
     axis = q.axis
     if isinstance(axis, (tuple, list)):
         if len(axis) != 1:
@@ -94,8 +106,8 @@ def qparams(q: nn.Module, name: str = "") -> QParams:
     if axis is None:
         if scale.numel() != 1:
             fail(f"per-tensor quantizer with {scale.numel()} amax values")
-        return QParams(scale.reshape(()), None)
-    return QParams(scale.reshape(-1), int(axis))
+        return QParams(scale.reshape(()), None, fmt)
+    return QParams(scale.reshape(-1), int(axis), fmt)
 
 
 def fake_quant(x: torch.Tensor, p: QParams) -> torch.Tensor:
@@ -107,7 +119,8 @@ def fake_quant(x: torch.Tensor, p: QParams) -> torch.Tensor:
     shapes (measured, torch 2.14.1). Eagerly it is `torch.fake_quantize_per_*_affine`, the same arithmetic.
     """
     if x.dtype not in (torch.float32, torch.float16):
-        raise ScaleError(f"INT8 export quantizes float32 (or, in an FP16 graph, float16) tensors, got {x.dtype}")
+        raise ScaleError(f"{p.format.upper()} export quantizes float32 (or, in an FP16 graph, float16) tensors, got "
+                         f"{x.dtype}")
     axis = None if p.axis is None else p.axis % x.ndim
     if axis is not None and x.shape[axis] != p.scale.numel():
         raise ScaleError(f"per-channel scale has {p.scale.numel()} values, tensor {list(x.shape)} axis {axis}")
@@ -116,16 +129,28 @@ def fake_quant(x: torch.Tensor, p: QParams) -> torch.Tensor:
     if torch.compiler.is_exporting():
         # An FP16 graph's Q/DQ takes an fp16 scale (QuantizeLinear-19: scale and x share their type).
         scale = p.scale.clone().to(x.dtype)
-        zp = torch.zeros(p.scale.shape, dtype=torch.int8)
+        qtype = torch.float8_e4m3fn if p.format == "fp8" else torch.int8
+        zp = torch.zeros(p.scale.shape, dtype=qtype)
         attrs = {} if axis is None else {"axis": axis}
-        q = torch.onnx.ops.symbolic("QuantizeLinear", [x, scale, zp], attrs=attrs, dtype=torch.int8,
+        q = torch.onnx.ops.symbolic("QuantizeLinear", [x, scale, zp], attrs=attrs, dtype=qtype,
                                     shape=x.shape, version=1)
         return torch.onnx.ops.symbolic("DequantizeLinear", [q, scale, zp], attrs=attrs, dtype=x.dtype,
                                        shape=x.shape, version=1)
+    if p.format == "fp8":
+        return fp8_fake_quant(x, p.scale, axis)
     if axis is None:
         return torch.fake_quantize_per_tensor_affine(x, float(p.scale), 0, QMIN, QMAX)
     return torch.fake_quantize_per_channel_affine(x, p.scale, torch.zeros(p.scale.numel(), dtype=torch.int32),
                                                   axis, QMIN, QMAX)
+
+
+def fp8_fake_quant(x: torch.Tensor, scale: torch.Tensor, axis: int | None = None) -> torch.Tensor:
+    """ONNX's FP8 QuantizeLinear -> DequantizeLinear (saturate=1): E4M3 of x / scale, saturated at +-448, times scale."""
+    if axis is not None:
+        shape = [1] * x.ndim
+        shape[axis] = scale.numel()
+        scale = scale.reshape(shape)
+    return (x / scale).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn).to(x.dtype) * scale
 
 
 def block_scales(block: nn.Module, name: str = "") -> list[QParams]:
@@ -141,12 +166,19 @@ def block_scales(block: nn.Module, name: str = "") -> list[QParams]:
             missing.append(path)
             continue
         p = qparams(q, f"{name}.{path}" if name else path)
-        if per_channel and (p.axis is None or p.axis % 2 != 0):
+        if p.format == "fp8":  # the FP8 node: every scale per tensor, the weights' too
+            if p.axis is not None:
+                raise ScaleError(f"{path} must be per tensor for the FP8 SwinWindowAttention (the swin_fp8 recipe), "
+                                 f"is axis {p.axis}", block=name)
+        elif per_channel and (p.axis is None or p.axis % 2 != 0):
             raise ScaleError(f"{path} must be per output channel (axis 0) for the INT8 SwinWindowAttention, "
                              f"is {'per tensor' if p.axis is None else f'axis {p.axis}'}", block=name)
         if not per_channel and p.axis is not None:
             raise ScaleError(f"{path} must be per tensor for the INT8 SwinWindowAttention, is axis {p.axis}", block=name)
         out.append(p)
+    if len({p.format for p in out}) > 1:
+        raise ScaleError(f"the block's quantizers mix formats ({', '.join(p.format for p in out)}): the "
+                         "SwinWindowAttention node is INT8 or FP8 as a whole; quantize with one recipe", block=name)
     if missing:
         raise ScaleError(
             f"the INT8 SwinWindowAttention needs all eight block quantizers enabled and calibrated; off or absent: "

@@ -46,7 +46,7 @@ from edge_swin.trt.targets import Target, get_target
 from edge_swin.trt.trt_logger import capture_logger
 from edge_swin.utils.io import CorruptFileError, atomic_path, sha256_file, verify_digest, write_text
 
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8", "fp8")
 
 
 class EngineBuildError(EdgeSwinError):
@@ -124,7 +124,10 @@ def check_build_host(target: Target | str, gpu: Callable[[], GpuInfo | None] = c
 
 
 def network_typing(be: trt_backend.Backend, precision: str) -> str:
-    """"weak" (FP16 + INT8 flags: unquantized layers may run in FP16) for INT8 on TensorRT 10.x, else "strong"."""
+    """"weak" (FP16 + INT8 flags: unquantized layers may run in FP16) for INT8 on TensorRT 10.x, else "strong".
+
+    FP8 is strongly typed on every TensorRT (what NVIDIA's FP8 ONNX flow builds): the Q/DQ say what is FP8 and
+    the file's float type (model_fp8_fp16.onnx: FP16) what the rest runs in."""
     return "weak" if precision == "int8" and be.weak_typing else "strong"
 
 

@@ -1,4 +1,4 @@
-"""The Jetson bundle: everything an Orin needs to build its own engine, written on an x86 host.
+"""The Jetson bundle: everything an Orin or a Thor needs to build its own engine, written on an x86 host.
 
 A Jetson engine can only be built on the Jetson (TensorRT builds for the GPU it runs on, and JetPack 6's
 CUDA 12.6 cannot use a plugin compiled by the host's CUDA 13), so for `build_on = "device"` targets the
@@ -6,14 +6,16 @@ pipeline's engine stage writes `runs/<name>/bundle/` instead:
 
     manifest.json             target row, expected JetPack/L4T/CUDA/TensorRT, versions, ONNX sha256 and I/O,
                               accuracy, the sidecar fields from the host, and the sha256 of every other file
-    onnx/model_int8.onnx      the quantized (Q/DQ) export; model_fp16.onnx when the target allows FP16
+    onnx/model_int8.onnx      the quantized (Q/DQ) export; model_fp8.onnx (Thor: FP8 Q/DQ, FP16 graph) and
+                              model_fp16.onnx when the target allows them
     onnx/*.inlined.onnx       the same files with the SwinWindowAttention functions inlined (trtexec --no-plugin)
     plugin/csrc/              the plugin's C++ sources and CMakeLists.txt (edge_swin/plugins/swin_window_attention/csrc)
     plugin/kernels/           embedded_kernels.cpp: the Triton kernels compiled ahead of time for the target's SM
     build_engine.sh           plugin (CMake) -> engine (edge_swin's builder, or trtexec) -> sidecar
     bundle.env                the values build_engine.sh reads (input name, batch profile, workspace, ...)
     write_engine_metadata.py  the sidecar writer used after trtexec (+ edge_swin_layers.py, its layer report)
-    Dockerfile.jetson         the repository's, so the bundle alone builds an image on the Orin
+    Dockerfile.jetson         the repository's, its BASE_IMAGE defaulting to the target's JetPack image, so the
+                              bundle alone builds an image on the device
     examples/cpp/             the C++ embedding example (`classify`), built by Dockerfile.jetson
     README.md                 what to run on the Orin
 
@@ -38,7 +40,7 @@ from edge_swin import __version__
 from edge_swin.errors import EdgeSwinError, TargetError
 from edge_swin.plugins.swin_window_attention.contract import DOMAIN, model_windows
 from edge_swin.plugins.swin_window_attention import library
-from edge_swin.plugins.swin_window_attention.aot.kernel_cache import manifest_ptxas
+from edge_swin.plugins.swin_window_attention.aot.kernel_cache import manifest_ptxas, read_manifest
 from edge_swin.plugins.swin_window_attention.plugin_build import kernel_table
 from edge_swin.trt.builder import onnx_for_parser
 from edge_swin.trt.targets import Target, load_targets
@@ -48,12 +50,14 @@ FORMAT = "edge-swin-bundle/1"
 TEMPLATES = Path(__file__).with_name("bundle_templates")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_SOURCES = library.CSRC
-KNOWN_PRECISIONS = ("int8", "fp16", "fp32")
+KNOWN_PRECISIONS = ("fp8", "int8", "fp16", "fp32")
 # What each JetPack carries (docs/findings.md), keyed by the target's TensorRT release.
 PLATFORMS = {
     "10.3.0": {"jetpack": "6.1 / 6.2", "l4t": "R36.4", "cuda": "12.6", "image": "nvcr.io/nvidia/l4t-jetpack:r36.4.0"},
+    "10.13.3": {"jetpack": "7.0", "l4t": "R38.2", "cuda": "13.0", "image": "nvcr.io/nvidia/tensorrt:25.08-py3"},
     "10.16": {"jetpack": "7.2", "l4t": "R39.2", "cuda": "13.2", "image": None},
 }
+DOCKERFILE_BASE_IMAGE = "ARG BASE_IMAGE="  # the line of Dockerfile.jetson a bundle sets to its target's image
 _SKIP_SOURCES = shutil.ignore_patterns("build", "build-*", ".cmake-*", "__pycache__", "*.o", "*.so", "*.pyc")
 _ONNX_ELEM_TYPES = {1: "float", 10: "half", 16: "bf16", 3: "int8", 6: "int32", 7: "int64", 9: "bool"}
 
@@ -83,7 +87,7 @@ def write_bundle(out_dir: Path, *, target: Target, onnx: dict[str, Path], accura
         onnx_info = _copy_onnx(chosen, tmp / "onnx", inline_copies)
         windows = {tuple(w) for entry in onnx_info.values() for w in entry["windows"]}
         plugin = _copy_plugin(target, tmp / "plugin", kernels_dir, windows)
-        extras = _copy_extras(tmp)
+        extras = _copy_extras(tmp, PLATFORMS.get(target.tensorrt, {}).get("image"))
         default = next(p for p in target.precisions if p in chosen)
         _write_env(tmp / "bundle.env", target, onnx_info[default], list(chosen), default, plugin)
         manifest = _manifest(target, onnx_info, chosen, onnx, accuracy, engine_metadata_fields, plugin, extras,
@@ -202,7 +206,15 @@ def _copy_plugin(target: Target, dest: Path, kernels_dir: Path | None, windows: 
         shutil.copyfile(kernel_manifest, dest / "kernels" / "manifest.json")
     return {**plugin, "available": True, "kernels": "plugin/kernels/embedded_kernels.cpp",
             "kernel_table_sha256": sha256_file(dest / "kernels" / "embedded_kernels.cpp"),
-            "ptxas": manifest_ptxas(kernel_manifest)}
+            "ptxas": manifest_ptxas(kernel_manifest), "precisions": _kernel_precisions(kernel_manifest)}
+
+
+def _kernel_precisions(kernel_manifest: Path | None) -> list[str]:
+    """The node precisions the kernel table has kernels for (its entries' "mode"); the plugin's FP16 and INT8 when
+    the manifest does not say. build_engine.sh uses the plugin only for these."""
+    modes = {e.get("mode") for e in read_manifest(kernel_manifest)} if kernel_manifest is not None else set()
+    modes = sorted(m for m in modes if m in KNOWN_PRECISIONS)
+    return modes or ["fp16", "int8"]
 
 
 def _kernel_table(target: Target, kernels_dir: Path | None,
@@ -224,8 +236,9 @@ def _kernel_table(target: Target, kernels_dir: Path | None,
 # ------------------------------------------------------------------------------------------------ scripts, docs
 
 
-def _copy_extras(dest: Path) -> dict:
-    """build_engine.sh and its helpers from bundle_templates/, the Dockerfile and the C++ example."""
+def _copy_extras(dest: Path, base_image: str | None = None) -> dict:
+    """build_engine.sh and its helpers from bundle_templates/, the Dockerfile (BASE_IMAGE defaulting to
+    `base_image`, the target's JetPack image) and the C++ example."""
     script = dest / "build_engine.sh"
     shutil.copyfile(TEMPLATES / "build_engine.sh", script)
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
@@ -234,8 +247,16 @@ def _copy_extras(dest: Path) -> dict:
     extras = {"dockerfile": None, "examples_cpp": None}
     dockerfile = REPO_ROOT / "Dockerfile.jetson"
     if dockerfile.is_file():
-        shutil.copyfile(dockerfile, dest / "Dockerfile.jetson")
+        lines = dockerfile.read_text().splitlines(keepends=True)
+        if base_image:
+            if not any(line.startswith(DOCKERFILE_BASE_IMAGE) for line in lines):
+                raise BundleError(f"{dockerfile} has no '{DOCKERFILE_BASE_IMAGE}...' line to set the target's image")
+            lines = [f"{DOCKERFILE_BASE_IMAGE}{base_image}\n" if line.startswith(DOCKERFILE_BASE_IMAGE) else line
+                     for line in lines]
+        (dest / "Dockerfile.jetson").write_text("".join(lines))
         extras["dockerfile"] = "Dockerfile.jetson"
+        extras["dockerfile_base_image"] = base_image or next(
+            (line.split("=", 1)[1].strip() for line in lines if line.startswith(DOCKERFILE_BASE_IMAGE)), None)
     example = REPO_ROOT / "examples" / "cpp"
     if (example / "CMakeLists.txt").is_file():
         shutil.copytree(example, dest / "examples" / "cpp", ignore=_SKIP_SOURCES)
@@ -265,6 +286,7 @@ def _write_env(path: Path, target: Target, io: dict, precisions: list[str], defa
         "BATCH_MAX": target.batch[2],
         "WORKSPACE_MIB": target.workspace_mib,
         "PLUGIN_AVAILABLE": 1 if plugin.get("available") else 0,
+        "PLUGIN_PRECISIONS": " ".join(plugin.get("precisions") or []),
         "PLUGIN_UNAVAILABLE_REASON": plugin.get("reason", ""),
     }
     lines = ["# shellcheck shell=bash disable=SC2034  # values only; build_engine.sh sources this file and uses each",

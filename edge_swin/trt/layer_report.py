@@ -1,4 +1,4 @@
-"""Which layers of an engine run in INT8, FP16, FP32 and in our plugin: the build log's table.
+"""Which layers of an engine run in INT8, FP8, FP16, FP32 and in our plugin: the build log's table.
 
 Two sources, best first:
 - the engine inspector (`ICudaEngine.create_engine_inspector`, DETAILED profiling verbosity): the layers
@@ -6,7 +6,7 @@ Two sources, best first:
   needs a CUDA GPU (TensorRT-RTX on a CPU refuses: "CUDA driver version is insufficient").
 - the network before the build: layer types and tensor types as parsed. Where the network is strongly typed
   (TensorRT 11, TensorRT-RTX, or an FP16 file) those types are what runs, except that a MatMul/Conv whose
-  inputs come from DequantizeLinear is fused with it into an INT8 kernel (explicit quantization); in a weakly
+  inputs come from DequantizeLinear is fused with it into an INT8 (or FP8) kernel (explicit quantization); in a weakly
   typed network (TensorRT 10 with the FP16 flag) float layers are the builder's choice of FP16 or FP32, and are
   counted as "float". Counts are of network layers, not of the fused kernels the engine ends up with.
 The report always names its source.
@@ -36,19 +36,21 @@ def network_report(network, *, weak_typing: bool, why: str) -> dict:
         for j in range(layer.num_outputs):
             producer[layer.get_output(j).name] = layer
 
-    def from_dequantize(tensor) -> bool:
+    def from_dequantize(tensor) -> str | None:
+        """"int8" / "fp8": the type a DequantizeLinear feeding `tensor` reads (through shuffles), else None."""
         seen = 0
         while tensor is not None and seen < 8:
             layer = producer.get(tensor.name)
             if layer is None:
-                return False
+                return None
             kind = _name(layer.type)
             if kind == "DEQUANTIZE":
-                return True
+                source = layer.get_input(0)
+                return "fp8" if source is not None and _name(source.dtype) == "FP8" else "int8"
             if kind not in _THROUGH or layer.num_inputs == 0:
-                return False
+                return None
             tensor, seen = layer.get_input(0), seen + 1
-        return False
+        return None
 
     rows, qdq = [], {"QUANTIZE": 0, "DEQUANTIZE": 0}
     for layer in layers:
@@ -65,8 +67,9 @@ def network_report(network, *, weak_typing: bool, why: str) -> dict:
             continue  # shape arithmetic (INT32/INT64/BOOL): no compute precision to speak of
         if kind in _COMPUTE:
             inputs = [layer.get_input(j) for j in range(min(layer.num_inputs, 2))]
-            if inputs and all(t is not None and from_dequantize(t) for t in inputs):
-                rows.append({"name": layer.name, "type": kind, "precision": "int8"})
+            sources = [from_dequantize(t) if t is not None else None for t in inputs]
+            if sources and all(sources):
+                rows.append({"name": layer.name, "type": kind, "precision": "fp8" if "fp8" in sources else "int8"})
                 continue
         precision = _FLOAT_TYPES[out_type]
         if weak_typing and precision == "fp32":
@@ -108,7 +111,7 @@ def inspector_report(engine_information: str) -> dict:
             ports = layer.get("Inputs") or layer.get("Outputs") or []
             kinds = [_format_precision(str(p.get("Format/Datatype", ""))) for p in ports if isinstance(p, dict)]
             float_kinds = [k for k in kinds if k not in ("int32", "int64", "other")]
-            precision = "int8" if "int8" in kinds else (float_kinds[0] if float_kinds else (kinds[0] if kinds else "unknown"))
+            precision = "int8" if "int8" in kinds else "fp8" if "fp8" in kinds else (float_kinds[0] if float_kinds else (kinds[0] if kinds else "unknown"))
         rows.append({"name": str(layer.get("Name", "?")), "type": kind, "precision": precision})
     return _summary(rows, SOURCE_INSPECTOR)
 

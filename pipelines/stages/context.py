@@ -26,11 +26,12 @@ class RunContext:
     epochs: int = 0  # training epochs after defaults (0 with a checkpoint unless asked)
     lr: float = 0.0
     weights: Path | None = None  # the newest float model weights, passed from stage to stage
-    int8_weights: Path | None = None  # the QAT stage's modelopt checkpoint
+    quant_format: str = "int8"  # what the run quantizes to: "int8" or "fp8" (its recipe; the target's default)
+    quant_weights: Path | None = None  # the QAT stage's modelopt checkpoint (int8.pth / fp8.pth)
     onnx_fp32: Path | None = None  # the export stage's float ONNX file
     onnx_fp16: Path | None = None  # its FP16 twin (written when the target allows FP16)
-    onnx_int8: Path | None = None  # and its Q/DQ file from the QAT model
-    onnx_int8_fp16: Path | None = None  # the same Q/DQ with an FP16 graph (targets allowing FP16)
+    onnx_quant: Path | None = None  # and its Q/DQ file from the QAT model (model_int8.onnx / model_fp8.onnx)
+    onnx_quant_fp16: Path | None = None  # the same Q/DQ with an FP16 graph (targets allowing FP16)
     engines: dict[str, Path] = field(default_factory=dict)  # engine stage: "int8", "int8_plugin", ... -> .engine
 
     @cached_property

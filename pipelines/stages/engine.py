@@ -8,6 +8,8 @@ Per target (`build_on` in edge_swin/trt/targets.toml):
   typed builder (TensorRT-RTX, TensorRT 11) builds the INT8 plugin engine from model_int8_fp16.onnx (the
   FP16 graph, where the target allows FP16), so its unquantized layers and the plugin's io are FP16; should
   that build fail (a plugin without an fp16-io INT8 node), from model_int8.onnx, and the stage says why.
+- FP8 runs (swin_fp8): the FP8 engine from model_fp8_fp16.onnx where the target allows FP16 (else
+  model_fp8.onnx), strongly typed on every TensorRT; no FP8 plugin engine (the plugin's kernels are FP16 and INT8).
 - "gpu" (t4 ... h100): the same with full TensorRT, on a host with that GPU (pipelines.build checks before
   training starts).
 - "device" (Jetson): on the Jetson itself (aarch64, TensorRT, its GPU) the same; on any other host the
@@ -51,7 +53,9 @@ def run(ctx: RunContext) -> None:
 
 
 def _sources(ctx: RunContext) -> dict[str, Path]:
-    sources = {"fp32": ctx.onnx_fp32, "fp16": ctx.onnx_fp16, "int8": ctx.onnx_int8}
+    # FP8 engines are strongly typed everywhere: built from the FP16-graph file when there is one
+    quant = (ctx.onnx_quant_fp16 or ctx.onnx_quant) if ctx.quant_format == "fp8" else ctx.onnx_quant
+    sources = {"fp32": ctx.onnx_fp32, "fp16": ctx.onnx_fp16, ctx.quant_format: quant}
     return {p: path for p, path in sources.items() if path is not None and (p == "fp32" or p in ctx.target.precisions)}
 
 
@@ -66,13 +70,14 @@ def preprocess(ctx: RunContext) -> dict:
 def accuracy(ctx: RunContext, precision: str) -> dict | None:
     """The measured accuracy of the model that went into a `precision` engine (qat stage, else train stage)."""
     qat = (ctx.stages.get("qat") or {}).get("numbers") or {}
-    name = ("qat" if "qat" in qat else "ptq") if precision == "int8" else "fp32"
+    quantized = precision in ("int8", "fp8")
+    name = ("qat" if "qat" in qat else "ptq") if quantized else "fp32"
     if qat.get(name):
         m = qat[name]
         return {"top1": m["top1"], "top5": m.get("top5"), "model": f"PyTorch {name.upper()}",
                 "measured_by": "qat stage, validation split"}
     train = (ctx.stages.get("train") or {}).get("numbers") or {}
-    if precision != "int8" and "val_top1" in train:
+    if not quantized and "val_top1" in train:
         return {"top1": train["val_top1"], "top5": train.get("val_top5"), "model": "PyTorch FP32",
                 "measured_by": "train stage, validation split"}
     return None
@@ -179,9 +184,9 @@ def _int8_fp16_source(ctx: RunContext, be) -> Path | None:
     does that from model_int8.onnx."""
     from edge_swin.trt.builder import network_typing
 
-    if ctx.onnx_int8_fp16 is None or "int8" not in ctx.target.precisions:
+    if ctx.onnx_quant_fp16 is None or ctx.quant_format != "int8" or "int8" not in ctx.target.precisions:
         return None
-    return ctx.onnx_int8_fp16 if network_typing(be, "int8") == "strong" else None
+    return ctx.onnx_quant_fp16 if network_typing(be, "int8") == "strong" else None
 
 
 def _finish(ctx: RunContext, stage: Stage) -> None:

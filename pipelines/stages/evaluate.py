@@ -2,8 +2,12 @@
 
 Engines run where a CUDA GPU and the TensorRT that built them are present (edge_swin.trt.engine_runner checks the
 sidecar first); elsewhere each is listed as "not available: <reason>", never given a number. The same holds for
-the PyTorch runtime on our kernels (edge_swin.runtime: runtime_fp16 from the float weights, runtime_int8 from
-the QAT checkpoint), which needs a CUDA GPU but no TensorRT.
+the PyTorch runtime on our kernels (edge_swin.runtime: runtime_fp16 from the float weights, runtime_int8 or
+runtime_fp8 from the QAT checkpoint), which needs a CUDA GPU but no TensorRT.
+
+The quantized ONNX file (model_int8.onnx or model_fp8.onnx, whichever the run's recipe made) runs in ONNX
+Runtime on the CPU; its row carries `top1_minus_fake_quant`: its top-1 minus the fake-quant PyTorch model's
+(the qat stage's QAT, else PTQ, number on the same validation images).
 """
 from __future__ import annotations
 
@@ -20,9 +24,9 @@ from pipelines.stages.rebuild import begin
 def run(ctx: RunContext) -> None:
     gpu = cuda_gpu()
     inputs = {"weights_sha256": sha256_file(ctx.weights), "data": ctx.data_info,
-              "onnx": {k: sha256_file(p) for k, p in (("fp32", ctx.onnx_fp32), ("int8", ctx.onnx_int8)) if p},
+              "onnx": {k: sha256_file(p) for k, p in (("fp32", ctx.onnx_fp32), (ctx.quant_format, ctx.onnx_quant)) if p},
               "engines": {k: sha256_file(p) for k, p in ctx.engines.items()},
-              "int8_weights_sha256": sha256_file(ctx.int8_weights) if ctx.int8_weights else None,
+              "int8_weights_sha256": sha256_file(ctx.quant_weights) if ctx.quant_weights else None,
               "gpu": f"{gpu.name} sm{gpu.sm}" if gpu else None}  # a GPU appearing makes the engines measurable
     stage = Stage(ctx.out_dir, "evaluate", inputs)
     if stage.up_to_date():
@@ -35,8 +39,10 @@ def run(ctx: RunContext) -> None:
         metrics = {"pytorch_fp32": evaluate(model, loader, ctx.device, desc="evaluate fp32")}
         if ctx.onnx_fp32:
             metrics["onnxruntime_fp32"] = evaluate(OrtModel(ctx.onnx_fp32), loader, desc="evaluate onnxruntime fp32")
-        if ctx.onnx_int8:  # ORT's default session: its integer kernels, as a CPU deployment would run the file
-            metrics["onnxruntime_int8"] = evaluate(OrtModel(ctx.onnx_int8), loader, desc="evaluate onnxruntime int8")
+        if ctx.onnx_quant:  # ORT's default session: its own Q/DQ kernels, as a CPU deployment would run the file
+            fmt = ctx.quant_format
+            m = evaluate(OrtModel(ctx.onnx_quant), loader, desc=f"evaluate onnxruntime {fmt}")
+            metrics[f"onnxruntime_{fmt}"] = {**m, **_against_fake_quant(ctx, m)}
         metrics.update(_engines(ctx, loader))
         metrics.update(_runtime(ctx, model, loader))
         write_json(stage.path("metrics.json"), metrics)
@@ -47,6 +53,15 @@ def run(ctx: RunContext) -> None:
             else:
                 print(f"[evaluate] {backend}: {m['status']}")
     ctx.stages["evaluate"] = stage.manifest
+
+
+def _against_fake_quant(ctx: RunContext, m: dict) -> dict:
+    """{"top1_minus_fake_quant": points, "fake_quant": "qat"/"ptq"} against the qat stage's model, when it has one."""
+    qat = (ctx.stages.get("qat") or {}).get("numbers") or {}
+    name = "qat" if "qat" in qat else "ptq" if "ptq" in qat else None
+    if name is None or "top1" not in m:
+        return {}
+    return {"top1_minus_fake_quant": round(m["top1"] - qat[name]["top1"], 4), "fake_quant": name}
 
 
 def _engines(ctx: RunContext, loader) -> dict:
@@ -73,11 +88,11 @@ def _runtime(ctx: RunContext, model, loader) -> dict:
 
     reason = unavailable_reason("cuda")
     if reason:
-        return {name: {"status": f"not available: {reason}"} for name in ("runtime_fp16", "runtime_int8")}
+        return {name: {"status": f"not available: {reason}"} for name in ("runtime_fp16", f"runtime_{ctx.quant_format}")}
     from edge_swin.runtime import convert  # imports triton: only where it can run
 
     found = {}
-    sources = {"runtime_fp16": (model, "fp16"), "runtime_int8": (ctx.int8_weights, "int8")}
+    sources = {"runtime_fp16": (model, "fp16"), f"runtime_{ctx.quant_format}": (ctx.quant_weights, ctx.quant_format)}
     for name, (source, precision) in sources.items():
         if source is None:
             found[name] = {"status": "not available: no QAT checkpoint in this run (the qat stage did not run)"}

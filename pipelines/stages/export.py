@@ -16,6 +16,11 @@ io in FP16, Q/DQ as in model_int8.onnx), what a strongly typed INT8 engine
 (TensorRT 11, TensorRT-RTX) should be built from; ONNX Runtime must reproduce
 the fake-quant model with it to 3% of the largest logit (FP16 rounding included).
 
+FP8 runs (the swin_fp8 recipe) write `model_fp8.onnx` instead of model_int8.onnx: standard Q/DQ with
+float8e4m3fn zero points (edge_swin.export), checked against the fake-quant model the same way, and, where the
+target allows FP16, `model_fp8_fp16.onnx` (its FP16 graph), what every FP8 engine is built from (FP8 builds
+are strongly typed on every TensorRT).
+
 Next to each file that has local functions goes `model_<precision>.inlined.onnx`,
 the same model with every SwinWindowAttention call replaced by its body under
 fresh names (edge_swin.trt.builder.onnx_for_parser, the Jetson bundle's copy):
@@ -38,15 +43,18 @@ PARITY_IMAGES = 16
 # FP16: half-precision weights and activations against the FP32 PyTorch model (measured ~1e-3 on swin_nano).
 # INT8 with an FP16 graph: the INT8 bound plus FP16 rounding (measured 1.3e-2 on a random swin_nano whose logits
 # are ~0.16; tests/export/test_int8_fp16_export.py).
-MAX_RELATIVE_ERROR = {"fp32": 1e-4, "fp16": 1e-2, "int8": 1e-2, "int8_fp16": 3e-2}
+# FP8: the INT8 bounds (tests/export/test_fp8_export.py measures ORT vs fake quant ~1e-7..4e-3 of the largest logit).
+MAX_RELATIVE_ERROR = {"fp32": 1e-4, "fp16": 1e-2, "int8": 1e-2, "int8_fp16": 3e-2, "fp8": 1e-2, "fp8_fp16": 3e-2}
 
 
-def wants_int8_fp16_graph(target) -> bool:
-    """Whether the target's INT8 engine is built strongly typed (TensorRT-RTX, TensorRT >= 11) and may use FP16:
-    then the file's float type is the engine's, and an FP16 graph is what makes its unquantized layers FP16.
-    TensorRT 10 builds INT8 weakly typed with the FP16 flag from model_int8.onnx itself."""
-    strongly_typed = target.flavour == "tensorrt_rtx" or int(target.tensorrt.split(".")[0]) >= 11
-    return strongly_typed and "int8" in target.precisions and "fp16" in target.precisions
+def wants_int8_fp16_graph(target, quant_format: str = "int8") -> bool:
+    """Whether the target's quantized engine is built strongly typed and may use FP16: then the file's float type
+    is the engine's, and an FP16 graph is what makes its unquantized layers FP16. INT8: TensorRT-RTX and
+    TensorRT >= 11 (TensorRT 10 builds INT8 weakly typed with the FP16 flag from model_int8.onnx itself); FP8:
+    every TensorRT (FP8 engines are strongly typed everywhere, edge_swin.trt.builder.network_typing)."""
+    strongly_typed = (quant_format == "fp8" or target.flavour == "tensorrt_rtx"
+                      or int(target.tensorrt.split(".")[0]) >= 11)
+    return strongly_typed and quant_format in target.precisions and "fp16" in target.precisions
 
 
 def run(ctx: RunContext) -> None:
@@ -54,10 +62,12 @@ def run(ctx: RunContext) -> None:
     custom_op = not getattr(ctx.args, "no_custom_op", False)
     # The FP16 file is what an FP16 engine (and the FP16 plugin) is built from: written when the target allows FP16.
     float_precisions = ("fp32", "fp16") if "fp16" in target.precisions else ("fp32",)
+    fmt = ctx.quant_format
+    fp16_graph = wants_int8_fp16_graph(target, fmt)
     inputs = {"weights_sha256": sha256_file(ctx.weights), "attention": target.attention, "dynamic_batch": True,
-              "int8_sha256": sha256_file(ctx.int8_weights) if ctx.int8_weights else None,
+              f"{fmt}_sha256": sha256_file(ctx.quant_weights) if ctx.quant_weights else None,
               "custom_op": custom_op, "float_precisions": list(float_precisions), "inlined_copies": True,
-              "int8_graphs": ["fp32", "fp16"] if wants_int8_fp16_graph(target) else ["fp32"]}
+              f"{fmt}_graphs": ["fp32", "fp16"] if fp16_graph else ["fp32"]}
     stage = Stage(ctx.out_dir, "export", inputs)
     if stage.up_to_date():
         print(f"[export] up to date: {stage.dir}")
@@ -69,30 +79,31 @@ def run(ctx: RunContext) -> None:
         float_model = ctx.build_model(ctx.weights).eval()
         for precision in float_precisions:
             _export(float_model, precision, target.attention, stage, images, artifacts, numbers, custom_op)
-        if ctx.int8_weights:
-            from edge_swin.quant import load_quantized  # modelopt: imported only when there is an INT8 model
+        if ctx.quant_weights:
+            from edge_swin.quant import load_quantized  # modelopt: imported only when there is a quantized model
 
-            int8_model = load_quantized(ctx.int8_weights, fix=f"delete {ctx.int8_weights.parent} and rerun: "
-                                        "the qat stage is redone").eval()
-            _export(int8_model, "int8", "matmul", stage, images, artifacts, numbers, custom_op)
-            if wants_int8_fp16_graph(target):
-                _export(int8_model, "int8_fp16", "matmul", stage, images, artifacts, numbers, custom_op)
+            quant_model = load_quantized(ctx.quant_weights, fix=f"delete {ctx.quant_weights.parent} and rerun: "
+                                         "the qat stage is redone").eval()
+            _export(quant_model, fmt, "matmul", stage, images, artifacts, numbers, custom_op)
+            if fp16_graph:
+                _export(quant_model, f"{fmt}_fp16", "matmul", stage, images, artifacts, numbers, custom_op)
         else:
-            print("[export] no INT8 model (the qat stage did not run): FP32 only")
+            print(f"[export] no {fmt.upper()} model (the qat stage did not run): FP32 only")
         stage.finish(artifacts, numbers)
     ctx.stages["export"] = stage.manifest
     ctx.onnx_fp32 = stage.artifact("fp32")
     ctx.onnx_fp16 = stage.artifact("fp16") if "fp16" in stage.manifest["artifacts"] else None
-    ctx.onnx_int8 = stage.artifact("int8") if "int8" in stage.manifest["artifacts"] else None
-    ctx.onnx_int8_fp16 = stage.artifact("int8_fp16") if "int8_fp16" in stage.manifest["artifacts"] else None
+    ctx.onnx_quant = stage.artifact(fmt) if fmt in stage.manifest["artifacts"] else None
+    ctx.onnx_quant_fp16 = stage.artifact(f"{fmt}_fp16") if f"{fmt}_fp16" in stage.manifest["artifacts"] else None
 
 
 def _export(model, precision: str, body: str, stage: Stage, images: torch.Tensor, artifacts: dict, numbers: dict,
             custom_op: bool) -> None:
-    # "int8_fp16": the INT8 model with an FP16 graph (high_precision_dtype, edge_swin.export.exporter)
+    # "int8_fp16" / "fp8_fp16": the quantized model with an FP16 graph (high_precision_dtype, edge_swin.export.exporter)
+    fp16_graph = precision.endswith("_fp16")
     result = export_onnx(model, stage.path(f"model_{precision}.onnx"), dynamic_batch=True,
-                         precision="int8" if precision == "int8_fp16" else precision, attention_body=body,
-                         custom_op=custom_op, high_precision_dtype="fp16" if precision == "int8_fp16" else "fp32")
+                         precision=precision.removesuffix("_fp16"), attention_body=body,
+                         custom_op=custom_op, high_precision_dtype="fp16" if fp16_graph else "fp32")
     with torch.no_grad():
         error = max_relative_error(OrtModel(result.path, exact_qdq=True)(images), model(images))
     if error > MAX_RELATIVE_ERROR[precision]:
@@ -111,7 +122,7 @@ def _export(model, precision: str, body: str, stage: Stage, images: torch.Tensor
                           "ort_max_relative_error": float(f"{error:.3g}"), "simplified_with": result.simplified_with,
                           "inlined_copy": inlined.name if inlined is not None else None}
     qdq = (f", {report['qdq_pairs']} + {report['qdq_pairs_in_functions']} Q/DQ pairs"
-           if precision.startswith("int8") else "")
+           if precision.startswith(("int8", "fp8")) else "")
     what = f"{len(result.blocks)} SwinWindowAttention nodes, {body} body" if custom_op else "plain graph, --no-custom-op"
     print(f"[export] {result.path} ({what}{qdq}); "
           f"ONNX Runtime vs PyTorch max relative error {error:.1e}")

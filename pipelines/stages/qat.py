@@ -1,6 +1,7 @@
-"""Stage `qat`: Swin-aware INT8 calibration (PTQ), then QAT with distillation from the FP32 model.
+"""Stage `qat`: Swin-aware INT8 or FP8 calibration (PTQ), then QAT with distillation from the FP32 model.
 
-Writes the modelopt checkpoint export reloads (`int8.pth`), the calibration
+The format is the recipe's (--quant-recipe swin_int8 / swin_fp8; by default the target's default low precision,
+RunContext.quant_format). Writes the modelopt checkpoint export reloads (`int8.pth` / `fp8.pth`), the calibration
 cache, the quantizer summary, and FP32/PTQ/QAT accuracy on the validation split
 (JSON + bar chart). A QAT top-1 drop over --max-drop fails the stage, after its
 numbers are written, so no engine is built from a model silently worse: the
@@ -37,7 +38,7 @@ def run(ctx: RunContext) -> None:
     if distributed.broadcast_from_main(stage.up_to_date()):  # rank 0 decides for all
         print(f"[qat] up to date: {stage.dir}")
         ctx.stages["qat"] = stage.manifest
-        ctx.int8_weights = stage.artifact("int8")
+        ctx.quant_weights = stage.artifact(ctx.quant_format)
         return
     world = distributed.world_size()
     if args.batch_size % world:
@@ -73,7 +74,7 @@ def run(ctx: RunContext) -> None:
     config = quant.QATConfig(epochs=args.qat_epochs, lr=args.qat_lr, max_steps_per_epoch=args.qat_steps or None,
                              seed=args.seed, device=ctx.device, precision=args.precision)
     if args.qat_epochs > 0:
-        print(f"[qat] distilling INT8 from FP32: {args.qat_epochs} epoch(s)"
+        print(f"[qat] distilling {ctx.quant_format.upper()} from FP32: {args.qat_epochs} epoch(s)"
               f"{f' of at most {args.qat_steps} steps' if args.qat_steps else ''}, lr {args.qat_lr:g}"
               f"{f', {world} processes' if world > 1 else ''}")
         qat_result = quant.qat_finetune(student, teacher, train_loader, config, checkpoint_dir=stage.dir / "checkpoints",
@@ -81,12 +82,12 @@ def run(ctx: RunContext) -> None:
                                                                     "data": ctx.data_info})
         history = qat_result.history
     else:
-        print("[qat] --qat-epochs 0: the INT8 model is the calibrated (PTQ) one")
+        print(f"[qat] --qat-epochs 0: the {ctx.quant_format.upper()} model is the calibrated (PTQ) one")
         history = []
     distributed.on_main(lambda: _write(ctx, stage, quant, student, teacher, calibration, calib_set, summary, history,
                                        val_set, qat_settings))
     ctx.stages["qat"] = stage.manifest
-    ctx.int8_weights = stage.artifact("int8")
+    ctx.quant_weights = stage.artifact(ctx.quant_format)
 
 
 def _write(ctx: RunContext, stage: Stage, quant, student, teacher, calibration, calib_set, summary: str,
@@ -99,7 +100,8 @@ def _write(ctx: RunContext, stage: Stage, quant, student, teacher, calibration, 
     val_loader = data_loader(val_set, 2 * args.batch_size, num_workers=args.num_workers)
     report = quant.accuracy_report(teacher, ptq, val_loader, qat=student if args.qat_epochs > 0 else None,
                                    max_drop=args.max_drop, device=ctx.device)
-    report.update(calibration=calib_set.manifest(), calibration_method=args.calib_method, qat_history=history)
+    report.update(calibration=calib_set.manifest(), calibration_method=args.calib_method, qat_history=history,
+                  format=ctx.quant_format, recipe=args.quant_recipe)
     write_json(stage.path("accuracy.json"), report)
     chart = quant.plot_accuracy(report, f"{ctx.variant} on {ctx.data_info['name']} ({report['n']} images)",
                                 stage.path("accuracy.png"))
@@ -107,11 +109,13 @@ def _write(ctx: RunContext, stage: Stage, quant, student, teacher, calibration, 
     numbers = {name: {k: m[k] for k in ("top1", "top5", "top1_drop", "top1_agreement", "mean_cosine") if k in m}
                for name, m in report["models"].items()}
     numbers["checked"], numbers["passed"] = report["checked"], report["passed"]
+    numbers["format"], numbers["recipe"] = ctx.quant_format, args.quant_recipe
+    fmt = ctx.quant_format
     measured = {"accuracy": stage.dir / "accuracy.json", "chart": chart, "quantizers": stage.dir / "quantizers.txt"}
-    if not report["passed"]:  # the model that failed never becomes int8.pth: nothing downstream can pick it up
-        ctx.stages["qat"] = stage.finish(measured, numbers, status=FAILED, note="INT8 drop check failed")
+    if not report["passed"]:  # the model that failed never becomes int8.pth / fp8.pth: nothing downstream can pick it up
+        ctx.stages["qat"] = stage.finish(measured, numbers, status=FAILED, note=f"{fmt.upper()} drop check failed")
     quant.check_accuracy_drop(report)
-    int8 = quant.save_quantized(student, stage.path("int8.pth"),
-                                metadata={"variant": ctx.variant, "classes": ctx.classes, "calibration": calibration.manifest(),
-                                          "qat": qat_settings})
-    stage.finish({"int8": int8, "int8_metadata": sidecar(int8), **measured}, numbers)
+    weights = quant.save_quantized(student, stage.path(f"{fmt}.pth"),
+                                   metadata={"variant": ctx.variant, "classes": ctx.classes,
+                                             "calibration": calibration.manifest(), "qat": qat_settings})
+    stage.finish({fmt: weights, f"{fmt}_metadata": sidecar(weights), **measured}, numbers)

@@ -88,9 +88,15 @@ def to_markdown(report: dict) -> str:
                 lines.append(f"| {model} | {m['top1']:.2f} | {m['top5']:.2f} | {m['n']} |")
             else:  # an engine that cannot run here: its reason, no number
                 lines.append(f"| {model} | {m.get('status', '-')} | | |")
+        for model, m in ev.items():
+            if "top1_minus_fake_quant" in m:
+                lines.append(f"\n{model}: top-1 {m['top1_minus_fake_quant']:+.2f} points against the fake-quant PyTorch "
+                             f"model ({str(m['fake_quant']).upper()}) on the same images.")
     qat = (stages.get("qat") or {}).get("numbers") or {}
     if qat.get("fp32"):
-        lines += ["", "## INT8 (modelopt, Swin placement): what quantization cost", "",
+        fmt = str(qat.get("format", "int8")).upper()
+        recipe = f", recipe {qat['recipe']}" if qat.get("recipe") else ""
+        lines += ["", f"## {fmt} (modelopt, Swin placement{recipe}): what quantization cost", "",
                   "| model | top-1 % | top-5 % | top-1 drop (points) | top-1 agreement with FP32 % | mean cosine of logits |",
                   "|---|---|---|---|---|---|"]
         for name in ("fp32", "ptq", "qat"):

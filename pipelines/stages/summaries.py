@@ -46,7 +46,9 @@ def _qat(name, stage, n) -> str:
     checked = str(n.get("checked")).upper()
     verdict = "passed" if n.get("passed") else "FAILED"
     line = f"{', '.join(parts)}; {checked} drop check {verdict}"
-    return f"{line}; {_path(name, stage, 'int8')}" if _path(name, stage, "int8") else line
+    fmt = n.get("format", "int8")
+    line = f"{fmt.upper()} ({n['recipe']}): {line}" if n.get("recipe") else line
+    return f"{line}; {_path(name, stage, fmt)}" if _path(name, stage, fmt) else line
 
 
 def _export(name, stage, n) -> str:

@@ -62,15 +62,16 @@ def tiny_onnx(path: Path, *, size: int = 32, classes: int = 10, input_name: str 
     return path
 
 
-def kernel_dir(path: Path, sms=(87,), windows=((4, 4),)) -> Path:
+def kernel_dir(path: Path, sms=(87,), windows=((4, 4),), modes=("fp16", "int8")) -> Path:
     """A folder as `python -m edge_swin.plugins.swin_window_attention.aot.build` leaves it: embedded_kernels.cpp and manifest.json (the
-    linear, the INT8 node's qkv_linear and, per window, the attention entries for each SM)."""
+    linear, the INT8 node's qkv_linear and, per window and mode, the attention entries for each SM)."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "embedded_kernels.cpp").write_text("// kernel table stand-in for the bundle tests\n")
-    entries = [{"family": "linear", "mode": "int8", "sm": sm, "symbol": "swin_linear_int8"} for sm in sms]
-    entries += [{"family": "qkv_linear", "mode": "int8", "sm": sm, "symbol": "swin_qkv_int8"} for sm in sms]
-    entries += [{"family": "window_attention", "mode": "int8", "sm": sm, "window": list(w),
-                 "symbol": "swin_window_attention_int8"} for sm in sms for w in windows]
+    entries = [{"family": "linear", "mode": m, "sm": sm, "symbol": f"swin_linear_{m}"} for sm in sms for m in modes]
+    entries += [{"family": "qkv_linear", "mode": "int8", "sm": sm, "symbol": "swin_qkv_int8"} for sm in sms
+                if "int8" in modes]
+    entries += [{"family": "window_attention", "mode": m, "sm": sm, "window": list(w),
+                 "symbol": f"swin_window_attention_{m}"} for sm in sms for w in windows for m in modes]
     (path / "manifest.json").write_text(json.dumps({"kernels": entries, "ptxas_version": "12.6",
                                                     "ptxas": {"source": "nvidia-cuda-nvcc-cu12"}}))
     return path

@@ -46,17 +46,28 @@ def instructions(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def check_jetson_dockerfile(text: str) -> None:
-    """The properties Dockerfile.jetson must have; AssertionError naming the first one missing."""
+def check_jetson_dockerfile(text: str, expected_image: str | None = None) -> None:
+    """The properties Dockerfile.jetson must have; AssertionError naming the first one missing.
+
+    expected_image: the image FROM must resolve to (a bundle's copy: its target's); None: one of the JetPack
+    images the Jetson targets name (the repository's file defaults to JetPack 6's)."""
     steps = instructions(text)
     froms = [a for k, a in steps if k == "FROM"]
     assert len(froms) == 1, f"expected one FROM, got {froms}"
     image = froms[0].split()[0]
-    assert re.fullmatch(r"nvcr\.io/nvidia/l4t-(jetpack|tensorrt):r[\d.]+(-devel)?", image), f"not an L4T image: {image}"
+    if image in ("${BASE_IMAGE}", "$BASE_IMAGE"):  # resolved from the ARG's default before FROM
+        before = steps[:[k for k, _ in steps].index("FROM")]
+        image = next((a.split("=", 1)[1] for k, a in before if k == "ARG" and a.startswith("BASE_IMAGE=")), image)
+    jetson_images = {PLATFORMS[t.tensorrt]["image"] for t in load_targets().values() if t.is_jetson}
+    assert re.fullmatch(r"nvcr\.io/nvidia/(l4t-(jetpack|tensorrt):r[\d.]+(-devel)?|tensorrt:[\d.]+-py3)", image), \
+        f"not an L4T or NGC TensorRT image: {image}"
     jetson_l4t = {PLATFORMS[t.tensorrt]["l4t"] for t in load_targets().values() if t.is_jetson}
-    assert jetson_l4t == {"R36.4"}
-    assert image in (PLATFORMS["10.3.0"]["image"], "nvcr.io/nvidia/l4t-tensorrt:r10.3.0-devel"), \
-        f"{image} is not a JetPack 6 (L4T R36.4, TensorRT 10.3) image"
+    assert jetson_l4t == {"R36.4", "R38.2"}
+    if expected_image is not None:
+        assert image == expected_image, f"FROM resolves to {image}, the target needs {expected_image}"
+    else:
+        assert image in jetson_images | {"nvcr.io/nvidia/l4t-tensorrt:r10.3.0-devel"}, \
+            f"{image} is not the image of a Jetson target's JetPack ({', '.join(sorted(jetson_images))})"
     after_from = steps[[k for k, _ in steps].index("FROM"):]
     assert any(k == "ARG" and a.startswith("BUNDLE=") for k, a in after_from), "no ARG BUNDLE=... after FROM"
     copies = [a for k, a in steps if k == "COPY"]
@@ -70,7 +81,20 @@ def check_jetson_dockerfile(text: str) -> None:
 
 
 def test_dockerfile_has_what_the_bundle_needs():
-    check_jetson_dockerfile(DOCKERFILE.read_text())
+    check_jetson_dockerfile(DOCKERFILE.read_text(), PLATFORMS["10.3.0"]["image"])  # JetPack 6 by default
+
+
+def test_bundle_dockerfile_uses_its_targets_image(tmp_path):
+    """A bundle's copy of the file builds on its JetPack's image (Thor: JetPack 7's; Orin: JetPack 6's)."""
+    from edge_swin.trt.bundle import _copy_extras
+
+    for target in ("jetson-thor", "jetson-orin"):
+        image = PLATFORMS[load_targets()[target].tensorrt]["image"]
+        dest = tmp_path / target
+        dest.mkdir()
+        extras = _copy_extras(dest, image)
+        check_jetson_dockerfile((dest / "Dockerfile.jetson").read_text(), image)
+        assert extras["dockerfile_base_image"] == image
 
 
 def test_checks_fail_on_a_broken_dockerfile():
@@ -78,7 +102,7 @@ def test_checks_fail_on_a_broken_dockerfile():
     broken_copy = re.sub(r"^COPY \$\{BUNDLE\}.*$", "COPY . /opt/edge_swin/bundle", text, flags=re.MULTILINE)
     with pytest.raises(AssertionError, match="the bundle is not copied"):
         check_jetson_dockerfile(broken_copy)
-    with pytest.raises(AssertionError, match="not an L4T image"):
+    with pytest.raises(AssertionError, match="not an L4T or NGC TensorRT image"):
         check_jetson_dockerfile(re.sub(r"^FROM .*$", "FROM ubuntu:22.04", text, flags=re.MULTILINE))
     with pytest.raises(ValueError, match="ends inside a continued instruction"):
         instructions("FROM x\nRUN a \\\n")

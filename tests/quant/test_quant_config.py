@@ -120,3 +120,31 @@ def test_unknown_recipe_fails_before_any_work(tmp_path, capsys):
     assert main(["--target", "jetson-orin", "--quant-recipe", "int4", "--out", str(tmp_path / "run")]) == 2
     assert "unknown quantization recipe 'int4'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_fp8_recipe_is_the_int8_placement_in_e4m3():
+    from edge_swin.quant.config import QuantizationError, get_recipe
+
+    int8, fp8 = get_recipe("swin_int8").config("max"), get_recipe("swin_fp8").config("max")
+    assert [e["quantizer_name"] for e in fp8["quant_cfg"]] == [e["quantizer_name"] for e in int8["quant_cfg"]]
+    cfgs = [e["cfg"] for e in fp8["quant_cfg"] if "cfg" in e]
+    assert cfgs and all(c["num_bits"] == (4, 3) for c in cfgs)
+    assert all(c["axis"] is None for c in cfgs)  # per tensor, weights too (the FP8 node's kernels take one scale)
+    with pytest.raises(QuantizationError, match="calibrates with 'max' only"):
+        get_recipe("swin_fp8").config("percentile")
+
+
+def test_target_table_fp8_rule():
+    from edge_swin.trt import get_target, load_targets
+
+    fp8 = {name for name, t in load_targets().items() if "fp8" in t.precisions}
+    assert fp8 == {"jetson-thor", "l4", "h100", "rtx"}  # the GPUs with FP8 tensor cores
+    assert {name for name in fp8 if get_target(name).default_low_precision == "fp8"} == {"jetson-thor", "l4", "h100"}
+    assert all(load_targets()[n].default_low_precision == "int8" for n in ("jetson-orin", "orin-nano", "t4", "a10", "a100"))
+    from edge_swin.errors import TargetError
+    from edge_swin.trt.targets import _check
+
+    row = {"build_on": "device", "hardware_compatibility": "none", "dla": "none", "sm": 87, "batch": [1, 1, 8],
+           "precisions": ["fp8", "int8"]}
+    with pytest.raises(TargetError, match=r"\[bad\] lists fp8 but sm = 87"):
+        _check("bad", row)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the edge-swin TensorRT engine on the device (Jetson Orin) from this bundle.
+# Build the edge-swin TensorRT engine on the device (Jetson Orin or Thor) from this bundle.
 #
 #   ./build_engine.sh                      INT8 engine with the SwinWindowAttention plugin, in ./out/
 #   ./build_engine.sh --precision fp16     the FP16 engine
@@ -103,6 +103,12 @@ ONNX_NO_PLUGIN="$HERE/onnx/model_${PRECISION}.inlined.onnx"
 [[ -f "$ONNX" ]] || die "the bundle has no $ONNX: it is incomplete; copy the whole bundle folder again, or rewrite it (python -m pipelines.build --target $TARGET_NAME)"
 if [[ "$USE_DLA" == 1 && "$TARGET_DLA" != "optional" ]]; then
     die "--dla: target $TARGET_NAME has no DLA (dla = $TARGET_DLA in edge_swin/trt/targets.toml); drop --dla"
+fi
+# The plugin replaces the node with its own kernels: only for a precision its kernel table has (an FP8 file with
+# INT8-only kernels would run INT8 arithmetic on FP8 scales). Otherwise TensorRT runs the node's function body.
+if [[ "$USE_PLUGIN" == 1 && "$PLUGIN_AVAILABLE" == 1 && " ${PLUGIN_PRECISIONS:-fp16 int8} " != *" $PRECISION "* ]]; then
+    note "the plugin in this bundle has kernels for ${PLUGIN_PRECISIONS:-fp16 int8}, not $PRECISION: building the $PRECISION engine without it (TensorRT runs the SwinWindowAttention function body)"
+    USE_PLUGIN=0
 fi
 if [[ "$USE_PLUGIN" == 1 && "$PLUGIN_AVAILABLE" != 1 ]]; then
     die "this bundle has no pre-compiled plugin kernels ($PLUGIN_UNAVAILABLE_REASON): build the native engine with --no-plugin, or rewrite the bundle where 'python -m edge_swin.plugins.swin_window_attention.aot.build' works"
@@ -239,8 +245,8 @@ if [[ "$BUILDER" == "auto" ]]; then
 fi
 
 # TensorRT 10 builds an INT8 Q/DQ file weakly typed with the INT8 and FP16 flags, so what is not quantized
-# runs in FP16; TensorRT 11 is strongly typed only. The FP16 file is strongly typed everywhere (its types
-# are the precision). The same rule as edge_swin/trt/builder.py.
+# runs in FP16; TensorRT 11 is strongly typed only. The FP16 and FP8 files are strongly typed everywhere (their
+# types are the precision; the FP8 file's graph is FP16). The same rule as edge_swin/trt/builder.py.
 typing_flags() {
     local major="${DEVICE_TENSORRT%%.*}"
     if [[ "$major" =~ ^[0-9]+$ && "$major" -ge 11 ]]; then
@@ -295,7 +301,7 @@ onnx, engine, target, precision, plugin, cache, dla, manifest = sys.argv[1:]
 manifest = json.load(open(manifest))
 fields = manifest.get("engine_metadata_fields") or {}
 accuracy = manifest.get("accuracy")
-if isinstance(accuracy, dict) and accuracy and set(accuracy) <= {"int8", "fp16", "fp32"}:
+if isinstance(accuracy, dict) and accuracy and set(accuracy) <= {"int8", "fp8", "fp16", "fp32"}:
     accuracy = accuracy.get(precision)  # keyed by precision: this engine's model
 built = build_engine(onnx, engine, target, precision=precision, plugin_library=plugin or None, timing_cache=cache,
                      dla=dla == "1", accuracy=accuracy, preprocess=fields.get("preprocess"),
