@@ -126,9 +126,10 @@ def _type_name(tensor) -> str:
     return str(tensor.dtype).split(".")[-1]
 
 
-def rtx_build(path: Path, batch: tuple[int, int, int] | None = None) -> RtxBuild:
+def rtx_build(path: Path, batch: tuple[int, int, int] | None = None, sm: int | None = None) -> RtxBuild:
     """Parse and build `path` with TensorRT-RTX, keeping the whole log (the plugin logs through it). Not
-    build_engine: this reads what the parser and the builder asked the plugin, layer by layer."""
+    build_engine: this reads what the parser and the builder asked the plugin, layer by layer. `sm`: the one
+    compute capability to build for (e.g. 89); None: TensorRT-RTX's default."""
     trt = backend.load("tensorrt_rtx").trt
 
     class Capture(trt.ILogger):
@@ -166,6 +167,9 @@ def rtx_build(path: Path, batch: tuple[int, int, int] | None = None) -> RtxBuild
                 "y_type": _type_name(layer.get_output(0)),
             })
     config = builder.create_builder_config()
+    if sm is not None:
+        config.num_compute_capabilities = 1
+        config.set_compute_capability(getattr(trt.ComputeCapability, f"SM{sm}"), 0)
     if batch is not None:
         profile = builder.create_optimization_profile()
         for i in range(network.num_inputs):

@@ -384,7 +384,8 @@ bool SwinWindowAttentionPlugin::supportsFormatCombination(
     return ok;
 }
 
-bool SwinWindowAttentionPlugin::checkInputs(Dims const* dims, int32_t nbInputs, std::string& error) const
+bool SwinWindowAttentionPlugin::checkInputs(
+    Dims const* dims, int32_t nbInputs, KernelMode mode, std::string& error) const
 {
     if (nbInputs != kFp16NodeInputs && nbInputs != kInt8NodeInputs)
     {
@@ -432,13 +433,18 @@ bool SwinWindowAttentionPlugin::checkInputs(Dims const* dims, int32_t nbInputs, 
     }
     if (nbInputs == kInt8NodeInputs)
     {
+        // INT8 weights are per output channel (scales 8 and 14 are vectors); an FP8 node's weights are per tensor
+        // (the FP8 kernels take one scale a weight), so all eight of its scales are scalars.
+        bool const perChannel = mode == KernelMode::kINT8;
         for (int32_t i = kFp16NodeInputs; i < kInt8NodeInputs; ++i)
         {
-            bool ok = i == 8 ? shapeIs(dims[i], {3 * c}) : i == 14 ? shapeIs(dims[i], {c}) : isScalar(dims[i]);
+            int64_t const channels = !perChannel ? 0 : i == 8 ? 3 * c : i == 14 ? c : 0;
+            bool ok = channels > 0 ? shapeIs(dims[i], {channels}) : isScalar(dims[i]);
             if (!ok)
             {
                 error = std::string("input ") + std::to_string(i) + " (" + kInputNames[i] + ") is " + dimsText(dims[i])
-                    + ", expected " + (i == 8 ? wantText({3 * c}) : i == 14 ? wantText({c}) : std::string("a scalar"));
+                    + ", expected " + (channels > 0 ? wantText({channels}) : std::string("a scalar"))
+                    + (mode == KernelMode::kFP8 ? " (an FP8 node: per-tensor scales)" : "");
                 return false;
             }
         }
@@ -461,7 +467,7 @@ int32_t SwinWindowAttentionPlugin::configurePlugin(
         {
             error = std::to_string(nbOutputs) + " outputs; the node has one (y)";
         }
-        else if (checkInputs(dims.data(), nbInputs, error))
+        else if (checkInputs(dims.data(), nbInputs, modeOf(nbInputs, in[1].desc.type), error))
         {
             KernelMode const mode = modeOf(nbInputs, in[1].desc.type);
             IoType const io = ioOf(in[0].desc.type);
@@ -579,7 +585,7 @@ int32_t SwinWindowAttentionPlugin::onShapeChange(
         {
             error = std::to_string(nbOutputs) + " outputs; the node has one (y)";
         }
-        else if (checkInputs(dims.data(), nbInputs, error)
+        else if (checkInputs(dims.data(), nbInputs, modeOf(nbInputs, nbInputs > 1 ? in[1].type : DataType::kHALF), error)
             && !ioSupported(modeOf(nbInputs, nbInputs > 1 ? in[1].type : DataType::kHALF), in[0].type))
         {
             error = std::string("x is ") + typeName(in[0].type) + " in a " + std::to_string(nbInputs) + "-input node";

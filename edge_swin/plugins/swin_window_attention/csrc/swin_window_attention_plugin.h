@@ -70,7 +70,8 @@ private:
     // "edge_swin::SwinWindowAttention '<node>'", the prefix of every message.
     std::string who() const;
     // Input count and tensor shapes against the attributes; false with the reason.
-    bool checkInputs(nvinfer1::Dims const* dims, int32_t nbInputs, std::string& error) const;
+    // mode: the node's kind (modeOf), which decides the scales' shapes
+    bool checkInputs(nvinfer1::Dims const* dims, int32_t nbInputs, KernelMode mode, std::string& error) const;
 
     std::string mNodeName;
     SwinAttentionParams mParams;
