@@ -9,7 +9,8 @@ Per target (`build_on` in edge_swin/trt/targets.toml):
   FP16 graph, where the target allows FP16), so its unquantized layers and the plugin's io are FP16; should
   that build fail (a plugin without an fp16-io INT8 node), from model_int8.onnx, and the stage says why.
 - FP8 runs (swin_fp8): the FP8 engine from model_fp8_fp16.onnx where the target allows FP16 (else
-  model_fp8.onnx), strongly typed on every TensorRT; no FP8 plugin engine (the plugin's kernels are FP16 and INT8).
+  model_fp8.onnx), strongly typed on every TensorRT; the FP8 plugin engine from the same file where the plugin
+  library has kernels for an SM with FP8 tensor cores (the node's FP8 kernels exist for sm_89, 90, 110 only).
 - "gpu" (t4 ... h100): the same with full TensorRT, on a host with that GPU (pipelines.build checks before
   training starts).
 - "device" (Jetson): on the Jetson itself (aarch64, TensorRT, its GPU) the same; on any other host the
@@ -24,6 +25,7 @@ from edge_swin.data import IMAGENET_MEAN, IMAGENET_STD
 from edge_swin.data.transforms import DEFAULT_CROP_PCT
 from edge_swin.errors import EdgeSwinError
 from edge_swin.plugins.swin_window_attention import library as plugin_library
+from edge_swin.plugins.swin_window_attention.kernels.spec import FP8_SMS
 from edge_swin.trt import backend, rtx_alias
 from edge_swin.trt.builder import build_engine, check_build_host, log_path, on_jetson_with_tensorrt
 from edge_swin.trt.bundle import write_bundle
@@ -35,7 +37,7 @@ from pipelines.stages.context import RunContext
 from pipelines.stages.rebuild import begin
 
 BUILDER_VERSION = 1  # bump when the builder's settings change what an engine contains
-PLUGIN_PRECISIONS = ("fp16", "int8")  # the plugin has FP16 and INT8 kernels only
+PLUGIN_PRECISIONS = ("fp16", "int8", "fp8")  # the node's kinds; FP8 only where the library has FP8 kernels
 
 
 def run(ctx: RunContext) -> None:
@@ -100,6 +102,13 @@ def _plugin_library(ctx: RunContext, stage: Stage, flavour: str) -> tuple[Path |
     return library, sms, notes
 
 
+def plugin_precisions(sources, plugin_sms) -> list[str]:
+    """The precisions among `sources` built a second time with the plugin: FP16 and INT8 wherever the library is,
+    FP8 where its kernel table covers an SM with FP8 kernels (a table for an Orin, sm_87, has none)."""
+    has_fp8 = bool(set(plugin_sms) & set(FP8_SMS))
+    return [p for p in PLUGIN_PRECISIONS if p in sources and (p != "fp8" or has_fp8)]
+
+
 def _build(ctx: RunContext) -> None:
     target, args = ctx.target, ctx.args
     be = backend.load(target.flavour)
@@ -113,7 +122,7 @@ def _build(ctx: RunContext) -> None:
                     "preprocess": preprocess(ctx)}
     probe = Stage(ctx.out_dir, "engine", stage_inputs)  # the plugin library is an input too: find it first
     plugin_path, plugin_sms, plugin_reason = _plugin_library(ctx, probe, be.flavour) if any(
-        p in sources for p in PLUGIN_PRECISIONS) else (None, [], "no FP16 or INT8 ONNX file to build it from")
+        p in sources for p in PLUGIN_PRECISIONS) else (None, [], "no FP16, INT8 or FP8 ONNX file to build it from")
     stage_inputs["plugin"] = (sha256_file(plugin_path), plugin_sms) if plugin_path else f"not available: {plugin_reason}"
     stage = Stage(ctx.out_dir, "engine", stage_inputs)
     if stage.up_to_date():
@@ -126,7 +135,7 @@ def _build(ctx: RunContext) -> None:
     plans = [(p, p, [src], None) for p, src in sources.items()]
     if plugin_path:
         plans += [(f"{p}_plugin", p, [int8_fp16, sources[p]] if p == "int8" and int8_fp16 else [sources[p]],
-                   plugin_path) for p in PLUGIN_PRECISIONS if p in sources]
+                   plugin_path) for p in plugin_precisions(sources, plugin_sms)]
     for name, precision, onnx_paths, library in plans:
         out = stage.path(f"model_{name}.engine")
         fallback = None

@@ -34,14 +34,20 @@ MAX_BATCH = 8
 FP8_NODE_TYPES = ["HALF", "FP8", "HALF", "FP8", "HALF", "HALF", "HALF"] + ["FLOAT"] * 8
 
 
+_LIBRARIES: dict[tuple[int, ...], Path] = {}  # one build per kernel table in this module
+
+
 def _library(tmp_path_factory, sms: tuple[int, ...]) -> Path:
+    if sms in _LIBRARIES:
+        return _LIBRARIES[sms]
     if not backend.available("tensorrt_rtx"):
         pytest.skip("tensorrt_rtx is not importable (pip install tensorrt-rtx-cu13)")
     if not rtx_alias.usable():
         pytest.skip(f"the RTX parser would abort on a plugin node: {rtx_alias.status()}")
     name = "sm" + "_".join(map(str, sms))
     table = write_stub_table(tmp_path_factory.mktemp(f"kernels_{name}") / "embedded_kernels.cpp", sms=sms)
-    return built_library(RTX_HEADERS, table, tmp_path_factory.mktemp(f"plugins_{name}"))
+    _LIBRARIES[sms] = built_library(RTX_HEADERS, table, tmp_path_factory.mktemp(f"plugins_{name}"))
+    return _LIBRARIES[sms]
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +111,34 @@ def test_a_table_without_fp8_kernels_refuses_the_fp8_node(loaded, fp8_onnx):
     node = swin_nodes(fp8_onnx)[0].name
     assert res.plugin_log(node, "supportsFormatCombination: pos 1 FP8 LINEAR -> no")
     assert not res.plugin_log(node, "supportsFormatCombination: pos 1 FP8 LINEAR -> yes")
+
+
+@pytest.fixture(scope="module")
+def sm89_library(tmp_path_factory) -> Path:
+    return _library(tmp_path_factory, (FP8_SM,))
+
+
+def test_engine_stage_builder_makes_the_fp8_plugin_engine(sm89_library, fp8_onnx, tmp_path):
+    """What the engine stage runs for `fp8_plugin` on the rtx target: build_engine with the library, the FP8
+    precision and the FP16-graph FP8 file; its sidecar counts the plugin layers."""
+    from edge_swin.trt.builder import build_engine
+
+    trt = backend.load("tensorrt_rtx").trt
+    library.unload_all(trt)
+    built = build_engine(fp8_onnx, tmp_path / "model_fp8_plugin.engine", "rtx", precision="fp8",
+                         plugin_library=sm89_library, plugin_sms=[FP8_SM], quiet=True)
+    library.unload_all(trt)
+    meta = built.metadata
+    assert meta["plugin"]["layers"] == len(swin_nodes(fp8_onnx)) == 4 and meta["plugin"]["sms"] == [FP8_SM], meta["plugin"]
+    assert (tmp_path / "model_fp8_plugin.engine").stat().st_size == meta["engine"]["bytes"] > 0
+    print(f"model_fp8_plugin.engine: {meta['engine']['bytes']} bytes, layers {meta['layers']['counts']}")
+
+
+def test_engine_stage_builds_fp8_with_the_plugin_only_where_fp8_kernels_are():
+    from pipelines.stages.engine import plugin_precisions
+
+    sources = {"fp32": Path("a"), "fp16": Path("b"), "fp8": Path("c")}
+    assert plugin_precisions(sources, [75, 80, 86, 89, 90]) == ["fp16", "fp8"]  # rtx: sm_89 and sm_90 kernels
+    assert plugin_precisions(sources, [110]) == ["fp16", "fp8"]                  # Thor
+    assert plugin_precisions(sources, [87]) == ["fp16"]                          # an Orin's table: no FP8 kernels
+    assert plugin_precisions({"fp16": Path("b"), "int8": Path("d")}, [89]) == ["fp16", "int8"]
