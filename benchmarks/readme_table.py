@@ -1,13 +1,13 @@
-"""The README's performance tables, from the committed benchmark JSON; `--run` re-measures them first.
+"""The performance tables of docs/benchmarks.md, from the committed benchmark JSON; `--run` re-measures them first.
 
     python benchmarks/readme_table.py          # print the tables from benchmarks/results/*.json
     python benchmarks/readme_table.py --run    # re-measure every table on this machine, then print
 
-`--run` reproduces every number in the README's performance section with the
+`--run` reproduces every number in docs/benchmarks.md's tables with the
 exact commands listed in TABLES (the default run folder is built first with
 `python -m pipelines.build --target jetson-orin` when it is missing). Each row
 carries the device, the versions and the date its JSON header recorded, so a
-table pasted into the README says where its numbers come from. A backend that
+table pasted into docs/benchmarks.md says where its numbers come from. A backend that
 could not run is printed as "not available: <reason>", never as a number.
 """
 from __future__ import annotations

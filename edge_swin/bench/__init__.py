@@ -1,4 +1,4 @@
-"""Latency and accuracy per backend, and the regression checks over them (issue 7).
+"""Latency and accuracy per backend, and the regression checks over them.
 
     from edge_swin.bench import ModelSpec, run_suite, plot_latency, compare
     spec = ModelSpec(img_size=32, build_torch=lambda: model, onnx_fp32=Path("model_fp32.onnx"))

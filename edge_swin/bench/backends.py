@@ -10,7 +10,8 @@ its names and defaults from it, benchmarks/readme_table.py its labels; a new bac
 `(name, spec, device, threads) -> Runner` that raises NotAvailable where it cannot run).
 
 Names: pytorch_fp32, pytorch_fp16 (CUDA only), torch_compile, onnxruntime_fp32, onnxruntime_int8 (Q/DQ file,
-MatMulAddFusion disabled: FINDINGS "INT8 on a CPU in ONNX Runtime"), onnxruntime_int8_default (same file,
+MatMulAddFusion disabled, else it fuses MatMul + bias into a float Gemm and no Linear runs in
+INT8: docs/findings.md, "INT8 in ONNX Runtime on a CPU"), onnxruntime_int8_default (same file,
 default session), tensorrt and tensorrt_rtx (an engine built without our plugin: the native baseline),
 tensorrt_plugin and tensorrt_rtx_plugin (the engine whose SwinWindowAttention layers are our plugin). Engines
 run through edge_swin.trt.engine_runner, which checks their sidecar (GPU, TensorRT release, plugin library) first.

@@ -1,6 +1,6 @@
 """`export_onnx`: a Swin (or any module holding WindowAttention blocks) -> ONNX with one custom node per block.
 
-Route (FINDINGS "Getting the function into the file"): the dynamo exporter
+Route (docs/findings.md, "Getting the function into the ONNX file"): the dynamo exporter
 (`torch.onnx.export(..., dynamo=True)`), with each WindowAttention's forward
 swapped, for the export only, for one that emits
 `torch.onnx.ops.symbolic("edge_swin::SwinWindowAttention", ...)`. The exporter

@@ -1,9 +1,9 @@
 """Graph simplification that keeps the SwinWindowAttention local functions intact.
 
 onnxsim first, onnxslim if onnxsim fails (both keep local functions and their
-bodies, FINDINGS); the result is accepted only if the custom nodes, the function
-and the graph's inputs/outputs survived, else the unsimplified model is kept and
-the reason is recorded.
+bodies, checked with onnxsim 0.8.1 and onnxslim 0.1.98); the result is accepted
+only if the custom nodes, the function and the graph's inputs/outputs survived,
+else the unsimplified model is kept and the reason is recorded.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Make TensorRT-RTX's parser find `libtensorrt_rtx.so` (edge_swin.trt.backend calls `preload` before importing it).
 
-The libtensorrt_rtx.so gotcha (FINDINGS "Proving the plugin on a CPU"): the RTX
+The libtensorrt_rtx.so gotcha (docs/findings.md, "The plugin's build-time half on a CPU"): the RTX
 ONNX parser `dlopen`s the unversioned `libtensorrt_rtx.so` when it imports a
 plugin node, the wheel ships only `libtensorrt_rtx.so.1`, and without the
 unversioned name on the library path the process aborts. The loader's search

@@ -48,7 +48,7 @@ def test_padded_shifted_block_builds(tmp_path):
 
 
 def test_unversioned_library_name_resolves():
-    """FINDINGS' gotcha: the parser dlopens "libtensorrt_rtx.so" for plugin nodes; rtx_alias makes that name load."""
+    """The RTX parser's gotcha: it dlopens "libtensorrt_rtx.so" for plugin nodes; rtx_alias makes that name load."""
     backend.load("tensorrt_rtx")
     if not rtx_alias.usable():
         pytest.skip(f"no libtensorrt_rtx.so alias here: {rtx_alias.status()}")

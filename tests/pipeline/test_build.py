@@ -92,7 +92,7 @@ def test_default_stages_write_manifests_and_report_then_skip_on_rerun(capsys, tm
     assert int8["attention_body"] == "matmul" and int8["custom_ops"] == 4 and int8["qdq_pairs"] > 0
     assert int8["qdq_pairs_in_function"] > 0 and int8["ort_max_relative_error"] < 1e-2
     # rtx builds INT8 strongly typed: the same Q/DQ with an FP16 graph, which the INT8 plugin engine is built from:
-    # the plugin's INT8 node takes fp16 io (issue 13), so no fallback to model_int8.onnx
+    # the plugin's INT8 node takes fp16 io, so no fallback to model_int8.onnx
     assert stages["export"]["numbers"]["int8_fp16"]["ort_max_relative_error"] < 3e-2
     int8_plugin = stages["engine"]["numbers"]["engines"].get("int8_plugin")
     if int8_plugin and int8_plugin["status"] == "built":
@@ -178,7 +178,7 @@ def _stock_parser_builds(files):
 
     The FP16 and INT8 copies build as they are; the rtx target's FP32 copy (Attention-23 body) parses but
     builds only with its attention layers marked decomposable (TensorRT-RTX has no FP32 fused-attention
-    kernel: FINDINGS), which the README says.
+    kernel), which docs/findings.md says.
     """
     if importlib.util.find_spec("tensorrt_rtx") is None:
         return  # the rest of the pipeline test still runs; tests/export/test_trtrtx.py says why RTX is missing

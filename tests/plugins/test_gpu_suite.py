@@ -106,7 +106,8 @@ def test_node_goals_take_the_worse_kind():
 
 
 def test_memory_floor_matches_the_h200_finding():
-    """FINDINGS "On a GPU: H200": Swin-T stage 1, b64 at 4.3 TB/s: FP16 node 0.090 ms, INT8 (fp16 io) 0.054 ms."""
+    """docs/findings.md, "On a GPU: H200": Swin-T stage 1, b64 at 4.3 TB/s: FP16 node 0.090 ms, INT8 (fp16 io)
+    0.054 ms."""
     tokens = 64 * 56 * 56
     floor = gpu_sections.memory_floor_ms(tokens, 96, gpu_sections.NODE_BYTES["fp16"], 4.3e12)
     assert floor == pytest.approx(0.0896, abs=1e-4)

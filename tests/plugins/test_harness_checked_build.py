@@ -1,4 +1,4 @@
-"""The refusal path of the node harness, built the ways that expose undefined behaviour (issue 13's segfault).
+"""The refusal path of the node harness, built the ways that expose undefined behaviour (a segfault seen on an H200).
 
 On an H200, `test_gpu_table_without_this_sm_is_refused` died with SIGSEGV inside NodeHarness.kernel_sm: a
 harness built on that machine from a stub table with only sm_75 cubins crashed at the first SM it had no

@@ -153,9 +153,10 @@ def _count_x_reads(monkeypatch, x: torch.Tensor) -> list[int]:
 @pytest.mark.parametrize("sm", [None, 75], ids=["tile80-whole-K", "tile75-K-loop"])
 @pytest.mark.parametrize("kind", ["fp16", "qkv_int8"])
 def test_x_is_read_once_when_its_whole_k_fits(monkeypatch, kind, sm):
-    """The point of the retiling (FINDINGS "Why the linears lose to cuBLAS"): with K <= BLOCK_K (C = 96 here) a
-    program loads its rows of x once and produces every output column from them; with sm_75's BLOCK_K = 32 the
-    first 32 columns are read once and the rest once per BLOCK_N columns (from L1/L2 on a GPU)."""
+    """The point of the retiling (the old tile re-read x once per 32 output columns and lost to cuBLAS): with
+    K <= BLOCK_K (C = 96 here) a program loads its rows of x once and produces every output column from them;
+    with sm_75's BLOCK_K = 32 the first 32 columns are read once and the rest once per BLOCK_N columns (from
+    L1/L2 on a GPU)."""
     m, c = 130, 96
     x, w, b = _data(m, 3 * c, c, seed=13)
     x = x.half()

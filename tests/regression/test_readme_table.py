@@ -1,4 +1,5 @@
-"""benchmarks/readme_table.py: the README's performance tables come from committed JSON, with where/when per row."""
+"""benchmarks/readme_table.py: docs/benchmarks.md's performance tables come from committed JSON, with
+where/when per row."""
 import importlib.util
 import sys
 from pathlib import Path

@@ -60,7 +60,7 @@ from edge_swin.plugins.swin_window_attention.kernels.spec import (
 
 # Tiles per SM: (BLOCK_M, BLOCK_N, BLOCK_K, num_warps). The grid is (cdiv(M, BLOCK_M), 1, 1): a program owns
 # BLOCK_M rows and produces every output column, looping over N_OUT in BLOCK_N steps, so x is read from memory
-# once (FINDINGS "Why the linears lose to cuBLAS": the old 64 x 32 grid tile read x N_OUT / 32 times). The rows'
+# once (the old 64 x 32 grid tile read x N_OUT / 32 times, which made the linears lose to cuBLAS). The rows'
 # first BLOCK_K columns are loaded (and, int8, quantized) once, before the N loop: for K <= BLOCK_K (C = 96 or
 # 128: stage 1 of Swin-T/S/B, where most tokens are) their whole K; the rest of a larger K is re-read per N step
 # from L1/L2, the program's own recent reads. BLOCK_N = 32 divides every N_OUT of the node (C and 3C, C = heads

@@ -19,7 +19,7 @@ fp16 mode: operands converted to fp16 on load (a no-op for fp16 io), fp16 tensor
 accumulation and softmax; P is left unnormalised (max 1, fits fp16) and the PV product divided by the
 row sum once.
 
-int8 mode (edge_swin/export/function.py's Q/DQ arithmetic; DESIGN "Bytes decide the speed"): qkv is the
+int8 mode (edge_swin/export/function.py's Q/DQ arithmetic; docs/design.md, "Bytes decide the speed"): qkv is the
 int8 workspace swin_qkv_int8 (kernels/linear.py) writes, already quantized there from the float projection:
     qi = sat8(rne(q * scale * (1 / q_scale))), ki = sat8(rne(k * (1 / k_scale))), vi likewise
 (a padded token's are its qkv bias quantized the same way, here), and out is int8 for swin_linear_int8:
