@@ -117,3 +117,25 @@ def test_build_script_builds_fp8_strongly_typed(tmp_path, thor_bundle):
     assert "has kernels for fp16 int8, not fp8" in result.stdout + result.stderr
     assert any(a.endswith("model_fp8.inlined.onnx") for a in args) and not any("dynamicPlugins" in a for a in args)
     assert (tmp_path / "out" / "model_fp8_noplugin.engine").is_file()
+
+
+def test_build_script_uses_the_plugin_for_fp8_where_the_table_has_fp8_kernels(tmp_path, thor_onnx):
+    """A Thor kernel table with the FP8 node's kernels (sm_110 is one of the SMs they are built for): the bundle
+    lists fp8 among the plugin's precisions and build_engine.sh builds the FP8 engine with the plugin library."""
+    kernels = kernel_dir(tmp_path / "kernels", sms=(110,), modes=("fp16", "int8", "fp8"))
+    bundle = write_bundle(tmp_path / "bundle", target=get_target(THOR), onnx=thor_onnx, accuracy=ACCURACY,
+                          engine_metadata_fields=FIELDS, kernels_dir=kernels)
+    assert json.loads((bundle / "manifest.json").read_text())["plugin"]["precisions"] == ["fp16", "fp8", "int8"]
+    assert _env(bundle)["PLUGIN_PRECISIONS"] == "fp16 fp8 int8"
+    work = copy_bundle(bundle, tmp_path / "work")
+    log = tmp_path / "log"
+    log.mkdir()
+    trt, cuda = fake_headers(tmp_path / "headers", "10.13.3")
+    result = run_script(work, ["--out", str(tmp_path / "out"), "--builder", "trtexec"],
+                        stubs=make_stubs(tmp_path, sys.executable), log=log, trt_include=trt, cuda_include=cuda)
+    assert result.returncode == 0, result.stderr
+    args = recorded(log, "trtexec")[0]
+    assert "--stronglyTyped" in args and any("dynamicPlugins" in a for a in args), args
+    assert any(a.endswith("model_fp8.onnx") for a in args) and "not fp8" not in result.stdout + result.stderr
+    assert (tmp_path / "out" / "model_fp8.engine").is_file()
+    assert not (tmp_path / "out" / "model_fp8_noplugin.engine").exists()
