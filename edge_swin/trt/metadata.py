@@ -18,6 +18,7 @@ from pathlib import Path
 
 from edge_swin.errors import EdgeSwinError
 from edge_swin.trt import backend
+from edge_swin.trt.targets import FP8_MIN_SM
 from edge_swin.utils.io import sha256_file, write_json
 
 FORMAT = "edge-swin-engine/1"
@@ -59,6 +60,14 @@ def sidecar_path(engine_path: str | Path) -> Path:
     return engine_path.with_name(engine_path.name + ".json")
 
 
+def _min_sm(target, precision: str) -> int | None:
+    """The lowest SM the engine runs on: the target's, raised to FP8 tensor cores' for an FP8 engine of a target
+    that spans SMs (rtx: from 7.5, its FP8 engines from 8.9)."""
+    if precision == "fp8" and not isinstance(target.sm, int):
+        return max(target.min_sm or 0, FP8_MIN_SM)
+    return target.min_sm
+
+
 def make_metadata(*, engine_path: Path, flavour: str, version: str, target, precision: str, typing: str,
                   inputs: list[dict], outputs: list[dict], onnx_path: Path, plugin: dict | None,
                   layers: dict, accuracy: dict | None = None, preprocess: dict | None = None,
@@ -69,7 +78,7 @@ def make_metadata(*, engine_path: Path, flavour: str, version: str, target, prec
         "format": FORMAT,
         "engine": {"file": engine_path.name, "sha256": sha256_file(engine_path), "bytes": engine_path.stat().st_size},
         "tensorrt": {"flavour": flavour, "version": version},
-        "target": {"name": target.name, "sm": target.sm, "min_sm": target.min_sm, "gpu": target.gpu,
+        "target": {"name": target.name, "sm": target.sm, "min_sm": _min_sm(target, precision), "gpu": target.gpu,
                    "tensorrt": target.tensorrt, "hardware_compatibility": target.hardware_compatibility,
                    "version_compatible": target.version_compatible, "dla": dla},
         "precision": precision,

@@ -131,6 +131,7 @@ def test_engine_stage_builder_makes_the_fp8_plugin_engine(sm89_library, fp8_onnx
     meta = built.metadata
     assert meta["plugin"]["layers"] == len(swin_nodes(fp8_onnx)) == 4 and meta["plugin"]["sms"] == [FP8_SM], meta["plugin"]
     assert (tmp_path / "model_fp8_plugin.engine").stat().st_size == meta["engine"]["bytes"] > 0
+    assert meta["target"]["min_sm"] == FP8_SM  # rtx engines run from SM 7.5, FP8 ones from 8.9
     print(f"model_fp8_plugin.engine: {meta['engine']['bytes']} bytes, layers {meta['layers']['counts']}")
 
 
