@@ -43,8 +43,11 @@ PARITY_IMAGES = 16
 # FP16: half-precision weights and activations against the FP32 PyTorch model (measured ~1e-3 on swin_nano).
 # INT8 with an FP16 graph: the INT8 bound plus FP16 rounding (measured 1.3e-2 on a random swin_nano whose logits
 # are ~0.16; tests/export/test_int8_fp16_export.py).
-# FP8: the INT8 bounds (tests/export/test_fp8_export.py measures ORT vs fake quant ~1e-7..4e-3 of the largest logit).
-MAX_RELATIVE_ERROR = {"fp32": 1e-4, "fp16": 1e-2, "int8": 1e-2, "int8_fp16": 3e-2, "fp8": 1e-2, "fp8_fp16": 3e-2}
+# FP8: the INT8 bound (tests/export/test_fp8_export.py measures ORT vs fake quant ~1e-7..4e-3 of the largest logit).
+# FP8 with an FP16 graph: FP16 rounding before a quantizer moves a value across an E4M3 rounding midpoint now and
+# then, and one E4M3 step is up to 1/8 of the value (3 mantissa bits), against INT8's amax/127: so twice INT8's
+# FP16-graph bound (measured 3.4e-2 on the default run's 8-epoch swin_nano).
+MAX_RELATIVE_ERROR = {"fp32": 1e-4, "fp16": 1e-2, "int8": 1e-2, "int8_fp16": 3e-2, "fp8": 1e-2, "fp8_fp16": 6e-2}
 
 
 def wants_int8_fp16_graph(target, quant_format: str = "int8") -> bool:
