@@ -20,8 +20,7 @@ import onnx
 from onnx import numpy_helper
 
 from edge_swin.export.errors import ExportError
-
-FP8_MAX = 448.0  # saturation bound of QuantizeLinear to float8e4m3fn (saturate=1)
+from edge_swin.quant.scales import FP8_MAX  # saturation bound of QuantizeLinear to float8e4m3fn (saturate=1)
 
 
 def _quantize(w: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int) -> np.ndarray:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import torch
 
 from edge_swin.plugins.swin_window_attention.contract import BLOCK_QUANTIZERS
-
-FP8_E4M3_BITS = (4, 3)  # modelopt's num_bits of an FP8 E4M3 quantizer
-E4M3_MAX = 448.0
+from edge_swin.quant.scales import FP8_MAX as E4M3_MAX  # the E4M3 facts are written once, with the INT8 ones
+from edge_swin.quant.scales import FP8_NUM_BITS as FP8_E4M3_BITS
+from edge_swin.quant.scales import ZERO_AMAX
 
 
 def _is_fp8(quantizer) -> bool:
@@ -31,7 +31,7 @@ def fp8_scale(q, name: str = "") -> torch.Tensor:
         raise ValueError(f"{name or 'quantizer'}: the FP8 kernels need it on, FP8 E4M3 (num_bits (4, 3)), per tensor "
                          "and calibrated; quantize with the FP8 placement (swin_fp8) and calibrate")
     amax = amax.detach().float().reshape(1).cpu()
-    return torch.where(amax <= 2.0 ** -24, torch.ones_like(amax), amax / E4M3_MAX)
+    return torch.where(amax <= ZERO_AMAX, torch.ones_like(amax), amax / E4M3_MAX)
 
 
 def fp8_scales_of(module) -> list[torch.Tensor]:
